@@ -1,0 +1,103 @@
+"""Excel's limits and traps, named once, and the cleaning every written value goes through."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+# Excel refuses to open a file holding a cell longer than this.
+MAX_CELL_CHARS = 32_767
+MAX_ROWS = 1_048_576
+# Sheet names: at most 31 characters, none of []:*?/\ and not starting or ending with '.
+MAX_SHEET_NAME = 31
+# A note (comment) box: Excel truncates what it shows; keep notes readable.
+MAX_NOTE_CHARS = 2_000
+# Characters XML 1.0 cannot hold; a cell containing one makes Excel repair the file.
+ILLEGAL_XML_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Text Excel (and openpyxl) would turn into a formula when typed or written as-is.
+FORMULA_LEADERS = ("=", "+", "-", "@")
+ERROR_VALUES = frozenset(
+    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"}
+)
+DATE_FORMAT = "dd/mm/yyyy"
+
+CellValue = str | dt.date | None
+
+
+def cell_text(value: object) -> CellValue:
+    """What a person sees in a cell, as xlplan holds it: text, a date, or None for empty.
+
+    Numbers become their shortest text ("1" not "1.0") because references and notes are
+    text to the people who type them; real dates stay dates so overdue checks can use them.
+    """
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date()
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer():
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    text = str(value)
+    if text.strip() == "":
+        return None
+    return text
+
+
+def display(value: CellValue) -> str:
+    """A value as a message or a note shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.strftime("%d/%m/%Y")
+    return value
+
+
+def clean_for_cell(text: str) -> str:
+    """Text safe to store: no characters XML cannot hold, within Excel's cell limit.
+
+    Callers that must not lose text check `MAX_CELL_CHARS` first and report; this is the
+    last guard so a written file always opens.
+    """
+    text = ILLEGAL_XML_CHARS.sub("", text)
+    return text[:MAX_CELL_CHARS]
+
+
+def safe_sheet_name(name: str, taken: set[str] | None = None) -> str:
+    name = re.sub(r"[\[\]:*?/\\]", "-", name).strip("'") or "Sheet"
+    name = name[:MAX_SHEET_NAME]
+    if taken is not None:
+        base, n = name, 2
+        while name.lower() in {t.lower() for t in taken}:
+            suffix = f" ({n})"
+            name = base[: MAX_SHEET_NAME - len(suffix)] + suffix
+            n += 1
+    return name
+
+
+def column_letter(index: int) -> str:
+    """0-based column index to Excel letters (0 -> A)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def cell_name(row: int, col: int) -> str:
+    """0-based row and column to an A1 reference."""
+    return f"{column_letter(col)}{row + 1}"

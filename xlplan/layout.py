@@ -1,0 +1,253 @@
+"""Layouts: which columns a plan has, who owns each, and the rating scale. Data, not code.
+
+A layout is a TOML file (the built-in ones live in `templates/`); every other module asks
+the layout which columns a service owns instead of keeping its own list.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import XlplanError
+
+ColumnType = Literal["text", "long_text", "date", "rating", "choice", "reference"]
+Owner = Literal["central", "service", "committee"]
+HEX_COLOUR = r"^#[0-9A-Fa-f]{6}$"
+
+
+class Rating(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: str = Field(min_length=1)
+    meaning: str
+    fill: str = Field(pattern=HEX_COLOUR)
+    font: str = Field(pattern=HEX_COLOUR)
+    # Other spellings people type ("A", "W"); read as this value, with a note.
+    aliases: list[str] = []
+    # A rating that says the action is done: needs evidence, and its children must be done too.
+    complete: bool = False
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    field: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    header: str = Field(min_length=1)
+    type: ColumnType = "text"
+    owner: Owner = "central"
+    width: float = Field(default=15, gt=0, le=255)
+    required: bool = False
+    help: str = ""
+    # Other headers this column is known by in trusts' own files (used by `import`).
+    aliases: list[str] = []
+    choices: list[str] = []
+
+    @property
+    def editable_by_service(self) -> bool:
+        return self.owner == "service"
+
+
+class Layout(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str
+    description: str = ""
+    sheet: str = Field(min_length=1, max_length=31)
+    reference: str
+    route: str
+    # Separators in the routing cell that name several services ("FYPC & CHS").
+    route_separators: list[str] = []
+    # The rating a service gives its own action: what the Summary counts.
+    service_rating: str | None = None
+    # Completing an action (a `complete` rating) needs text in one of these.
+    evidence_fields: list[str] = []
+    # The date by which the action is due: what the overdue check reads.
+    due_field: str | None = None
+    columns: list[Column] = Field(alias="column", min_length=1)
+    ratings: list[Rating] = Field(alias="rating", min_length=1)
+
+    @field_validator("columns")
+    @classmethod
+    def _unique_columns(cls, columns: list[Column]) -> list[Column]:
+        for attr in ("field", "header"):
+            seen: set[str] = set()
+            for column in columns:
+                key = getattr(column, attr).strip().lower()
+                if key in seen:
+                    raise ValueError(f"two columns have the {attr} {getattr(column, attr)!r}")
+                seen.add(key)
+        for column in columns:
+            if column.type == "choice" and not column.choices:
+                raise ValueError(f"column {column.field!r} is a choice but lists no choices")
+        return columns
+
+    @field_validator("ratings")
+    @classmethod
+    def _unique_ratings(cls, ratings: list[Rating]) -> list[Rating]:
+        seen: set[str] = set()
+        for rating in ratings:
+            for name in (rating.value, *rating.aliases):
+                if name.strip().lower() in seen:
+                    raise ValueError(f"the rating name {name!r} is used twice")
+                seen.add(name.strip().lower())
+        return ratings
+
+    @model_validator(mode="after")
+    def _fields_exist(self) -> Layout:
+        fields = {c.field for c in self.columns}
+        named = {
+            "reference": [self.reference],
+            "route": [self.route],
+            "service_rating": [self.service_rating] if self.service_rating else [],
+            "evidence_fields": self.evidence_fields,
+            "due_field": [self.due_field] if self.due_field else [],
+        }
+        for key, values in named.items():
+            for value in values:
+                if value not in fields:
+                    raise ValueError(
+                        f"{key} names the field {value!r}, but no column has it "
+                        f"(fields: {', '.join(sorted(fields))})"
+                    )
+        if self.service_rating and self.column(self.service_rating).type != "rating":
+            raise ValueError(f"service_rating {self.service_rating!r} is not a rating column")
+        if not any(c.owner == "service" for c in self.columns):
+            raise ValueError("no column has owner = \"service\": services could edit nothing")
+        return self
+
+    # --- questions every stage asks -------------------------------------------------
+
+    def column(self, field: str) -> Column:
+        return self._by_field[field]
+
+    @cached_property
+    def _by_field(self) -> dict[str, Column]:
+        return {c.field: c for c in self.columns}
+
+    @property
+    def fields(self) -> list[str]:
+        return [c.field for c in self.columns]
+
+    @property
+    def service_fields(self) -> list[str]:
+        return [c.field for c in self.columns if c.owner == "service"]
+
+    @property
+    def rating_values(self) -> list[str]:
+        return [r.value for r in self.ratings]
+
+    @property
+    def complete_ratings(self) -> set[str]:
+        return {r.value for r in self.ratings if r.complete}
+
+    @cached_property
+    def _rating_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for rating in self.ratings:
+            for name in (rating.value, *rating.aliases):
+                names[name.strip().lower()] = rating.value
+        return names
+
+    def normalise_rating(self, text: str) -> str | None:
+        """The scale's value for what a person typed (" amber ", "AMBER", "A"), or None."""
+        return self._rating_names.get(text.strip().lower())
+
+    def rating(self, value: str) -> Rating:
+        return next(r for r in self.ratings if r.value == value)
+
+    def split_route(self, text: str) -> list[str]:
+        """The services a routing cell names, in order, without duplicates."""
+        parts = [text]
+        for separator in self.route_separators:
+            parts = [piece for part in parts for piece in part.split(separator)]
+        seen: list[str] = []
+        for part in parts:
+            name = re.sub(r"\s+", " ", part).strip()
+            if name and name not in seen:
+                seen.append(name)
+        return seen
+
+
+def builtin_layout_dir() -> Path:
+    """Where the shipped layouts are: inside the installed package, or the repo's templates/."""
+    packaged = Path(__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).parent.parent / "templates"
+
+
+def builtin_layouts() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(builtin_layout_dir().glob("*.toml"))}
+
+
+def parse_layout(text: str, source: str) -> Layout:
+    """A layout from TOML text; `source` names the file in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise XlplanError(f"Layout {source}: not valid TOML: {exc}. Fix the line it names.") from exc
+    try:
+        return Layout.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = _error_key(err["loc"], data)
+            lines.append(f"  - {key}: {err['msg']}")
+        raise XlplanError(
+            f"Layout {source} has {len(lines)} mistake(s):\n" + "\n".join(lines)
+            + "\nFix these keys and run again (the built-in layouts in `xlplan layouts --show NAME`"
+            " are working examples)."
+        ) from exc
+
+
+def _error_key(loc: tuple, data: dict) -> str:
+    """`column[3] (field "due").type` rather than pydantic's bare tuple."""
+    parts: list[str] = []
+    node: object = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item + 1}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("field") or node[item].get("value")
+                if name:
+                    label += f" ({name})"
+                node = node[item]
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def load_layout(name_or_path: str | Path) -> tuple[Layout, str]:
+    """A built-in layout by name, or a user's file by path; also returns the TOML text.
+
+    The text travels inside every workbook xlplan writes, so a plan keeps working even
+    when the layout file it was made with is no longer at hand.
+    """
+    candidate = Path(name_or_path)
+    builtins = builtin_layouts()
+    if str(name_or_path) in builtins:
+        path = builtins[str(name_or_path)]
+    elif candidate.suffix.lower() == ".toml" or candidate.exists():
+        path = candidate
+        if not path.is_file():
+            raise XlplanError(f"Layout file {path} not found. Give a path to a .toml layout file"
+                              f" or one of: {', '.join(builtins)}.")
+    else:
+        raise XlplanError(
+            f"Unknown layout {str(name_or_path)!r}. Built-in layouts: {', '.join(builtins)}; "
+            "or give the path of a .toml layout file."
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise XlplanError(f"Layout file {path} cannot be read: {exc}") from exc
+    return parse_layout(text, str(path)), text

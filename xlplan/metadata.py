@@ -1,0 +1,77 @@
+"""The hidden metadata xlplan writes into every workbook: which plan, layout, cycle and
+service a file belongs to, and (in a template) the values as issued."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from . import FORMAT_VERSION
+from .errors import XlplanError
+from .excel import MAX_CELL_CHARS
+
+META_SHEET = "_xlplan"
+ISSUED_SHEET = "_xlplan_issued"
+ID_HEADER = "xlplan ID"
+STATUS_HEADER = "Changed this cycle"
+# Spare rows carry IDs with this prefix, so a proposal is told apart from a pasted row.
+SPARE_PREFIX = "new-"
+CHUNK = MAX_CELL_CHARS - 100
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    format_version: int
+    kind: Literal["master", "template"]
+    plan_id: str
+    title: str
+    layout_name: str
+    layout_toml: str
+    next_id: int = 1
+    cycle: str | None = None
+    service: str | None = None
+    issued_at: dt.datetime | None = None
+    due: dt.date | None = None
+    header_row: int = 3  # 1-based, as a person counts
+    spare_rows: int = 0
+    generator: str = ""
+
+
+def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:
+    """Key/value rows for the hidden sheet; long values span several rows of the same key."""
+    rows: list[tuple[str, str]] = []
+    for key, value in meta.model_dump(mode="json").items():
+        if value is None:
+            continue
+        text = str(value)
+        for start in range(0, max(len(text), 1), CHUNK):
+            rows.append((key, text[start : start + CHUNK]))
+    return rows
+
+
+def parse_metadata(rows: list[list[object]], source: str) -> Metadata:
+    values: dict[str, str] = {}
+    for row in rows:
+        if len(row) < 2 or not isinstance(row[0], str) or not row[0]:
+            continue
+        piece = row[1]
+        if isinstance(piece, float) and piece.is_integer():
+            piece = int(piece)
+        values[row[0]] = values.get(row[0], "") + ("" if piece is None else str(piece))
+    try:
+        meta = Metadata.model_validate(values)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        raise XlplanError(
+            f"{source}: the hidden xlplan metadata is damaged ({fields}). "
+            "Use the workbook as xlplan wrote it, or issue a fresh one."
+        ) from exc
+    if meta.format_version > FORMAT_VERSION:
+        raise XlplanError(
+            f"{source} was written by a newer xlplan (format {meta.format_version}; this one "
+            f"reads up to {FORMAT_VERSION}). Upgrade xlplan: pip install -U xlplan."
+        )
+    return meta

@@ -1,0 +1,305 @@
+"""The master plan: its actions with stable IDs, routing to services, and reading it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import XlplanError
+from .excel import CellValue, display
+from .layout import Layout, parse_layout
+from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
+from .problems import Problem
+from .workbook import MASTER_LIMITS, UnreadableWorkbook, Workbook, open_workbook
+
+UNASSIGNED = "Unassigned"
+# Sheets xlplan rebuilds on every write; any other sheet is the central team's and is carried.
+KEY_SHEET = "Key"
+SUMMARY_SHEET = "Summary"
+CHANGES_SHEET = "Changes"
+ISSUES_SHEET = "Issues"
+LOG_SHEET = "Change log"
+LOG_HEADERS = ["Cycle", "Merged at", "Service", "File", "Action", "Column", "Old value",
+               "New value", "Kind", "xlplan ID"]
+
+
+@dataclass
+class Action:
+    id: str
+    values: dict[str, CellValue]
+    proposed_by: str | None = None
+
+    def get(self, field_name: str) -> CellValue:
+        return self.values.get(field_name)
+
+
+@dataclass
+class LogEntry:
+    """One changed cell in the audit trail kept across merges."""
+
+    cycle: str
+    merged_at: str
+    service: str
+    file: str
+    action: str
+    column: str
+    old: CellValue
+    new: CellValue
+    kind: str
+    action_id: str
+
+    def row(self) -> list[CellValue]:
+        return [self.cycle, self.merged_at, self.service, self.file, self.action, self.column,
+                self.old, self.new, self.kind, self.action_id]
+
+
+@dataclass
+class CarriedSheet:
+    """A sheet the central team added to the master: its values travel through every merge."""
+
+    name: str
+    rows: list[list[CellValue]]
+    state: str = "visible"
+
+
+@dataclass
+class Plan:
+    meta: Metadata
+    layout: Layout
+    actions: list[Action]
+    log: list[LogEntry] = field(default_factory=list)
+    carried: list[CarriedSheet] = field(default_factory=list)
+    read_problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def plan_id(self) -> str:
+        return self.meta.plan_id
+
+    def new_id(self) -> str:
+        action_id = f"A{self.meta.next_id:04d}"
+        self.meta.next_id += 1
+        return action_id
+
+    def by_id(self) -> dict[str, Action]:
+        return {a.id: a for a in self.actions}
+
+    def ref(self, action: Action) -> str:
+        return display(action.get(self.layout.reference)) or f"(ID {action.id})"
+
+    def routes(self) -> tuple[dict[str, list[str]], list[Problem]]:
+        """Each action's services; a blank routing cell inherits from the parent reference."""
+        layout = self.layout
+        by_ref: dict[str, Action] = {}
+        for action in self.actions:
+            key = normal_ref(display(action.get(layout.reference)))
+            if key and key not in by_ref:
+                by_ref[key] = action
+        routes: dict[str, list[str]] = {}
+        problems: list[Problem] = []
+        route_header = layout.column(layout.route).header
+        for action in self.actions:
+            own = display(action.get(layout.route))
+            services = layout.split_route(own) if own else []
+            if not services:
+                ref = normal_ref(display(action.get(layout.reference)))
+                for parent_key in parent_refs(ref):
+                    parent = by_ref.get(parent_key)
+                    if parent is not None and display(parent.get(layout.route)).strip():
+                        services = layout.split_route(display(parent.get(layout.route)))
+                        problems.append(Problem(
+                            "route-inherited", f"{route_header} is blank; issued to "
+                            f"{' and '.join(services)} as its parent {parent_key} is.",
+                            action=self.ref(action), column=route_header))
+                        break
+            if not services:
+                services = [UNASSIGNED]
+                problems.append(Problem(
+                    "no-route", f"{route_header} is blank and no parent action names one; "
+                    f"issued to {UNASSIGNED!r}. Fill in {route_header} in the master to route it.",
+                    action=self.ref(action), column=route_header))
+            routes[action.id] = services
+        return routes, problems
+
+    def services(self) -> list[str]:
+        routes, _ = self.routes()
+        seen: dict[str, None] = {}
+        for services in routes.values():
+            for service in services:
+                seen.setdefault(service, None)
+        return list(seen)
+
+
+_REF_HEAD = re.compile(r"^\s*(\d+(?:\.\d+)*)")
+
+
+def normal_ref(ref: str) -> str:
+    """'1.' -> '1', '17.2.' -> '17.2', '9.2 (1 - 6 and 8,9&10)' -> '9.2'; others as typed."""
+    match = _REF_HEAD.match(ref or "")
+    return match[1] if match else (ref or "").strip()
+
+
+def parent_refs(ref: str) -> list[str]:
+    """'2.1.3' -> ['2.1', '2']: nearest parent first."""
+    parts = ref.split(".") if _REF_HEAD.match(ref or "") else []
+    return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+
+
+def natural_key(ref: str) -> tuple:
+    """2.9 before 2.10; a blank reference last."""
+    if not ref.strip():
+        return ((2, ""),)
+    return tuple((0, int(tok)) if tok.isdigit() else (1, tok.lower())
+                 for tok in re.findall(r"\d+|[^\d.\s]+", ref))
+
+
+def find_header_row(rows: list[list[CellValue]], headers: list[str], hint: int | None) -> int | None:
+    """The 0-based row holding the layout's headers; `hint` is where the metadata says."""
+    wanted = {h.strip().lower() for h in headers}
+    candidates = ([hint] if hint is not None else []) + list(range(min(len(rows), 30)))
+    for index in candidates:
+        if 0 <= index < len(rows):
+            cells = {display(c).strip().lower() for c in rows[index] if c is not None}
+            if len(wanted & cells) >= max(2, len(wanted) // 2):
+                return index
+    return None
+
+
+def column_positions(header: list[CellValue], layout: Layout) -> dict[str, int]:
+    """Field -> 0-based column index, by header text, wherever the column has moved to."""
+    positions: dict[str, int] = {}
+    by_header = {c.header.strip().lower(): c.field for c in layout.columns}
+    for index, cell in enumerate(header):
+        field_name = by_header.get(" ".join(display(cell).split()).lower()) or by_header.get(
+            display(cell).strip().lower())
+        if field_name and field_name not in positions:
+            positions[field_name] = index
+    return positions
+
+
+def read_metadata(book: Workbook) -> Metadata | None:
+    if META_SHEET not in book.sheets:
+        return None
+    return parse_metadata(book.raw_rows(META_SHEET), str(book.path))
+
+
+def layout_of(meta: Metadata, source: str) -> Layout:
+    return parse_layout(meta.layout_toml, f"embedded in {source}")
+
+
+def read_plan(path: Path) -> Plan:
+    """The master as it is now, including what compliance staff edited in Excel."""
+    path = Path(path)
+    if not path.exists():
+        raise XlplanError(f"Plan {path} not found. Give the master workbook made by "
+                          "`xlplan import` or `xlplan new`.")
+    try:
+        book = open_workbook(path, MASTER_LIMITS)
+    except UnreadableWorkbook as exc:
+        raise XlplanError(f"Plan {path}: {exc.problem.message}") from exc
+    meta = read_metadata(book)
+    if meta is None:
+        raise XlplanError(f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
+                          "Build one from it with `xlplan import " + path.name + " -o plan.xlsx`.")
+    if meta.kind != "master":
+        raise XlplanError(f"{path} is a service template ({meta.service}), not the master plan. "
+                          "Give the master workbook.")
+    layout = layout_of(meta, str(path))
+    if layout.sheet not in book.sheets:
+        raise XlplanError(f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
+                          f"Rename it back to {layout.sheet!r}.")
+    rows = book.rows(layout.sheet)
+    header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
+    if header_index is None:
+        raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
+                          "the headers of the layout in row " + str(meta.header_row) + ".")
+    header = rows[header_index]
+    positions = column_positions(header, layout)
+    missing = [layout.column(f).header for f in layout.fields if f not in positions]
+    if missing:
+        raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: column(s) missing or renamed: "
+                          + "; ".join(repr(m) for m in missing) + ". Restore the header text.")
+    id_col = _find(header, ID_HEADER)
+    status_col = _find(header, STATUS_HEADER)
+    plan = Plan(meta=meta, layout=layout, actions=[])
+    seen_ids: set[str] = set()
+    no_id: list[Action] = []
+    for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
+        values = {f: (row[i] if i < len(row) else None) for f, i in positions.items()}
+        if all(v is None for v in values.values()):
+            continue
+        action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
+        status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
+        proposed_by = status.split("proposed by ", 1)[1].split(";")[0].strip() if "proposed by " in status else None
+        action = Action(id=action_id, values=values, proposed_by=proposed_by)
+        if not action_id or action_id in seen_ids:
+            no_id.append(action)
+            plan.read_problems.append(Problem(
+                "new-row-in-master", f"row {offset} of the plan sheet had no xlplan ID (added by "
+                "hand, or copied); it was given a new one.", file=str(path), sheet=layout.sheet,
+                action=display(values.get(layout.reference)) or None))
+        else:
+            seen_ids.add(action_id)
+        plan.actions.append(action)
+    for action in no_id:
+        action.id = plan.new_id()
+        while action.id in seen_ids:
+            action.id = plan.new_id()
+    if LOG_SHEET in book.sheets:
+        plan.log.extend(_log_entries(book.rows(LOG_SHEET)))
+    if CHANGES_SHEET in book.sheets:
+        plan.log.extend(_log_entries(book.rows(CHANGES_SHEET)))
+    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
+    for name in book.sheets:
+        if name not in owned:
+            plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
+    return plan
+
+
+def _find(header: list[CellValue], text: str) -> int | None:
+    for index, cell in enumerate(header):
+        if display(cell).strip().lower() == text.lower():
+            return index
+    return None
+
+
+def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
+    while rows and all(v is None for v in rows[-1]):
+        rows.pop()
+    return rows
+
+
+def _log_entries(rows: list[list[CellValue]]) -> list[LogEntry]:
+    entries = []
+    if not rows:
+        return entries
+    header = [display(c).strip() for c in rows[0]]
+    index = {name: header.index(name) for name in LOG_HEADERS if name in header}
+    if len(index) < len(LOG_HEADERS) - 1:
+        return entries
+
+    def get(row: list[CellValue], name: str) -> CellValue:
+        i = index.get(name)
+        return row[i] if i is not None and i < len(row) else None
+
+    for row in rows[1:]:
+        if all(v is None for v in row):
+            continue
+        entries.append(LogEntry(
+            cycle=display(get(row, "Cycle")), merged_at=display(get(row, "Merged at")),
+            service=display(get(row, "Service")), file=display(get(row, "File")),
+            action=display(get(row, "Action")), column=display(get(row, "Column")),
+            old=get(row, "Old value"), new=get(row, "New value"), kind=display(get(row, "Kind")),
+            action_id=display(get(row, "xlplan ID"))))
+    return entries
+
+
+def now() -> dt.datetime:
+    """The time stamps xlplan writes; SOURCE_DATE_EPOCH pins them for reproducible builds."""
+    import os
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), tz=dt.UTC)
+    return dt.datetime.now(tz=dt.UTC).replace(microsecond=0)

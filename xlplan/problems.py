@@ -1,0 +1,121 @@
+"""One problem type everywhere: what checks return, validate prints, --json dumps, the Issues
+sheet lists and --annotate marks. A new rule is a new code here, never a new format."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    ERROR = "error"  # the cell or the file is refused
+    WARNING = "warning"  # accepted, but worth a look
+    INFO = "info"  # what xlplan did for you (a normalised rating, an inherited directorate)
+
+
+# code -> (severity, what it means). Stable: scripts and the Issues sheet filter on these.
+CODES: dict[str, tuple[Severity, str]] = {
+    # reading files
+    "not-a-workbook": (Severity.ERROR, "The file is not a workbook xlplan can read."),
+    "corrupt": (Severity.ERROR, "The workbook is damaged or truncated."),
+    "encrypted": (Severity.ERROR, "The workbook is protected by a password to open."),
+    "too-large": (Severity.ERROR, "The file, or what it unpacks to, is larger than a return can be."),
+    "unsafe-xml": (Severity.ERROR, "The workbook holds XML constructs (entities, DTDs) xlplan refuses."),
+    "skipped-file": (Severity.INFO, "A file in the folder that is not a return (lock file, hidden file)."),
+    "macros-ignored": (Severity.WARNING, "The workbook holds macros; they are never run nor carried."),
+    # identity
+    "no-metadata": (Severity.WARNING, "The xlplan metadata is gone; the return was matched by layout."),
+    "not-a-template": (Severity.ERROR, "The workbook is not an xlplan service template."),
+    "other-plan": (Severity.ERROR, "The return belongs to another plan."),
+    "other-cycle": (Severity.WARNING, "The return was issued for another cycle."),
+    "unknown-service": (Severity.ERROR, "The plan has no actions for this service."),
+    "newer-format": (Severity.ERROR, "The workbook was written by a newer xlplan."),
+    "superseded": (Severity.INFO, "A later return from the same service was applied instead."),
+    "no-return": (Severity.WARNING, "A service sent nothing back this cycle."),
+    # structure
+    "missing-sheet": (Severity.ERROR, "The action plan sheet is missing or renamed."),
+    "missing-column": (Severity.ERROR, "A column of the layout is missing or its header was changed."),
+    "row-deleted": (Severity.ERROR, "An issued action is missing from the return."),
+    "row-duplicated": (Severity.ERROR, "An issued action appears more than once."),
+    "row-added": (Severity.ERROR, "A row was added outside the spare rows; it cannot be matched."),
+    "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
+    "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
+    "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),
+    # values
+    "invalid-rating": (Severity.ERROR, "A rating outside the scale."),
+    "rating-normalised": (Severity.INFO, "A rating spelled differently was read as the scale's value."),
+    "invalid-choice": (Severity.ERROR, "A value outside the column's list."),
+    "error-value": (Severity.ERROR, "An Excel error value (#REF!, #N/A) instead of content."),
+    "too-long": (Severity.ERROR, "Text longer than Excel's 32,767-character cell limit."),
+    "control-chars": (Severity.WARNING, "Invisible control characters were removed."),
+    "formula": (Severity.WARNING, "A formula: its shown value is kept as text, never the formula."),
+    "formula-like-text": (Severity.INFO, "Text starting with = + - @ is kept as text, never a formula."),
+    "not-a-date": (Severity.WARNING, "A date column holds text that names no single day."),
+    "required-missing": (Severity.WARNING, "A required cell is empty."),
+    # business rules
+    "complete-without-evidence": (Severity.WARNING, "Rated complete with no evidence or comment."),
+    "parent-complete-child-open": (Severity.WARNING, "A parent rated complete while a child is not."),
+    "overdue": (Severity.WARNING, "The target date has passed and the action is not complete."),
+    # merge
+    "conflict": (Severity.WARNING, "The service and the master both changed a cell since issue."),
+    "unmatched-column": (Severity.WARNING, "A source column matches no column of the layout."),
+    "no-route": (Severity.WARNING, "An action names no service; it was issued to 'Unassigned'."),
+    "route-inherited": (Severity.INFO, "A blank routing cell was inherited from the parent action."),
+    "duplicate-reference": (Severity.WARNING, "Two actions share a reference; both are kept."),
+    "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
+    "sheet-content-lost": (Severity.WARNING, "Something on a carried sheet (image, chart) cannot be carried."),
+    "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    file: str | None = None
+    sheet: str | None = None
+    cell: str | None = None
+    action: str | None = None
+    column: str | None = None
+    value: str | None = None
+    service: str | None = None
+    severity: Severity | None = None  # None: the code's own severity
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unknown problem code {self.code!r}")
+        severity = CODES[self.code][0] if self.severity is None else Severity(self.severity)
+        object.__setattr__(self, "severity", severity)
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == Severity.ERROR
+
+    def where(self) -> str:
+        parts = []
+        if self.sheet:
+            parts.append(f"sheet {self.sheet!r}")
+        if self.cell:
+            parts.append(f"cell {self.cell}")
+        if self.action:
+            parts.append(f"action {self.action}")
+        if self.column:
+            parts.append(f"column {short(self.column, 40)!r}")
+        return ", ".join(parts)
+
+    def line(self) -> str:
+        where = self.where()
+        return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {k: (str(v) if v is not None else None) for k, v in dataclasses.asdict(self).items()}
+
+
+def short(text: str, limit: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def has_errors(problems: list[Problem]) -> bool:
+    return any(p.is_error for p in problems)

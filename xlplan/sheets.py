@@ -1,0 +1,372 @@
+"""Writing sheets with XlsxWriter: the plan sheet (master and templates share it), the Key,
+the hidden metadata, and plain tables. Built from data every time, never edited in place."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import style
+from .excel import DATE_FORMAT, MAX_CELL_CHARS, MAX_NOTE_CHARS, CellValue, clean_for_cell
+from .layout import Column, Layout
+from .metadata import ID_HEADER, META_SHEET, Metadata, metadata_rows
+
+HEADER_ROW = 2  # 0-based: title, subtitle, then the header
+
+
+def _legacy_hash(password: str) -> str:
+    """The 16-bit hash Excel keeps for sheet and workbook protection (ECMA-376 Part 4)."""
+    digest = 0
+    for char in password[::-1]:
+        digest = ((digest >> 14) & 0x01) | ((digest << 1) & 0x7FFF)
+        digest ^= ord(char)
+    digest = ((digest >> 14) & 0x01) | ((digest << 1) & 0x7FFF)
+    digest ^= len(password) ^ 0xCE4B
+    return f"{digest:X}"
+
+
+class Book:
+    """An XlsxWriter workbook with cached formats and optional workbook-structure protection."""
+
+    def __init__(self, path: Path, *, lock_structure: bool = False, password: str = "") -> None:
+        import xlsxwriter
+
+        class _Workbook(xlsxwriter.Workbook):
+            # XlsxWriter has no workbook-structure protection; the element goes right after
+            # <workbookPr>, where the schema wants it.
+            def _write_workbook_pr(inner) -> None:  # noqa: N805
+                super()._write_workbook_pr()
+                if lock_structure:
+                    attrs = [("workbookPassword", _legacy_hash(password))] if password else []
+                    inner._xml_empty_tag("workbookProtection", attrs + [("lockStructure", "1")])
+
+        self.workbook = _Workbook(str(path), {
+            "constant_memory": True,
+            # Service text is text: never a formula, number or link, whatever it starts with.
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "default_date_format": DATE_FORMAT,
+        })
+        self.workbook.set_properties({"creator": "xlplan", "comments": "Written by xlplan"})
+        self._formats: dict[tuple, object] = {}
+
+    def fmt(self, **props: object):
+        key = tuple(sorted(props.items()))
+        if key not in self._formats:
+            base = {"font_name": style.FONT, "font_size": style.FONT_SIZE, "valign": "top"}
+            self._formats[key] = self.workbook.add_format({**base, **props})
+        return self._formats[key]
+
+    def close(self) -> None:
+        self.workbook.close()
+
+
+def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None:
+    if value is None:
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, dt.date):
+        ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), date_fmt)
+    else:
+        ws.write_string(row, col, clean_for_cell(str(value)), fmt)
+
+
+@dataclass
+class CellMark:
+    """A highlight on one cell of the plan sheet, with the note that explains it."""
+
+    fill: str
+    note: str
+
+
+@dataclass
+class SheetRow:
+    action_id: str
+    values: dict[str, CellValue]
+    status: str = ""
+    marks: dict[str, CellMark] = field(default_factory=dict)
+    fill: str | None = None  # whole-row tint (proposed actions)
+
+
+@dataclass
+class TemplateLock:
+    """How a service template locks its plan sheet."""
+
+    password: str
+    spare_rows: int
+    footer: str
+
+
+def write_plan_sheet(
+    book: Book,
+    layout: Layout,
+    rows: Iterable[SheetRow],
+    *,
+    title: str,
+    subtitle: str,
+    status_column: bool,
+    lock: TemplateLock | None,
+    row_count: int,
+) -> None:
+    """The action plan sheet: title, headers as the trust prints them, one row per action."""
+    ws = book.workbook.add_worksheet(layout.sheet)
+    columns = layout.columns
+    ncols = len(columns)
+    status_col = ncols if status_column else None
+    id_col = ncols + (1 if status_column else 0)
+    last_data_row = HEADER_ROW + row_count + (lock.spare_rows if lock else 0)
+
+    for index, column in enumerate(columns):
+        ws.set_column(index, index, column.width)
+    if status_col is not None:
+        ws.set_column(status_col, status_col, style.STATUS_WIDTH)
+    ws.set_column(id_col, id_col, 10, None, {"hidden": True})
+
+    ws.write_string(0, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE,
+                                                           valign="vcenter"))
+    ws.write_string(1, 0, clean_for_cell(subtitle), book.fmt(italic=True, valign="vcenter"))
+    for index, column in enumerate(columns):
+        owner = "service" if (lock is None or column.owner == "service") else column.owner
+        header_fmt = book.fmt(bold=True, text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                              bg_color=style.HEADER_FILL[owner])
+        ws.write_string(HEADER_ROW, index, column.header, header_fmt)
+    extra_header = book.fmt(bold=True, text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                            bg_color=style.HEADER_FILL["central"])
+    if status_col is not None:
+        ws.write_string(HEADER_ROW, status_col, "Changed this cycle", extra_header)
+    ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
+
+    def cell_format(column: Column, locked: bool, fill: str | None):
+        props: dict[str, object] = {"text_wrap": True, "border": 1,
+                                    "border_color": style.BORDER_COLOUR, "locked": locked}
+        if lock is not None and locked:
+            props["bg_color"] = style.LOCKED_FILL
+            props["font_color"] = "#404040"
+        if fill:
+            props["bg_color"] = fill
+        if column.type == "date":
+            props["num_format"] = DATE_FORMAT
+            props["align"] = "left"
+        if column.type in ("rating", "reference"):
+            props["align"] = "center"
+        return book.fmt(**props)
+
+    ws.set_row(HEADER_ROW, row_height([(c.header, c.width) for c in columns], minimum=30))
+    row_index = HEADER_ROW
+    for sheet_row in rows:
+        row_index += 1
+        ws.set_row(row_index, row_height(
+            [(sheet_row.values.get(c.field), c.width) for c in columns]))
+        for index, column in enumerate(columns):
+            locked = lock is not None and column.owner != "service"
+            mark = sheet_row.marks.get(column.field)
+            fill = mark.fill if mark else sheet_row.fill
+            fmt = cell_format(column, locked, fill)
+            write_value(ws, row_index, index, sheet_row.values.get(column.field), fmt, fmt)
+            if mark:
+                ws.write_comment(row_index, index, clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
+                                 {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6})
+        id_fmt = book.fmt(locked=True, font_color="#808080")
+        if status_col is not None:
+            ws.write_string(row_index, status_col, sheet_row.status,
+                            book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True,
+                                     bg_color=style.CHANGED_FILL) if sheet_row.status else
+                            book.fmt(border=1, border_color=style.BORDER_COLOUR))
+        ws.write_string(row_index, id_col, sheet_row.action_id, id_fmt)
+    if lock:
+        from .metadata import SPARE_PREFIX
+
+        for spare in range(1, lock.spare_rows + 1):
+            row_index += 1
+            for index, column in enumerate(columns):
+                ws.write_blank(row_index, index, None, book.fmt(
+                    text_wrap=True, border=1, border_color=style.BORDER_COLOUR, locked=False,
+                    bg_color=style.PROPOSED_FILL,
+                    **({"num_format": DATE_FORMAT} if column.type == "date" else {})))
+            ws.write_string(row_index, id_col, f"{SPARE_PREFIX}{spare}", book.fmt(locked=True))
+        ws.write_comment(HEADER_ROW + row_count + 1, 0,
+                         "Spare rows: propose a new action here. Fill in the reference, the "
+                         "requirement and your action; the central team will review it.",
+                         {"author": "xlplan", "x_scale": 2})
+
+    first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
+    _add_column_rules(book, ws, layout, first, last)
+    ws.freeze_panes(HEADER_ROW + 1, 0)
+    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col)
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0, HEADER_ROW)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    if lock:
+        ws.set_footer(lock.footer)
+        ws.protect(lock.password, {
+            "autofilter": True, "format_columns": True, "format_rows": True,
+            "select_locked_cells": True, "select_unlocked_cells": True,
+        })
+    else:
+        ws.set_footer("&L" + _footer_text(title) + "&RPage &P of &N")
+    ws.activate()
+
+
+LINE_POINTS = 12.75
+MAX_ROW_POINTS = 409  # Excel's limit for a row's height
+
+
+def row_height(cells: Sequence[tuple[CellValue, float]], minimum: float = 15) -> float:
+    """Wrapped text needs tall rows; LibreOffice shows the set height, so estimate it.
+
+    Arial 10 fits about 1.2 characters per unit of column width.
+    """
+    lines = 1
+    for value, width in cells:
+        if isinstance(value, str) and value:
+            per_line = max(int(width * 1.2) - 1, 4)
+            count = sum(max(1, -(-len(part) // per_line)) for part in value.split("\n"))
+            lines = max(lines, count)
+    return min(MAX_ROW_POINTS, max(minimum, lines * LINE_POINTS + 3))
+
+
+def _footer_text(text: str) -> str:
+    return text.replace("&", "&&")[:200]
+
+
+def _add_column_rules(book: Book, ws, layout: Layout, first: int, last: int) -> None:
+    """Dropdowns, date checks, input messages and rating colours, column by column."""
+    scale = layout.rating_values
+    for index, column in enumerate(layout.columns):
+        options: dict[str, object] | None = None
+        if column.type == "rating":
+            options = {
+                "validate": "list", "source": scale, "error_type": "stop",
+                "error_title": "Pick a rating from the list",
+                "error_message": _limit("Ratings are: " + ", ".join(
+                    f"{r.value} ({r.meaning})" for r in layout.ratings), 255),
+            }
+        elif column.type == "choice":
+            options = {"validate": "list", "source": column.choices, "error_type": "stop",
+                       "error_title": "Pick a value from the list",
+                       "error_message": _limit("Allowed: " + ", ".join(column.choices), 255)}
+        elif column.type == "date":
+            options = {
+                "validate": "date", "criteria": "between",
+                "minimum": dt.date(1990, 1, 1), "maximum": dt.date(2100, 12, 31),
+                "error_type": "warning", "error_title": "Is this a date?",
+                "error_message": "Type a date day first, such as 31/03/2025. Text such as "
+                                 "'End July 2017' is allowed: click Yes to keep it, but it "
+                                 "cannot be checked for lateness.",
+            }
+        elif column.help:
+            options = {"validate": "any"}
+        if options is None:
+            continue
+        if column.help:
+            options["input_title"] = _limit(column.header, 32)
+            options["input_message"] = _limit(column.help, 255)
+        ws.data_validation(first, index, last, index, options)
+        if column.type == "rating":
+            for rating in layout.ratings:
+                ws.conditional_format(first, index, last, index, {
+                    "type": "cell", "criteria": "==", "value": f'"{rating.value}"',
+                    "format": book.workbook.add_format({"bg_color": rating.fill,
+                                                        "font_color": rating.font}),
+                })
+
+
+def _limit(text: str, size: int) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Sequence[str] = ()) -> None:
+    """The rating scale with its colours, and who owns which column."""
+    ws = book.workbook.add_worksheet(name)
+    ws.set_column(0, 0, 16)
+    ws.set_column(1, 1, 70)
+    ws.set_column(2, 2, 14)
+    row = 0
+    ws.write_string(row, 0, name, book.fmt(bold=True, font_size=style.TITLE_SIZE))
+    for line in intro:
+        row += 1
+        ws.write_string(row, 0, clean_for_cell(line), book.fmt(text_wrap=False))
+    row += 2
+    ws.write_string(row, 0, "Rating", book.fmt(bold=True))
+    ws.write_string(row, 1, "Meaning", book.fmt(bold=True))
+    ws.write_string(row, 2, "Also read as", book.fmt(bold=True))
+    for rating in layout.ratings:
+        row += 1
+        ws.write_string(row, 0, rating.value, book.fmt(bg_color=rating.fill, font_color=rating.font,
+                                                       bold=True, border=1, align="center"))
+        ws.write_string(row, 1, rating.meaning + (" (complete)" if rating.complete else ""),
+                        book.fmt(text_wrap=True))
+        ws.write_string(row, 2, ", ".join(rating.aliases), book.fmt())
+    row += 2
+    ws.write_string(row, 0, "Column", book.fmt(bold=True))
+    ws.write_string(row, 1, "Header", book.fmt(bold=True))
+    ws.write_string(row, 2, "Filled in by", book.fmt(bold=True))
+    for column in layout.columns:
+        row += 1
+        ws.write_string(row, 0, column.field, book.fmt())
+        ws.write_string(row, 1, column.header, book.fmt(text_wrap=True))
+        ws.write_string(row, 2, column.owner, book.fmt(
+            bg_color=style.HEADER_FILL[column.owner] if column.owner == "service" else style.LOCKED_FILL))
+    return ws
+
+
+def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Sequence[CellValue]],
+                widths: Sequence[float], *, title: str | None = None, notes: Sequence[str] = ()):
+    """A plain filterable table sheet (Changes, Issues, Change log, carried sheets)."""
+    ws = book.workbook.add_worksheet(name)
+    for index, width in enumerate(widths):
+        ws.set_column(index, index, width)
+    row = 0
+    if title:
+        ws.write_string(row, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE))
+        row += 1
+        for line in notes:
+            ws.write_string(row, 0, clean_for_cell(line), book.fmt(italic=True))
+            row += 1
+        row += 1 if notes else 0
+    header_row = row
+    head = book.fmt(bold=True, bg_color=style.HEADER_FILL["central"], border=1, text_wrap=True,
+                    border_color=style.BORDER_COLOUR)
+    for col, text in enumerate(headers):
+        ws.write_string(row, col, text, head)
+    body = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
+    count = 0
+    for values in rows:
+        row += 1
+        count += 1
+        for col, value in enumerate(values):
+            write_value(ws, row, col, value, body, body)
+    if headers:
+        ws.autofilter(header_row, 0, max(row, header_row), len(headers) - 1)
+        ws.freeze_panes(header_row + 1, 0)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(header_row, header_row)
+    return ws
+
+
+def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[CellValue]], state: str) -> None:
+    """A central team's own sheet, carried across as values."""
+    ws = book.workbook.add_worksheet(name)
+    body = book.fmt(valign="top")
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            if value is not None:
+                write_value(ws, r, c, value, body, body)
+    if state == "hidden":
+        ws.hide()
+    elif state == "veryhidden":
+        ws.very_hidden()
+
+
+def write_metadata_sheet(book: Book, meta: Metadata) -> None:
+    ws = book.workbook.add_worksheet(META_SHEET)
+    for row, (key, value) in enumerate(metadata_rows(meta)):
+        ws.write_string(row, 0, key)
+        ws.write_string(row, 1, value[:MAX_CELL_CHARS])
+    # veryHidden: not listed under Unhide, so services do not stumble on it.
+    ws.very_hidden()

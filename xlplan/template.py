@@ -1,0 +1,196 @@
+"""Issuing one locked workbook per service from the master plan."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import FORMAT_VERSION, __version__, style
+from .errors import XlplanError
+from .excel import clean_for_cell
+from .layout import Layout
+from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
+from .plan import Action, Plan, now, read_plan
+from .problems import Problem
+from .sheets import (HEADER_ROW, Book, SheetRow, TemplateLock, write_metadata_sheet,
+                     write_plan_sheet, write_value)
+
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+
+
+@dataclass
+class IssuedFile:
+    service: str
+    path: Path
+    actions: int
+
+
+@dataclass
+class TemplateResult:
+    files: list[IssuedFile] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def safe_filename(name: str) -> str:
+    """A file name Windows, macOS and Linux all accept, still recognisably the service."""
+    text = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "-", name)
+    text = re.sub(r"\s+", " ", text).strip(" .") or "service"
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text += "_"
+    return text[:100]
+
+
+def issue_templates(
+    plan_path: Path,
+    outdir: Path,
+    *,
+    cycle: str | None = None,
+    due: dt.date | None = None,
+    services: list[str] | None = None,
+    password: str = "",
+) -> TemplateResult:
+    plan = read_plan(plan_path)
+    routes, problems = plan.routes()
+    result = TemplateResult(problems=plan.read_problems + problems)
+    known = plan.services()
+    if services:
+        by_lower = {s.lower(): s for s in known}
+        unknown = [s for s in services if s.lower() not in by_lower]
+        if unknown:
+            raise XlplanError(f"The plan has no service named {', '.join(map(repr, unknown))}. "
+                              f"Services in {plan_path}: {', '.join(known)}.")
+        wanted = [by_lower[s.lower()] for s in services]
+    else:
+        wanted = known
+    if not plan.actions:
+        raise XlplanError(f"Plan {plan_path} holds no actions: nothing to issue. Add actions to "
+                          f"the {plan.layout.sheet!r} sheet, or import a plan with `xlplan import`.")
+    issued_at = now()
+    cycle = cycle or issued_at.strftime("%Y-%m")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XlplanError(f"Cannot create the output folder {outdir}: {exc.strerror}.") from exc
+    taken: set[str] = set()
+    for service in wanted:
+        actions = [a for a in plan.actions if service in routes[a.id]]
+        name = safe_filename(service)
+        while name.lower() in taken:
+            name += "_"
+        taken.add(name.lower())
+        path = outdir / f"{name}.xlsx"
+        write_template(plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at,
+                       password=password)
+        result.files.append(IssuedFile(service, path, len(actions)))
+    return result
+
+
+def write_template(plan: Plan, service: str, actions: list[Action], path: Path, *, cycle: str,
+                   due: dt.date | None, issued_at: dt.datetime, password: str) -> None:
+    layout = plan.layout
+    meta = Metadata(
+        format_version=FORMAT_VERSION, kind="template", plan_id=plan.plan_id, title=plan.meta.title,
+        layout_name=layout.name, layout_toml=plan.meta.layout_toml, next_id=plan.meta.next_id,
+        cycle=cycle, service=service, issued_at=issued_at, due=due, header_row=HEADER_ROW + 1,
+        spare_rows=style.SPARE_ROWS, generator=f"xlplan {__version__}",
+    )
+    due_text = f"return by {due:%d/%m/%Y}" if due else "return date: as agreed"
+    footer = "&L" + f"{service} · cycle {cycle}".replace("&", "&&") + "&RPage &P of &N"
+    fd, tmp = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        book = Book(Path(tmp), lock_structure=True, password=password)
+        write_plan_sheet(
+            book, layout, (SheetRow(a.id, a.values) for a in actions),
+            title=f"{plan.meta.title} — {service}",
+            subtitle=f"Cycle {cycle} · {due_text} · type only in the white columns; "
+                     "grey columns are read-only. See the Guidance sheet.",
+            status_column=False,
+            lock=TemplateLock(password=password, spare_rows=style.SPARE_ROWS, footer=footer),
+            row_count=len(actions),
+        )
+        write_guidance_sheet(book, layout, service=service, cycle=cycle, due=due,
+                             title=plan.meta.title, count=len(actions))
+        write_issued_sheet(book, layout, actions)
+        write_metadata_sheet(book, meta)
+        book.close()
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise XlplanError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_issued_sheet(book: Book, layout: Layout, actions: list[Action]) -> None:
+    """The values as issued: what a return is compared with, even with protection removed."""
+    ws = book.workbook.add_worksheet(ISSUED_SHEET)
+    ws.write_string(0, 0, ID_HEADER)
+    for col, name in enumerate(layout.fields, start=1):
+        ws.write_string(0, col, name)
+    plain = book.fmt()
+    for row, action in enumerate(actions, start=1):
+        ws.write_string(row, 0, action.id)
+        for col, name in enumerate(layout.fields, start=1):
+            value = action.get(name)
+            if value is not None:
+                write_value(ws, row, col, value, plain, book.fmt(num_format="dd/mm/yyyy"))
+    ws.very_hidden()
+
+
+def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str,
+                         due: dt.date | None, title: str, count: int) -> None:
+    ws = book.workbook.add_worksheet("Guidance")
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 1, 90)
+    wrap = book.fmt(text_wrap=True)
+    bold = book.fmt(bold=True, text_wrap=True)
+    row = 0
+    ws.write_string(row, 0, clean_for_cell(f"{title}: how to fill in this workbook"),
+                    book.fmt(bold=True, font_size=style.TITLE_SIZE))
+    facts = [
+        ("Service", service),
+        ("Cycle", cycle),
+        ("Return by", due.strftime("%d/%m/%Y") if due else "as agreed with the central team"),
+        ("Your actions", f"{count} on the {layout.sheet!r} sheet"),
+    ]
+    row += 2
+    for label, text in facts:
+        ws.write_string(row, 0, label, bold)
+        ws.write_string(row, 1, clean_for_cell(text), wrap)
+        row += 1
+    row += 1
+    steps = [
+        "Type only in the white columns. Grey columns belong to the central team or the "
+        "committee: they are locked, and changes to them are refused when the file comes back.",
+        "Pick ratings from the dropdown; other values are refused. The scale is below.",
+        "A Purple or Blue rating (complete) needs evidence or a comment saying where the "
+        "evidence is.",
+        "To propose a new action, use the green spare rows below your actions.",
+        "Do not add, delete or move rows or sheets, rename the file's sheets, or copy the actions "
+        "into another workbook: the file carries hidden information xlplan needs to merge it.",
+        "Save as Excel Workbook (.xlsx) and send the file back. Renaming the file is fine.",
+    ]
+    ws.write_string(row, 0, "What to do", bold)
+    for number, text in enumerate(steps, start=1):
+        ws.write_string(row, 1, f"{number}. {text}", wrap)
+        row += 1
+    row += 1
+    ws.write_string(row, 0, "Your columns", bold)
+    for column in layout.columns:
+        if column.owner == "service":
+            ws.write_string(row, 1, clean_for_cell(column.header + (f" — {column.help}" if column.help else "")), wrap)
+            row += 1
+    row += 1
+    ws.write_string(row, 0, "Rating scale", bold)
+    for rating in layout.ratings:
+        ws.write_string(row, 0, rating.value, book.fmt(bold=True, bg_color=rating.fill,
+                                                       font_color=rating.font, align="center", border=1))
+        ws.write_string(row, 1, rating.meaning + (" — complete" if rating.complete else ""), wrap)
+        row += 1
+    ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})

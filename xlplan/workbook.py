@@ -1,0 +1,180 @@
+"""Opening a workbook someone handed us, safely, and reading its sheets as values.
+
+Everything xlplan reads (returns, masters, sources) passes the same gate first: size and
+zip-bomb limits checked from the zip directory before anything is unpacked, password-
+encrypted files recognised by their container, DTDs and entities refused before an XML
+parser sees them. Values are then read with python-calamine (hidden sheets too), which is
+about ten times faster than openpyxl and never runs macros.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .excel import CellValue, cell_text
+from .problems import Problem
+
+ZIP_MAGIC = b"PK\x03\x04"
+CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: .xls, or an encrypted .xlsx
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+XML_SNIFF_BYTES = 64 * 1024
+MAX_ZIP_MEMBERS = 10_000
+MAX_RATIO = 250  # uncompressed/compressed per member; real sheets stay well under 100
+
+
+@dataclass(frozen=True)
+class Limits:
+    file_bytes: int
+    unpacked_bytes: int
+
+
+RETURN_LIMITS = Limits(file_bytes=50 * 2**20, unpacked_bytes=250 * 2**20)
+MASTER_LIMITS = Limits(file_bytes=500 * 2**20, unpacked_bytes=4 * 2**30)
+
+
+class UnreadableWorkbook(Exception):
+    """The file cannot be read at all; `problem` says why, for the user."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass
+class Workbook:
+    path: Path
+    sheets: list[str]
+    hidden: dict[str, str]  # sheet name -> "visible" | "hidden" | "veryhidden"
+    saved_at: dt.datetime | None
+    has_macros: bool
+    _book: object = field(repr=False)
+
+    def rows(self, sheet: str) -> list[list[CellValue]]:
+        """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
+        return [[cell_text(v) for v in row] for row in self.raw_rows(sheet)]
+
+    def raw_rows(self, sheet: str) -> list[list[object]]:
+        data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
+        # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
+        return data.to_python(skip_empty_area=False)
+
+
+def _fail(code: str, path: Path, message: str) -> UnreadableWorkbook:
+    return UnreadableWorkbook(Problem(code, message, file=str(path)))
+
+
+def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
+    """Refuse what must not be parsed; return whether the workbook holds macros."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+    except OSError as exc:
+        raise _fail("not-a-workbook", path, f"cannot open the file: {exc.strerror or exc}.") from exc
+    if size > limits.file_bytes:
+        raise _fail("too-large", path, f"the file is {size / 2**20:.0f} MB; a return may be at most "
+                    f"{limits.file_bytes / 2**20:.0f} MB. Send the action plan sheet only.")
+    if size == 0:
+        raise _fail("corrupt", path, "the file is empty (0 bytes). Ask for it to be sent again.")
+    if head.startswith(CFB_MAGIC):
+        if _is_encrypted_ooxml(path):
+            raise _fail("encrypted", path,
+                        "the workbook is encrypted with a password to open. Open it in Excel, "
+                        "File > Info > Protect Workbook > Encrypt with Password, clear the "
+                        "password, save, and send it again.")
+        if path.suffix.lower() != ".xls":
+            raise _fail("not-a-workbook", path, "this is an old-format (.xls) file with another "
+                        "extension. Save it as .xlsx and send it again.")
+        return False
+    if not head.startswith(ZIP_MAGIC):
+        raise _fail("not-a-workbook", path, "this is not an Excel or OpenDocument workbook. "
+                    "Save it as .xlsx (Excel Workbook) and send it again.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_MEMBERS:
+                raise _fail("too-large", path, f"the workbook holds {len(members)} parts; refused.")
+            total = sum(m.file_size for m in members)
+            if total > limits.unpacked_bytes:
+                raise _fail("too-large", path, f"the workbook unpacks to {total / 2**20:,.0f} MB "
+                            f"(limit {limits.unpacked_bytes / 2**20:,.0f} MB): refused unread, as "
+                            "a zip bomb would be.")
+            for member in members:
+                if member.file_size > 2**20 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+                    raise _fail("too-large", path, f"part {member.filename} is compressed "
+                                f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
+                                "zip bomb is: refused unread.")
+            names = {m.filename for m in members}
+            for member in members:
+                if member.filename.endswith((".xml", ".rels")) and member.file_size:
+                    with archive.open(member) as stream:
+                        sniff = stream.read(XML_SNIFF_BYTES)
+                    if b"<!DOCTYPE" in sniff or b"<!ENTITY" in sniff:
+                        raise _fail("unsafe-xml", path, f"part {member.filename} declares a DTD or "
+                                    "entities, which no spreadsheet program writes: refused unread.")
+            return any(n.lower().endswith("vbaproject.bin") for n in names)
+    except UnreadableWorkbook:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise _fail("corrupt", path, f"the workbook is damaged or truncated ({exc}). "
+                    "Ask for it to be saved and sent again.") from exc
+
+
+def _is_encrypted_ooxml(path: Path) -> bool:
+    with path.open("rb") as handle:
+        head = handle.read(256 * 1024)
+    return "EncryptionInfo".encode("utf-16-le") in head or "EncryptedPackage".encode("utf-16-le") in head
+
+
+def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
+    """A workbook's sheets, visibility and save time, after the safety gate."""
+    import python_calamine as calamine
+
+    has_macros = check_container(path, limits)
+    try:
+        book = calamine.CalamineWorkbook.from_path(str(path))
+        meta = book.sheets_metadata
+    except calamine.PasswordError as exc:
+        raise _fail("encrypted", path, "the workbook is protected by a password to open; remove "
+                    "the password in Excel (File > Info > Protect Workbook) and send it again.") from exc
+    except Exception as exc:  # calamine raises several types for damaged files
+        raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
+    hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
+    return Workbook(
+        path=path,
+        sheets=[m.name for m in meta],
+        hidden=hidden,
+        saved_at=_saved_at(path),
+        has_macros=has_macros,
+        _book=book,
+    )
+
+
+_MODIFIED = re.compile(rb"<(?:dcterms:modified|dc:date)[^>]*>([^<]+)<")
+
+
+def _saved_at(path: Path) -> dt.datetime | None:
+    """When the program last saved the workbook (its own property, not the file's mtime)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for part in ("docProps/core.xml", "meta.xml"):
+                if part in archive.namelist():
+                    with archive.open(part) as stream:
+                        match = _MODIFIED.search(stream.read(XML_SNIFF_BYTES))
+                    if match:
+                        text = match[1].decode("ascii", "replace").strip().replace("Z", "+00:00")
+                        stamp = dt.datetime.fromisoformat(text.split(".")[0] if "+" not in text else text)
+                        if stamp.tzinfo is None:
+                            stamp = stamp.replace(tzinfo=dt.UTC)
+                        return stamp
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        pass
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
+    except OSError:
+        return None
