@@ -50,20 +50,20 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
         raise click.BadParameter(str(exc)) from exc
 
 
-def _print_problems(problems, *, limit: int = 40) -> None:
+def _print_problems(problems, *, limit: int = 40, err: bool = True) -> None:
     """Errors and warnings one by one; routine notes (info) counted by kind, with an example."""
     serious = [p for p in problems if p.severity != "info"]
     for problem in serious[:limit]:
-        click.echo("  " + problem.line(), err=True)
+        click.echo("  " + problem.line(), err=err)
     if len(serious) > limit:
-        click.echo(f"  … and {len(serious) - limit} more (use --json for all).", err=True)
+        click.echo(f"  … and {len(serious) - limit} more (use --json for all).", err=err)
     by_code: dict[str, list] = {}
     for problem in problems:
         if problem.severity == "info":
             by_code.setdefault(problem.code, []).append(problem)
     for code, group in by_code.items():
         more = f" ({len(group)} like this)" if len(group) > 1 else ""
-        click.echo(f"  {group[0].line()}{more}", err=True)
+        click.echo(f"  {group[0].line()}{more}", err=err)
 
 
 @click.group(cls=XlplanGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -176,6 +176,55 @@ def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
     if notes:
         click.echo(f"{len(notes)} note(s):", err=True)
         _print_problems(notes)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--plan", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check against the master: same plan, known service, locked cells as issued.")
+@click.option("--as-of", callback=_date, help="The date overdue is judged against (default today).")
+@click.option("--cycle", help="Warn about returns issued for another cycle.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@click.option("--annotate", type=click.Path(file_okay=False, path_type=Path),
+              help="Write a copy of each return with its problem cells marked into this folder.")
+def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, cycle: str | None,
+             as_json: bool, annotate: Path | None) -> None:
+    """Check returned workbooks (files or folders) and say exactly what is wrong.
+
+    Exit 0: no errors (warnings allowed); 1: errors found; 2: a file could not be read.
+    """
+    from .validate import validate as run_validate
+
+    result = run_validate(list(files), plan=plan, as_of=as_of, cycle=cycle)
+    if annotate:
+        from .annotate import annotate as write_annotated
+
+        for checked in result.checked:
+            target = write_annotated(checked, annotate)
+            if target and not as_json:
+                click.echo(f"  annotated copy: {target}")
+    if as_json:
+        click.echo(result.to_model().model_dump_json(indent=2))
+    else:
+        for checked in result.checked:
+            ret = checked.ret
+            counts = _counts(checked.problems)
+            who = f"{ret.service}, cycle {ret.cycle}" if ret.service else "service unknown"
+            click.echo(f"{ret.path}: {checked.status.upper()} ({who}){counts}")
+            _print_problems(checked.problems, err=False)
+        for skipped in result.skipped:
+            click.echo(f"{skipped.file}: skipped: {skipped.message}")
+        if not result.checked:
+            click.echo("No workbooks found to validate.", err=True)
+    sys.exit(result.exit_code if result.checked else 2)
+
+
+def _counts(problems) -> str:
+    errors = sum(1 for p in problems if p.severity == "error")
+    warnings = sum(1 for p in problems if p.severity == "warning")
+    parts = [f"{errors} error(s)"] if errors else []
+    parts += [f"{warnings} warning(s)"] if warnings else []
+    return (": " + ", ".join(parts)) if parts else ""
 
 
 if __name__ == "__main__":

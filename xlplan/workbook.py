@@ -178,3 +178,68 @@ def _saved_at(path: Path) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
     except OSError:
         return None
+
+
+_SHEET_ENTRY = re.compile(rb'<sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]+)"', re.S)
+_REL_ENTRY = re.compile(rb'<Relationship\b[^>]*?\bId="([^"]+)"[^>]*?\bTarget="([^"]+)"', re.S)
+_REL_ENTRY_REV = re.compile(rb'<Relationship\b[^>]*?\bTarget="([^"]+)"[^>]*?\bId="([^"]+)"', re.S)
+_CELL = re.compile(rb'<c\b([^>]*?)(?:/>|>(.*?)</c>)', re.S)
+_REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
+_ERROR_TYPE = re.compile(rb'\bt="e"')
+_VALUE = re.compile(rb"<v>([^<]*)</v>")
+_FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>([^<]*)</f>)", re.S)
+
+
+def _col_index(letters: bytes) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + (char - 64)
+    return index - 1
+
+
+def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
+    """Cells of an .xlsx sheet holding a formula or an error value: (row, col) -> (kind, text).
+
+    python-calamine gives the cached values only, and shows an error cell as empty, so the
+    sheet's XML is scanned for <f> and t="e" (only when it holds either at all).
+    """
+    found: dict[tuple[int, int], tuple[str, str]] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook_xml = archive.read("xl/workbook.xml")
+            rels_xml = archive.read("xl/_rels/workbook.xml.rels")
+            rel_id = next((rid for name, rid in _SHEET_ENTRY.findall(workbook_xml)
+                           if _unescape(name) == sheet), None)
+            targets = dict(_REL_ENTRY.findall(rels_xml))
+            targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
+            if rel_id is None or rel_id not in targets:
+                return found
+            target = targets[rel_id].decode()
+            part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            data = archive.read(part)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return found
+    if b"<f" not in data and b't="e"' not in data:
+        return found
+    for match in _CELL.finditer(data):
+        attrs, body = match[1], match[2] or b""
+        is_error = bool(_ERROR_TYPE.search(attrs))
+        formula = _FORMULA.search(body)
+        if not (is_error or formula):
+            continue
+        ref = _REF.search(attrs)
+        if not ref:
+            continue
+        key = (int(ref[2]) - 1, _col_index(ref[1]))
+        if is_error:
+            value = _VALUE.search(body)
+            found[key] = ("error", value[1].decode("utf-8", "replace") if value else "#ERROR")
+        else:
+            found[key] = ("formula", "=" + _unescape(formula[1] or b""))
+    return found
+
+
+def _unescape(raw: bytes) -> str:
+    import html
+
+    return html.unescape(raw.decode("utf-8", "replace"))

@@ -1,0 +1,229 @@
+"""Reading a returned service workbook: who it is from, its rows by ID, and what was issued."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import XlplanError
+from .excel import CellValue, cell_name, display
+from .layout import Layout
+from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata
+from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
+from .problems import Problem
+from .workbook import UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
+
+# Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
+IGNORED_PREFIXES = ("~$", ".~lock", ".")
+IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
+
+
+@dataclass
+class ReturnRow:
+    action_id: str
+    row: int  # 0-based row of the plan sheet
+    values: dict[str, CellValue]
+
+
+@dataclass
+class ServiceReturn:
+    """One returned workbook, read. `issued` is None when the metadata did not survive."""
+
+    path: Path
+    meta: Metadata | None
+    layout: Layout | None
+    sheet: str | None = None
+    positions: dict[str, int] = field(default_factory=dict)
+    rows: list[ReturnRow] = field(default_factory=list)
+    proposals: list[ReturnRow] = field(default_factory=list)
+    issued: dict[str, dict[str, CellValue]] | None = None
+    special_cells: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    saved_at: dt.datetime | None = None
+    problems: list[Problem] = field(default_factory=list)
+    unreadable: bool = False
+    service_override: str | None = None
+
+    @property
+    def service(self) -> str | None:
+        return self.service_override or (self.meta.service if self.meta else None)
+
+    @property
+    def cycle(self) -> str | None:
+        return self.meta.cycle if self.meta else None
+
+    def problem(self, code: str, message: str, **where: object) -> Problem:
+        problem = Problem(code, message, file=self.path.name, service=self.service, **where)
+        self.problems.append(problem)
+        return problem
+
+    def cell(self, row: int, field_name: str) -> str | None:
+        col = self.positions.get(field_name)
+        return cell_name(row, col) if col is not None else None
+
+
+def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
+    """The workbooks among `paths` (folders are read one level deep), and what was skipped."""
+    from .workbook import WORKBOOK_SUFFIXES
+
+    files: list[Path] = []
+    skipped: list[Problem] = []
+    for path in paths:
+        if path.is_dir():
+            children = sorted(p for p in path.iterdir() if p.is_file())
+        elif path.exists():
+            children = [path]
+        else:
+            raise XlplanError(f"{path} not found. Give returned workbooks or a folder holding them.")
+        for child in children:
+            lower = child.name.lower()
+            if child.parent != path and path.is_dir():
+                continue
+            if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
+                skipped.append(Problem("skipped-file", "a lock file or hidden system file; skipped.",
+                                       file=child.name))
+            elif child.suffix.lower() not in WORKBOOK_SUFFIXES and path.is_dir():
+                skipped.append(Problem("skipped-file", f"not a workbook ({child.suffix or 'no extension'}); "
+                                       "skipped. Returns are .xlsx, .xlsm, .ods or .xls.",
+                                       file=child.name, severity="warning"))
+            else:
+                files.append(child)
+    return files, skipped
+
+
+def read_return(path: Path, plan: Plan | None = None) -> ServiceReturn:
+    """Read one returned workbook; never raises for a bad file: problems say what is wrong."""
+    try:
+        book = open_workbook(path)
+    except UnreadableWorkbook as exc:
+        result = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
+        problem = exc.problem
+        result.problems.append(Problem(problem.code, problem.message, file=path.name))
+        return result
+    try:
+        meta = read_metadata(book)
+    except XlplanError as exc:
+        meta = None
+        damaged = exc.message
+    else:
+        damaged = None
+    result = ServiceReturn(path=path, meta=meta, layout=None, saved_at=book.saved_at)
+    if book.has_macros:
+        result.problem("macros-ignored", "the workbook holds macros. They were not run and will not "
+                       "be carried anywhere; save as .xlsx (Excel Workbook) next time.")
+    if meta is None:
+        return _read_without_metadata(book, result, plan, damaged)
+    if meta.kind != "template":
+        result.problem("not-a-template", "this is an xlplan master plan, not a service's return. "
+                       "Returns are the workbooks `xlplan template` wrote.")
+        result.unreadable = True
+        return result
+    try:
+        result.layout = layout_of(meta, path.name)
+    except XlplanError as exc:
+        result.problem("not-a-template", exc.message)
+        result.unreadable = True
+        return result
+    if not _read_plan_sheet(book, result, meta.header_row - 1):
+        return result
+    result.issued = _read_issued(book, result.layout)
+    if result.issued is None:
+        result.problem("no-metadata", "the hidden sheet of values as issued is gone; changes are "
+                       "judged against the master instead (give --plan).")
+    return result
+
+
+def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | None) -> bool:
+    layout = result.layout
+    assert layout is not None
+    sheet = layout.sheet if layout.sheet in book.sheets else None
+    if sheet is None:
+        visible = [s for s in book.sheets if book.hidden.get(s) == "visible"]
+        sheet = next((s for s in visible if find_header_row(
+            book.rows(s), [c.header for c in layout.columns], None) is not None), None)
+        if sheet is None:
+            result.problem("missing-sheet", f"there is no sheet {layout.sheet!r} (renamed or "
+                           "deleted). Rename the action plan sheet back and send it again.")
+            result.unreadable = True
+            return False
+    result.sheet = sheet
+    rows = book.rows(sheet)
+    header_index = find_header_row(rows, [c.header for c in layout.columns], header_hint)
+    if header_index is None:
+        result.problem("missing-column", f"the header row of sheet {sheet!r} is gone or was "
+                       "changed; restore the headers as issued.", sheet=sheet)
+        result.unreadable = True
+        return False
+    header = rows[header_index]
+    result.positions = column_positions(header, layout)
+    for column in layout.columns:
+        if column.field not in result.positions:
+            result.problem("missing-column", f"column {column.header!r} is missing or its header "
+                           "was edited; its cells cannot be read. Restore the header as issued.",
+                           sheet=sheet, column=column.header)
+    id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
+    result.special_cells = formula_and_error_cells(book.path, sheet) if book.path.suffix.lower() in (
+        ".xlsx", ".xlsm") else {}
+    for index in range(header_index + 1, len(rows)):
+        row = rows[index]
+        values = {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}
+        action_id = display(row[id_col]).strip() if id_col is not None and id_col < len(row) else ""
+        if action_id.startswith(SPARE_PREFIX):
+            if any(v is not None for v in values.values()):
+                result.proposals.append(ReturnRow(action_id, index, values))
+            continue
+        if not action_id and all(v is None for v in values.values()):
+            continue
+        result.rows.append(ReturnRow(action_id, index, values))
+    return True
+
+
+def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValue]] | None:
+    if ISSUED_SHEET not in book.sheets:
+        return None
+    rows = book.rows(ISSUED_SHEET)
+    if not rows:
+        return None
+    header = [display(c) for c in rows[0]]
+    issued: dict[str, dict[str, CellValue]] = {}
+    for row in rows[1:]:
+        if not row or row[0] is None:
+            continue
+        values = {name: (row[i] if i < len(row) else None)
+                  for i, name in enumerate(header) if name in layout.fields}
+        issued[display(row[0])] = values
+    return issued
+
+
+def _read_without_metadata(book: Workbook, result: ServiceReturn, plan: Plan | None,
+                           damaged: str | None) -> ServiceReturn:
+    """A return pasted into a new workbook: match it by its headers and action references."""
+    if plan is None:
+        result.problem("not-a-template", (damaged or "the workbook has no xlplan metadata")
+                       + ". If it is a return copied into a new workbook, give the master with "
+                       "--plan so it can be matched by its headers and references.")
+        result.unreadable = True
+        return result
+    result.layout = plan.layout
+    if not _read_plan_sheet(book, result, None):
+        return result
+    by_ref: dict[str, str] = {}
+    for action in plan.actions:
+        by_ref.setdefault(normal_ref(display(action.get(plan.layout.reference))), action.id)
+    routes, _ = plan.routes()
+    services: dict[str, int] = {}
+    for row in result.rows:
+        ref = normal_ref(display(row.values.get(plan.layout.reference)))
+        row.action_id = by_ref.get(ref, "")
+        for service in routes.get(row.action_id, []):
+            services[service] = services.get(service, 0) + 1
+    result.issued = None
+    if services:
+        best = max(services, key=lambda s: services[s])
+        result.service_override = best
+    result.problem("no-metadata", (damaged + " " if damaged else "") + "the hidden xlplan metadata "
+                   "is gone (the actions were probably copied into a new workbook); rows were matched "
+                   f"to the plan by {plan.layout.column(plan.layout.reference).header!r}"
+                   + (f" and the return taken as {result.service_override!r}'s" if result.service_override else "")
+                   + ". Next time send back the workbook as issued.")
+    return result
