@@ -227,5 +227,130 @@ def _counts(problems) -> str:
     return (": " + ", ".join(parts)) if parts else ""
 
 
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inbox", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the consolidated master here (default: update PLAN, keeping a copy).")
+@click.option("--as-of", callback=_date, help="The date overdue is judged against (default today).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a machine-readable report to this file.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any error or warning was found.")
+def merge(plan: Path, inbox: tuple[Path, ...], output: Path | None, as_of: dt.date | None,
+          json_path: Path | None, strict: bool) -> None:
+    """Merge the returns in INBOX (folders or files) into the master PLAN.
+
+    Exit 0: written; 1: written, but --strict and problems were found; 2: nothing written.
+    """
+    from .merge import merge as run_merge
+
+    bar = _ProgressBar()
+    try:
+        result = run_merge(plan, list(inbox), output=output, as_of=as_of, progress=bar.update)
+    finally:
+        bar.close()
+    problems = result.problems
+    click.echo(f"Read {result.returns_read} return(s): {len(result.changes)} cell(s) changed, "
+               f"{result.refused} refused, {result.conflicts} conflict(s), "
+               f"{sum(1 for s in result.statuses if not s.returned)} service(s) with no return.")
+    if problems:
+        _print_merge_problems(problems)
+    if result.backup:
+        click.echo(f"The previous master is kept as {result.backup}.")
+    click.echo(f"Wrote {result.output}: open it and start with the Summary sheet; changed cells "
+               "are highlighted on the plan sheet with the previous value in their note.")
+    if json_path:
+        from .report_json import merge_json
+
+        try:
+            json_path.write_text(merge_json(result), encoding="utf-8")
+        except OSError as exc:
+            raise XlplanError(f"Cannot write {json_path}: {exc.strerror or exc}.") from exc
+    serious = [p for p in problems if p.severity in ("error", "warning")]
+    sys.exit(1 if strict and serious else 0)
+
+
+def _print_merge_problems(problems, limit: int = 25) -> None:
+    """Errors one by one (they were refused); the rest counted by kind and service."""
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in errors[:limit]:
+        click.echo(f"  {problem.file or problem.service or ''}: {problem.line()}", err=True)
+    if len(errors) > limit:
+        click.echo(f"  … and {len(errors) - limit} more errors: see the Issues sheet.", err=True)
+    groups: dict[tuple[str, str], dict[str, int]] = {}
+    for problem in problems:
+        if problem.severity != "error":
+            by_service = groups.setdefault((str(problem.severity), problem.code), {})
+            key = problem.service or problem.file or "plan"
+            by_service[key] = by_service.get(key, 0) + 1
+    for (severity, code), by_service in groups.items():
+        detail = ", ".join(f"{name} {count}" for name, count in by_service.items())
+        click.echo(f"  {severity}: [{code}] x{sum(by_service.values())} ({detail})", err=True)
+    if groups:
+        click.echo("  (every problem is listed on the Issues sheet)", err=True)
+
+
+class _ProgressBar:
+    """A progress bar on stderr while many returns are read, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def update(self, path: Path, index: int, total: int) -> None:
+        if not sys.stderr.isatty() or total < 5:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label="Reading returns", file=sys.stderr)
+            self._bar.__enter__()
+        self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.argument("old", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write NEW's plan highlighted against OLD to this workbook.")
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+def diff(old: Path, new: Path, output: Path | None, as_json: bool) -> None:
+    """What changed between two versions of a master."""
+    from .diff import diff as run_diff
+    from .diff import write_diff
+
+    result = run_diff(old, new)
+    if as_json:
+        import json
+
+        from .excel import display
+
+        click.echo(json.dumps({
+            "changed": [{"action": c.action, "id": c.action_id, "column": c.column,
+                         "old": display(c.old), "new": display(c.new)} for c in result.changed],
+            "added": [{"id": a.id, "action": result.new.ref(a)} for a in result.added],
+            "removed": [{"id": a.id, "action": result.old.ref(a)} for a in result.removed],
+        }, indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"{len(result.changed)} cell(s) changed, {len(result.added)} action(s) added, "
+                   f"{len(result.removed)} removed.")
+        from .excel import display
+        from .problems import short
+
+        for c in result.changed[:50]:
+            click.echo(f"  {c.action}  {short(c.column, 40)}: {short(display(c.old), 40)!r} -> "
+                       f"{short(display(c.new), 40)!r}")
+        if len(result.changed) > 50:
+            click.echo(f"  … and {len(result.changed) - 50} more (use -o or --json).")
+        for a in result.added:
+            click.echo(f"  added {result.new.ref(a)}")
+        for a in result.removed:
+            click.echo(f"  removed {result.old.ref(a)}")
+    if output:
+        write_diff(result, output)
+        click.echo(f"Wrote {output}.", err=as_json)
+
+
 if __name__ == "__main__":
     main()

@@ -69,13 +69,13 @@ def _problem_out(p: Problem) -> ProblemOut:
 
 def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.date | None = None,
              cycle: str | None = None,
-             progress: Callable[[Path], None] | None = None) -> ValidationResult:
+             progress: Callable[[Path, int, int], None] | None = None) -> ValidationResult:
     master = read_plan(plan) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
-    for path in files:
+    for index, path in enumerate(files, start=1):
         if progress:
-            progress(path)
+            progress(path, index, len(files))
         ret = read_return(path, master)
         result.checked.append(check_return(ret, master, as_of=as_of, cycle=cycle))
     return result

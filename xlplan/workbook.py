@@ -243,3 +243,25 @@ def _unescape(raw: bytes) -> str:
     import html
 
     return html.unescape(raw.decode("utf-8", "replace"))
+
+
+def sheets_with_drawings(path: Path) -> set[str]:
+    """Names of the sheets that hold images, charts or shapes (a drawing part)."""
+    names: set[str] = set()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            workbook_xml = archive.read("xl/workbook.xml")
+            rels_xml = archive.read("xl/_rels/workbook.xml.rels")
+            targets = dict(_REL_ENTRY.findall(rels_xml))
+            targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
+            listing = set(archive.namelist())
+            for name, rid in _SHEET_ENTRY.findall(workbook_xml):
+                target = targets.get(rid, b"").decode()
+                part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+                folder, _, base = part.rpartition("/")
+                rels = f"{folder}/_rels/{base}.rels"
+                if rels in listing and b"/drawing" in archive.read(rels):
+                    names.add(_unescape(name))
+    except (KeyError, zipfile.BadZipFile, OSError):
+        pass
+    return names

@@ -1,0 +1,129 @@
+"""A central team picks a built-in layout, or writes its own and gets told what is wrong with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import DEFAULT_SCALE, LAYOUTS, LPT_HEADERS, LPT_SOURCE
+
+from xlplan.layout import builtin_layouts, load_layout
+
+CQC_TOML = (Path(__file__).resolve().parent.parent / "templates" / "cqc.toml").read_text(
+    encoding="utf-8")
+
+
+def test_layouts_lists_the_four_built_in_layouts(run):
+    result = run("layouts")
+
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.splitlines() if line.strip()]
+    assert sorted(listed) == sorted(LAYOUTS)
+    assert re.search(r"^cqc\s+18 columns", result.output, re.M)
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_each_built_in_layout_loads_with_the_default_scale(name):
+    layout, text = load_layout(name)
+
+    assert layout.name == name
+    assert text == builtin_layouts()[name].read_text(encoding="utf-8")
+    assert layout.rating_values == DEFAULT_SCALE
+    assert layout.service_fields, "services must be able to edit something"
+    assert layout.column(layout.reference).type == "reference"
+    assert layout.column(layout.service_rating).owner == "service"
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_layouts_show_prints_every_column_and_the_scale(run, name):
+    layout, _ = load_layout(name)
+
+    result = run("layouts", "--show", name)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for column in layout.columns:
+        line = next((x for x in lines if f" {column.field} " in x), None)
+        assert line is not None, f"{column.field} missing from:\n{result.output}"
+        assert line.split()[0] == column.owner
+        assert column.header[:70] in line
+    assert "ratings: " + ", ".join(DEFAULT_SCALE) in result.output
+
+
+def test_cqc_layout_has_exactly_the_18_lpt_headers_in_order():
+    layout, _ = load_layout("cqc")
+
+    assert len(LPT_HEADERS) == 18
+    assert [c.header for c in layout.columns] == LPT_HEADERS
+
+
+def test_cqc_services_own_the_five_cqc_questions_manager_comments_and_their_rating():
+    layout, _ = load_layout("cqc")
+
+    assert layout.service_fields == [
+        "action", "sustain", "resources", "due", "impact", "manager", "comments", "directorate_rag"]
+    assert layout.service_rating == "directorate_rag"
+
+
+def test_cqc_committee_owns_the_committee_and_compass_ratings():
+    layout, _ = load_layout("cqc")
+
+    assert [c.field for c in layout.columns if c.owner == "committee"] == [
+        "committee_rag", "compass_rag"]
+    assert {c.owner for c in layout.columns} == {"central", "service", "committee"}
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+BROKEN_LAYOUTS = {
+    # A title left without its closing quote: TOML cannot be read at all; the line is named.
+    "bad-syntax": (
+        CQC_TOML.replace('title = "CQC action plan"', 'title = "CQC action plan'),
+        [f"line {_line_of(CQC_TOML, 'title = ')}", "not valid TOML"],
+    ),
+    # A typo in a column's owner: the column and the key are named.
+    "unknown-owner": (
+        CQC_TOML.replace('owner = "service"\nwidth = 50', 'owner = "servce"\nwidth = 50', 1),
+        ["column[7] (action).owner", "'central', 'service' or 'committee'"],
+    ),
+    # `reference` names a field no column has.
+    "missing-reference-field": (
+        CQC_TOML.replace('reference = "action_ref"', 'reference = "action_reference"'),
+        ["reference names the field 'action_reference'"],
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["import", "new", "show"])
+@pytest.mark.parametrize("case", BROKEN_LAYOUTS)
+def test_a_broken_layout_file_is_refused_naming_the_file_and_the_key(run, tmp_path, case, command):
+    text, expected = BROKEN_LAYOUTS[case]
+    assert text != CQC_TOML, "the breakage must change the file"
+    bad = tmp_path / f"{case}.toml"
+    bad.write_text(text, encoding="utf-8")
+    out = tmp_path / "plan.xlsx"
+
+    if command == "import":
+        result = run("import", LPT_SOURCE, "-o", out, "--layout", bad)
+    elif command == "new":
+        result = run("new", "-o", out, "--layout", bad)
+    else:
+        result = run("layouts", "--show", bad)
+
+    assert result.exit_code != 0
+    assert str(bad) in result.output
+    for fragment in expected:
+        assert fragment in result.output
+    assert not out.exists()
+
+
+def test_an_unknown_layout_name_lists_the_built_in_ones(run, tmp_path):
+    result = run("import", LPT_SOURCE, "-o", tmp_path / "plan.xlsx", "--layout", "cqcc")
+
+    assert result.exit_code != 0
+    assert "Unknown layout 'cqcc'" in result.output
+    for name in LAYOUTS:
+        assert name in result.output

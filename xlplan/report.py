@@ -1,0 +1,179 @@
+"""What compliance staff read after a merge: highlights and notes on the plan sheet, and the
+Summary, Changes and Issues sheets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from . import style
+from .dates import parse_uk_date
+from .excel import display
+from .plan import CHANGES_SHEET, ISSUES_SHEET, LOG_HEADERS, SUMMARY_SHEET, Plan
+from .sheets import Book, CellMark, SheetRow, write_table
+
+if TYPE_CHECKING:
+    from .merge import Change, MergeResult
+
+ISSUE_HEADERS = ["Severity", "Code", "Service", "File", "Sheet", "Cell", "Action", "Column",
+                 "Value", "Message"]
+ISSUE_WIDTHS = [9, 22, 14, 24, 12, 7, 9, 28, 24, 80]
+CHANGE_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
+
+
+def change_note(change: Change) -> str:
+    when = change.saved_at.strftime("%d/%m/%Y %H:%M") if change.saved_at else "unknown time"
+    lines = [f"Changed by {change.service} ({change.file}, saved {when}).",
+             f"Previous value: {display(change.old) or '(empty)'}"]
+    if change.kind == "conflict":
+        lines.append("CONFLICT: both changed this cell since issue; the service's value is "
+                     "shown. The other value is the previous value above.")
+    return "\n".join(lines)
+
+
+def plan_rows(plan: Plan, merge: MergeResult) -> Iterator[SheetRow]:
+    marks: dict[str, dict[str, CellMark]] = {}
+    for change in merge.changes:
+        if change.kind == "proposed":
+            continue
+        fill = style.CONFLICT_FILL if change.kind == "conflict" else style.CHANGED_FILL
+        marks.setdefault(change.action_id, {})[change.field] = CellMark(fill, change_note(change))
+    proposed_now = {c.action_id for c in merge.changes if c.kind == "proposed"}
+    for action in plan.actions:
+        status = []
+        if action.id in proposed_now:
+            status.append(f"proposed by {action.proposed_by}")
+        elif action.proposed_by:
+            status.append(f"proposed by {action.proposed_by}")
+        own = marks.get(action.id, {})
+        if own:
+            status.insert(0, f"changed ({len(own)})")
+        if any(m.fill == style.CONFLICT_FILL for m in own.values()):
+            status.append("conflict")
+        yield SheetRow(action.id, action.values, status="; ".join(status), marks=own,
+                       fill=style.PROPOSED_FILL if action.id in proposed_now else None)
+
+
+def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
+    layout = plan.layout
+    routes, _ = plan.routes()
+    scale = layout.rating_values
+    rating_field = layout.service_rating
+    complete = layout.complete_ratings
+    headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
+               "File", "Complete %"]
+    status = {s.service: s for s in merge.statuses}
+    rows: list[list] = []
+    for service in plan.services():
+        actions = [a for a in plan.actions if service in routes[a.id]]
+        counts = {value: 0 for value in scale}
+        unrated = overdue = done = 0
+        for action in actions:
+            rating = display(action.get(rating_field)) if rating_field else ""
+            if rating in counts:
+                counts[rating] += 1
+            else:
+                unrated += 1
+            if rating in complete:
+                done += 1
+            elif layout.due_field:
+                due = parse_uk_date(action.get(layout.due_field))
+                if due is not None and due < merge.as_of:
+                    overdue += 1
+        got = status.get(service)
+        rows.append([service, len(actions), *counts.values(), unrated, overdue,
+                     "Yes" if got and got.returned else "No",
+                     got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
+                     (got.file or "") if got else "", done / len(actions) if actions else 0.0])
+    return headers, rows
+
+
+def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
+    headers, rows = summary_rows(plan, merge)
+    ws = book.workbook.add_worksheet(SUMMARY_SHEET)
+    scale = plan.layout.ratings
+    ws.set_column(0, 0, 22)
+    ws.set_column(1, len(headers) - 1, 10)
+    ws.set_column(len(headers) - 3, len(headers) - 3, 17)
+    ws.set_column(len(headers) - 2, len(headers) - 2, 24)
+    title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
+    ws.write_string(0, 0, f"{plan.meta.title}: summary after the merge of "
+                          f"{merge.merged_at:%d/%m/%Y %H:%M}", title)
+    ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
+                          f"{len(merge.changes)} cells changed, {merge.refused} refused, "
+                          f"{merge.conflicts} conflicts · ratings are the "
+                          f"{plan.layout.column(plan.layout.service_rating).header if plan.layout.service_rating else 'service'} column",
+                    book.fmt(italic=True))
+    head_row = 3
+    for col, text in enumerate(headers):
+        props = {"bold": True, "border": 1, "text_wrap": True, "align": "center",
+                 "bg_color": style.HEADER_FILL["central"]}
+        rating = next((r for r in scale if r.value == text), None)
+        if rating:
+            props.update(bg_color=rating.fill, font_color=rating.font)
+        ws.write_string(head_row, col, text, book.fmt(**props))
+    body = book.fmt(border=1)
+    pct = book.fmt(border=1, num_format="0%")
+    for offset, values in enumerate(rows, start=1):
+        for col, value in enumerate(values):
+            if isinstance(value, (int, float)) and col == len(headers) - 1:
+                ws.write_number(head_row + offset, col, value, pct)
+            elif isinstance(value, (int, float)):
+                ws.write_number(head_row + offset, col, value, body)
+            else:
+                ws.write_string(head_row + offset, col, str(value), body)
+    total_row = head_row + len(rows) + 1
+    bold = book.fmt(bold=True, border=1, top=2)
+    ws.write_string(total_row, 0, "Total", bold)
+    first, last = head_row + 2, head_row + len(rows) + 1  # 1-based rows for formulas
+    for col in range(1, len(scale) + 4):
+        letter = _letter(col)
+        total = sum(r[col] for r in rows)
+        ws.write_formula(total_row, col, f"=SUM({letter}{first}:{letter}{last})", bold, total)
+    done_cols = [i for i, r in enumerate(scale, start=2) if r.complete]
+    actions = sum(r[1] for r in rows)
+    done = sum(r[c] for r in rows for c in done_cols)
+    ws.write_number(total_row, len(headers) - 1, done / actions if actions else 0.0,
+                    book.fmt(bold=True, border=1, top=2, num_format="0%"))
+    if rows:
+        chart = book.workbook.add_chart({"type": "bar", "subtype": "stacked"})
+        for index, rating in enumerate(scale, start=2):
+            chart.add_series({
+                "name": [SUMMARY_SHEET, head_row, index],
+                "categories": [SUMMARY_SHEET, head_row + 1, 0, head_row + len(rows), 0],
+                "values": [SUMMARY_SHEET, head_row + 1, index, head_row + len(rows), index],
+                "fill": {"color": rating.fill},
+                "border": {"color": "#808080"},
+            })
+        chart.set_title({"name": "Ratings per service"})
+        chart.set_x_axis({"name": "Actions"})
+        chart.set_legend({"position": "bottom"})
+        chart.set_size({"width": 760, "height": 120 + 34 * len(rows)})
+        ws.insert_chart(total_row + 2, 0, chart)
+    ws.freeze_panes(head_row + 1, 1)
+    ws.set_landscape()
+    ws.fit_to_pages(1, 0)
+
+
+def _letter(col: int) -> str:
+    from .excel import column_letter
+
+    return column_letter(col)
+
+
+def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
+    write_summary(book, plan, merge)
+    write_table(book, CHANGES_SHEET, LOG_HEADERS, (e.row() for e in merge.log_entries()),
+                CHANGE_WIDTHS, title=f"Changes merged at {merge.merged_at:%d/%m/%Y %H:%M}",
+                notes=["Each changed cell is also highlighted on the plan sheet, with the "
+                       "previous value in its note."])
+    write_table(book, ISSUES_SHEET, ISSUE_HEADERS, (
+        [str(p.severity), p.code, p.service, p.file, p.sheet, p.cell, p.action, p.column,
+         p.value, p.message] for p in _ordered(merge)), ISSUE_WIDTHS,
+        title="Problems found in this merge",
+        notes=["error: refused and not applied · warning: applied, worth a look · info: done for you"])
+
+
+def _ordered(merge: MergeResult):
+    rank = {"error": 0, "warning": 1, "info": 2}
+    return sorted(merge.problems, key=lambda p: (rank[str(p.severity)], p.service or "", p.file or ""))
