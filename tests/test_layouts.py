@@ -42,12 +42,11 @@ def test_layouts_show_prints_every_column_and_the_scale(run, name):
     result = run("layouts", "--show", name)
 
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    for column in layout.columns:
-        line = next((x for x in lines if f" {column.field} " in x), None)
-        assert line is not None, f"{column.field} missing from:\n{result.output}"
-        assert line.split()[0] == column.owner
-        assert column.header[:70] in line
+    shown = re.findall(r"^  (central|service|committee)\s+(\S+)\s+(\S+)\s+(.+)$",
+                       result.output, re.M)
+    assert [(owner, kind, field) for owner, kind, field, _ in shown] == [
+        (c.owner, c.type, c.field) for c in layout.columns]
+    assert [h.rstrip() for *_, h in shown] == [c.header[:70].rstrip() for c in layout.columns]
     assert "ratings: " + ", ".join(DEFAULT_SCALE) in result.output
 
 

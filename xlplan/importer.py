@@ -6,7 +6,6 @@ import csv
 import difflib
 import io
 import re
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from .excel import ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, cell_name, cell
 from .layout import Layout, load_layout
 from .masterbook import write_master
 from .metadata import Metadata
-from .plan import Action, Plan
+from .plan import Action, Plan, new_plan_id
 from .problems import Problem
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook
 
@@ -135,7 +134,7 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc", title: 
     if title is None:
         title = next((display(c) for r in rows[:header_index] for c in r if c is not None), None)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=uuid.uuid4().hex[:12],
+        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(source.read_bytes()),
                       title=(title or layout.title).strip()[:200], layout_name=layout.name,
                       layout_toml=layout_toml, generator=f"xlplan {__version__}"),
         layout=layout, actions=[])
@@ -208,7 +207,7 @@ def _clean(value: CellValue, layout: Layout, field_name: str, row: int, col: int
 def new_plan(output: Path, *, layout_name: str = "cqc", title: str | None = None) -> Plan:
     layout, layout_toml = load_layout(layout_name)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=uuid.uuid4().hex[:12],
+        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(layout_toml.encode()),
                       title=title or layout.title, layout_name=layout.name, layout_toml=layout_toml,
                       generator=f"xlplan {__version__}"),
         layout=layout, actions=[])

@@ -81,13 +81,22 @@ def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         build(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except OSError as exc:
         raise XlplanError(f"Cannot write {path}: {exc.strerror or exc}. Nothing was changed; "
                           "free some space or choose another output with -o.") from exc
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Rename a finished temporary file over `path`, with the permissions a new file gets
+    (mkstemp makes it private to the owner; colleagues on a share must be able to open it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 @contextmanager

@@ -295,6 +295,17 @@ def _log_entries(rows: list[list[CellValue]]) -> list[LogEntry]:
     return entries
 
 
+def new_plan_id(seed: bytes = b"") -> str:
+    """A plan's ID: random, unless SOURCE_DATE_EPOCH pins builds (then derived from the input)."""
+    import hashlib
+    import os
+    import uuid
+
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        return hashlib.sha256(seed + os.environ["SOURCE_DATE_EPOCH"].encode()).hexdigest()[:12]
+    return uuid.uuid4().hex[:12]
+
+
 def now() -> dt.datetime:
     """The time stamps xlplan writes; SOURCE_DATE_EPOCH pins them for reproducible builds."""
     import os

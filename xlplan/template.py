@@ -14,6 +14,7 @@ from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
 from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
+from .masterbook import publish
 from .plan import Action, Plan, now, read_plan
 from .problems import Problem
 from .sheets import (HEADER_ROW, Book, SheetRow, TemplateLock, write_metadata_sheet,
@@ -119,7 +120,7 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
         write_issued_sheet(book, layout, actions)
         write_metadata_sheet(book, meta)
         book.close()
-        os.replace(tmp, path)
+        publish(Path(tmp), path)
     except OSError as exc:
         raise XlplanError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
     finally:
