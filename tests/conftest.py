@@ -66,7 +66,8 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 LPT_ROWS = read_csv(LPT_SOURCE)
 # The 18 headers exactly as the trust prints them: the first line of the source.
-LPT_HEADERS = LPT_ROWS[0]
+# A tuple, so no test can change it for the others.
+LPT_HEADERS = tuple(LPT_ROWS[0])
 LPT_ACTIONS = LPT_ROWS[1:]
 
 
@@ -78,8 +79,13 @@ def lpt_source_row(reference: str) -> dict[str, str]:
 
 
 def invoke(*args: object, env: dict[str, str] | None = None):
-    """Run `xlplan ARGS` as a user would; whatever happens, never a traceback."""
-    result = CliRunner().invoke(main, [str(a) for a in args], env=env)
+    """Run `xlplan ARGS` as a user would; whatever happens, never a traceback.
+
+    SOURCE_DATE_EPOCH (which pins time stamps and plan IDs) is unset unless a test sets it,
+    so a CI machine that exports it globally runs the same tests.
+    """
+    result = CliRunner().invoke(main, [str(a) for a in args],
+                                env={"SOURCE_DATE_EPOCH": None, **(env or {})})
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"xlplan {' '.join(map(str, args))} raised {result.exception!r}\n{result.output}")
     assert "Traceback" not in result.output, result.output

@@ -54,7 +54,7 @@ def test_cqc_layout_has_exactly_the_18_lpt_headers_in_order():
     layout, _ = load_layout("cqc")
 
     assert len(LPT_HEADERS) == 18
-    assert [c.header for c in layout.columns] == LPT_HEADERS
+    assert [c.header for c in layout.columns] == list(LPT_HEADERS)
 
 
 def test_cqc_services_own_the_five_cqc_questions_manager_comments_and_their_rating():

@@ -59,18 +59,47 @@ def same(a: CellValue, b: CellValue) -> bool:
     return a == b
 
 
+@dataclass
+class PlanIndex:
+    """What every return is checked against, computed once per plan rather than per return."""
+
+    services: set[str]
+    ratings: dict[str, str]  # normalised reference -> the service rating in the master
+    descendants: dict[str, list[str]]  # normalised reference -> references below it
+    baseline: dict[str, dict[str, CellValue]]  # ID -> the master's values
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanIndex:
+        layout = plan.layout
+        routes, _ = plan.routes()
+        ratings: dict[str, str] = {}
+        descendants: dict[str, list[str]] = {}
+        for action in plan.actions:
+            ref = normal_ref(display(action.get(layout.reference)))
+            if not ref:
+                continue
+            if layout.service_rating:
+                ratings[ref] = display(action.get(layout.service_rating))
+            for parent in parent_refs(ref):
+                descendants.setdefault(parent, []).append(ref)
+        return cls(services={s for services in routes.values() for s in services},
+                   ratings=ratings, descendants=descendants,
+                   baseline={a.id: a.values for a in plan.actions})
+
+
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
-                 cycle: str | None = None) -> CheckedReturn:
+                 cycle: str | None = None, index: PlanIndex | None = None) -> CheckedReturn:
     checked = CheckedReturn(ret)
+    if plan is not None and index is None:
+        index = PlanIndex.of(plan)
     if ret.unreadable or ret.layout is None:
         checked.refused = True
         return checked
-    if not check_identity(ret, plan, cycle):
+    if not check_identity(ret, plan, cycle, index):
         checked.refused = True
         return checked
     layout = ret.layout
-    baseline = ret.issued if ret.issued is not None else (
-        {a.id: dict(a.values) for a in plan.actions} if plan else {})
+    baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
     expected = list(ret.issued) if ret.issued is not None else None
     rows = check_rows(ret, expected, baseline)
     for row in rows:
@@ -93,11 +122,12 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     final = {row.action_id: dict(baseline[row.action_id]) for row in rows}
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
-    check_business_rules(ret, layout, rows, final, plan, as_of or dt.date.today())
+    check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today())
     return checked
 
 
-def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None) -> bool:
+def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
+                   index: PlanIndex | None) -> bool:
     """Is this a return of this plan, from a service it knows? False refuses the whole file."""
     meta = ret.meta
     if plan is not None and meta is not None and meta.plan_id != plan.plan_id:
@@ -107,7 +137,7 @@ def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None) -> 
     if cycle and meta is not None and meta.cycle != cycle:
         ret.problem("other-cycle", f"issued for cycle {meta.cycle!r}, not {cycle!r}: an old "
                     "template may have been filled in. Check the figures are current.")
-    if plan is not None and ret.service is not None and ret.service not in plan.services():
+    if index is not None and ret.service is not None and ret.service not in index.services:
         ret.problem("unknown-service", f"the plan has no actions for service {ret.service!r} "
                     "(renamed or removed from the master since issue). It was not merged.")
         return False
@@ -236,20 +266,28 @@ _ERROR_TEXTS = {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/
 
 
 def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
-                         final: dict[str, dict[str, CellValue]], plan: Plan | None,
+                         final: dict[str, dict[str, CellValue]], index: PlanIndex | None,
                          as_of: dt.date) -> None:
     rating_field = layout.service_rating
     if rating_field is None:
         return
     complete = layout.complete_ratings
     rating_header = layout.column(rating_field).header
-    by_ref: dict[str, tuple[str, dict[str, CellValue]]] = {}
-    if plan is not None:
-        for action in plan.actions:
-            by_ref[normal_ref(display(action.get(layout.reference)))] = (action.id, dict(action.values))
+    # The return's own rows overlay the master's ratings; their sub-actions may be in either.
+    local_ratings: dict[str, str] = {}
+    local_descendants: dict[str, list[str]] = {}
     for row in rows:
-        values = final[row.action_id]
-        by_ref[normal_ref(display(values.get(layout.reference)))] = (row.action_id, values)
+        ref = normal_ref(display(final[row.action_id].get(layout.reference)))
+        if ref:
+            local_ratings[ref] = display(final[row.action_id].get(rating_field))
+            for parent in parent_refs(ref):
+                local_descendants.setdefault(parent, []).append(ref)
+
+    def rating_of(ref: str) -> str:
+        if ref in local_ratings:
+            return local_ratings[ref]
+        return index.ratings.get(ref, "") if index else ""
+
     for row in rows:
         values = final[row.action_id]
         ref = display(values.get(layout.reference)) or row.action_id
@@ -272,12 +310,12 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                             value=display(values.get(layout.due_field)), **where)
         if rating in complete:
             own = normal_ref(display(values.get(layout.reference)))
-            for child_ref, (_, child) in by_ref.items():
-                if own and child_ref != own and own in parent_refs(child_ref):
-                    child_rating = display(child.get(rating_field))
-                    if child_rating not in complete:
-                        ret.problem("parent-complete-child-open", f"rated {rating} (complete) while "
-                                    f"its sub-action {child_ref} is rated {child_rating or 'nothing'}.",
-                                    cell=ret.cell(row.row, rating_field), column=rating_header,
-                                    value=rating, **where)
-                        break
+            below = local_descendants.get(own, []) + (index.descendants.get(own, []) if index else [])
+            for child_ref in below:
+                child_rating = rating_of(child_ref)
+                if child_rating not in complete:
+                    ret.problem("parent-complete-child-open", f"rated {rating} (complete) while "
+                                f"its sub-action {child_ref} is rated {child_rating or 'nothing'}.",
+                                cell=ret.cell(row.row, rating_field), column=rating_header,
+                                value=rating, **where)
+                    break

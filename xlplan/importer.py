@@ -34,7 +34,9 @@ class ImportResult:
 
 
 def normal_header(text: str) -> str:
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
+    """Case, spacing, line breaks and punctuation do not count; a header of punctuation
+    only ("#") is kept as it is."""
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split()) or text.strip()
 
 
 def match_columns(header: list[CellValue], layout: Layout) -> tuple[dict[str, int], list[int]]:
@@ -45,20 +47,27 @@ def match_columns(header: list[CellValue], layout: Layout) -> tuple[dict[str, in
         for text in (column.header, *column.aliases):
             names.setdefault(normal_header(text), column.field)
     matched: dict[str, int] = {}
-    unmatched: list[int] = []
+    pending: list[tuple[int, str]] = []
+    # Exact names first, so "Previous Directorate RAG Rating" can never take the place of
+    # "Directorate RAG Rating"; close wording only for what is left.
     for index, cell in enumerate(header):
         text = normal_header(display(cell))
         if not text:
             continue
         field_name = names.get(text)
-        if field_name is None:
-            close = difflib.get_close_matches(text, list(names), n=1, cutoff=FUZZY_CUTOFF)
-            field_name = names[close[0]] if close else None
-        if field_name is None or field_name in matched:
-            unmatched.append(index)
-        else:
+        if field_name is not None and field_name not in matched:
             matched[field_name] = index
-    return matched, unmatched
+        else:
+            pending.append((index, text))
+    unmatched: list[int] = []
+    for index, text in pending:
+        free = {name: f for name, f in names.items() if f not in matched}
+        close = difflib.get_close_matches(text, list(free), n=1, cutoff=FUZZY_CUTOFF)
+        if close:
+            matched[free[close[0]]] = index
+        else:
+            unmatched.append(index)
+    return matched, sorted(unmatched)
 
 
 def read_source_rows(source: Path) -> list[tuple[str | None, list[list[CellValue]]]]:
@@ -75,6 +84,9 @@ def read_source_rows(source: Path) -> list[tuple[str | None, list[list[CellValue
                 break
             except UnicodeDecodeError:
                 continue
+        else:
+            raise XlplanError(f"Source {source} is neither UTF-8 nor Windows-1252 text. In Excel, "
+                              "save it as 'CSV UTF-8 (Comma delimited)' and import that.")
         delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
         if source.suffix.lower() != ".tsv":
             try:
@@ -142,14 +154,14 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc", title: 
     refs: dict[str, int] = {}
     for row_index in range(header_index + 1, len(rows)):
         row = rows[row_index]
+        if [normal_header(display(c)) for c in row[: len(header_norm)]] == header_norm:
+            continue  # the header repeated at the top of a printed page
         values: dict[str, CellValue] = {}
         for field_name, col in positions.items():
             value = row[col] if col < len(row) else None
             values[field_name] = _clean(value, layout, field_name, row_index, col, problems, where)
         if all(v is None for v in values.values()):
             continue
-        if [normal_header(display(c)) for c in row[: len(header_norm)]] == header_norm:
-            continue  # the header repeated at the top of a printed page
         action = Action(id=plan.new_id(), values=values)
         plan.actions.append(action)
         ref = display(values.get(layout.reference)).strip()

@@ -56,6 +56,9 @@ class MergeResult:
     statuses: list[ServiceStatus] = field(default_factory=list)
     returns_read: int = 0
     backup: Path | None = None
+    # (action ID, field) -> the change this merge made there: a second service's edit to
+    # the same cell of a joint action is a conflict.
+    changed_cells: dict[tuple[str, str], Change] = field(default_factory=dict)
 
     @property
     def refused(self) -> int:
@@ -87,8 +90,9 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
         chosen = choose_latest(validation.checked, result)
         cycles = sorted({c.ret.cycle for c in chosen if c.ret.cycle})
         result.cycle = ", ".join(cycles) or now().strftime("%Y-%m")
+        by_id = plan.by_id()
         for checked in chosen:
-            apply_return(plan, checked, result)
+            apply_return(plan, checked, result, by_id)
         report_missing(plan, chosen, result)
         report_uncarried(plan_path, plan, result)
         plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
@@ -126,14 +130,13 @@ def _stamp(moment: dt.datetime | None) -> str:
     return moment.strftime("%d/%m/%Y %H:%M") if moment else "at an unknown time"
 
 
-def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult) -> None:
+def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
+                 by_id: dict[str, Action]) -> None:
     """Three-way: a cell the service changed since issue is applied; one it left alone keeps
     what the master holds now, so central edits made after issue are never reverted."""
     ret = checked.ret
     service = ret.service or UNASSIGNED
-    by_id = plan.by_id()
-    changed_here: dict[tuple[str, str], Change] = {(c.action_id, c.field): c
-                                                   for c in result.changes}
+    changed_here = result.changed_cells
     result.statuses.append(ServiceStatus(service, True, ret.path.name, ret.saved_at))
     for edit in checked.edits:
         action = by_id.get(edit.action_id)
@@ -173,6 +176,7 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult) -> Non
         if not display(action.get(plan.layout.route)).strip():
             action.values[plan.layout.route] = service
         plan.actions.append(action)
+        by_id[action.id] = action
         result.changes.append(Change(action.id, plan.ref(action), plan.layout.reference,
                                      "(proposed action)", None, display(action.get(plan.layout.reference)),
                                      service, ret.path.name, ret.saved_at, "proposed"))

@@ -64,8 +64,11 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
                "File", "Complete %"]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
-    for service in plan.services():
-        actions = [a for a in plan.actions if service in routes[a.id]]
+    by_service: dict[str, list] = {}
+    for action in plan.actions:
+        for service in routes[action.id]:
+            by_service.setdefault(service, []).append(action)
+    for service, actions in by_service.items():
         counts = {value: 0 for value in scale}
         unrated = overdue = done = 0
         for action in actions:

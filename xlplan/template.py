@@ -65,7 +65,7 @@ def issue_templates(
         if unknown:
             raise XlplanError(f"The plan has no service named {', '.join(map(repr, unknown))}. "
                               f"Services in {plan_path}: {', '.join(known)}.")
-        wanted = [by_lower[s.lower()] for s in services]
+        wanted = list(dict.fromkeys(by_lower[s.lower()] for s in services))
     else:
         wanted = known
     if not plan.actions:
@@ -92,8 +92,12 @@ def issue_templates(
 
 
 def write_template(plan: Plan, service: str, actions: list[Action], path: Path, *, cycle: str,
-                   due: dt.date | None, issued_at: dt.datetime, password: str) -> None:
+                   due: dt.date | None, issued_at: dt.datetime, password: str,
+                   shown: list[Action] | None = None) -> None:
+    """One service's workbook. `shown` (default `actions`) is what the plan sheet displays:
+    demos and benchmarks pass edited values to make a return as a service would send it."""
     layout = plan.layout
+    shown = actions if shown is None else shown
     meta = Metadata(
         format_version=FORMAT_VERSION, kind="template", plan_id=plan.plan_id, title=plan.meta.title,
         layout_name=layout.name, layout_toml=plan.meta.layout_toml, next_id=plan.meta.next_id,
@@ -107,7 +111,7 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
     try:
         book = Book(Path(tmp), lock_structure=True, password=password)
         write_plan_sheet(
-            book, layout, (SheetRow(a.id, a.values) for a in actions),
+            book, layout, (SheetRow(a.id, a.values) for a in shown),
             title=f"{plan.meta.title} — {service}",
             subtitle=f"Cycle {cycle} · {due_text} · type only in the white columns; "
                      "grey columns are read-only. See the Guidance sheet.",

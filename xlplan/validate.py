@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .checks import CheckedReturn, check_return
+from .checks import CheckedReturn, PlanIndex, check_return
 from .plan import Plan, read_plan
 from .problems import Problem
 from .returns import list_inbox, read_return
@@ -73,9 +73,10 @@ def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.da
     master = read_plan(plan) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
-    for index, path in enumerate(files, start=1):
+    index = PlanIndex.of(master) if master is not None else None
+    for number, path in enumerate(files, start=1):
         if progress:
-            progress(path, index, len(files))
+            progress(path, number, len(files))
         ret = read_return(path, master)
-        result.checked.append(check_return(ret, master, as_of=as_of, cycle=cycle))
+        result.checked.append(check_return(ret, master, as_of=as_of, cycle=cycle, index=index))
     return result

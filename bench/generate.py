@@ -1,0 +1,105 @@
+"""Make a plan of N actions across S services, its templates, and returns as services fill
+them in (ratings on about half the rows, progress notes on a third), for the benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+from xlplan import FORMAT_VERSION, __version__
+from xlplan.layout import load_layout
+from xlplan.masterbook import write_master
+from xlplan.metadata import Metadata
+from xlplan.plan import Action, Plan, now, read_plan
+from xlplan.template import issue_templates, safe_filename, write_template
+
+WORDS = ("care plan audit staff training patients carers ward community team review policy "
+         "safeguarding assessment risk record keeping medicines supervision evidence monitoring "
+         "governance meeting committee improvement quality compliance report board monthly").split()
+SCALE = ["White", "Red", "Amber", "Green", "Purple", "Blue"]
+
+
+def text(rng: random.Random, low: int, high: int) -> str:
+    size = rng.randint(low, high)
+    words: list[str] = []
+    while sum(len(w) + 1 for w in words) < size:
+        words.append(rng.choice(WORDS))
+    return " ".join(words)[:size].capitalize() + "."
+
+
+def make_plan(path: Path, services: int, per_service: int, seed: int = 7) -> Plan:
+    rng = random.Random(seed)
+    layout, toml = load_layout("cqc")
+    plan = Plan(meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id="bench",
+                              title="Benchmark plan", layout_name="cqc", layout_toml=toml,
+                              generator=f"xlplan {__version__}"), layout=layout, actions=[])
+    for s in range(1, services + 1):
+        for a in range(1, per_service + 1):
+            values = {
+                "overarching_ref": str(s) if a == 1 else None,
+                "provider_requirement": text(rng, 50, 400),
+                "directorate": f"Service {s:03d}",
+                "action_ref": f"{s}.{a}",
+                "core_service_report": "Core service report",
+                "core_service_requirement": text(rng, 50, 400),
+                "action": text(rng, 100, 800),
+                "sustain": text(rng, 50, 500),
+                "resources": text(rng, 50, 200),
+                "due": rng.choice(["End July 2017", "30/09/2017", "TBC", "March 2018"]),
+                "impact": text(rng, 50, 300),
+                "manager": f"Manager {rng.randint(1, 99)}",
+                "comments": text(rng, 50, 400) if rng.random() < 0.5 else None,
+                "directorate_rag": rng.choice(SCALE),
+                "committee_rag": None, "compass_rag": None,
+                "group": "Quality group", "expected_compass": "Dec-17",
+            }
+            plan.actions.append(Action(id=plan.new_id(), values=values))
+    write_master(plan, path)
+    return plan
+
+
+def make_returns(plan_path: Path, outbox: Path, inbox: Path, seed: int = 11) -> int:
+    """Returns as services send them: the issued template with their cells edited."""
+    rng = random.Random(seed)
+    plan = read_plan(plan_path)
+    routes, _ = plan.routes()
+    inbox.mkdir(parents=True, exist_ok=True)
+    issued_at = now()
+    changed = 0
+    for service in plan.services():
+        actions = [a for a in plan.actions if service in routes[a.id]]
+        shown = []
+        for action in actions:
+            values = dict(action.values)
+            if rng.random() < 0.5:
+                values["directorate_rag"] = rng.choice(SCALE)
+                changed += values["directorate_rag"] != action.values["directorate_rag"]
+            if rng.random() < 1 / 3:
+                values["comments"] = text(rng, 50, 800)
+                changed += 1
+            shown.append(Action(action.id, values))
+        write_template(plan, service, actions, inbox / f"{safe_filename(service)}.xlsx",
+                       cycle="bench", due=None, issued_at=issued_at, password="", shown=shown)
+    return changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--services", type=int, default=50)
+    parser.add_argument("--actions", type=int, default=200, help="actions per service")
+    args = parser.parse_args()
+    args.folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    make_plan(args.folder / "plan.xlsx", args.services, args.actions)
+    issue_templates(args.folder / "plan.xlsx", args.folder / "outbox", cycle="bench")
+    changed = make_returns(args.folder / "plan.xlsx", args.folder / "outbox", args.folder / "inbox")
+    print(f"{args.services} x {args.actions}: {changed} changed cells, "
+          f"{time.perf_counter() - start:.1f} s to generate", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
