@@ -61,7 +61,7 @@ def _print_problems(problems, *, limit: int = 40, err: bool = True) -> None:
     for problem in problems:
         if problem.severity == "info":
             by_code.setdefault(problem.code, []).append(problem)
-    for code, group in by_code.items():
+    for group in by_code.values():
         more = f" ({len(group)} like this)" if len(group) > 1 else ""
         click.echo(f"  {group[0].line()}{more}", err=err)
 

@@ -93,7 +93,8 @@ def read_source_rows(source: Path) -> list[tuple[str | None, list[list[CellValue
                 delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
             except csv.Error:
                 delimiter = ","
-        rows = [[cell_text(v) for v in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = [[cell_text(v) for v in row] for row in reader]
         return [(None, rows)]
     try:
         book = open_workbook(source, MASTER_LIMITS)
@@ -111,7 +112,8 @@ def _find_header(rows: list[list[CellValue]], layout: Layout) -> tuple[int, dict
     return best
 
 
-def import_plan(source: Path, output: Path, *, layout_name: str = "cqc", title: str | None = None) -> ImportResult:
+def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
+                title: str | None = None) -> ImportResult:
     layout, layout_toml = load_layout(layout_name)
     sheets = read_source_rows(source)
     found = None
@@ -121,10 +123,11 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc", title: 
             found = (sheet_name, rows, header)
     if found is None:
         first = next((r for _, rows in sheets for r in rows if any(c is not None for c in r)), [])
+        found_text = "; ".join(display(c)[:40] for c in first if c is not None)[:300] or "(none)"
         raise XlplanError(
             f"Source {source}: no row looks like the header of layout {layout.name!r}.\n"
             f"  Expected headers such as: {'; '.join(c.header[:50] for c in layout.columns[:6])} …\n"
-            f"  First non-empty row found: {'; '.join(display(c)[:40] for c in first if c is not None)[:300] or '(none)'}\n"
+            f"  First non-empty row found: {found_text}\n"
             "Choose the layout that fits (`xlplan layouts`), or give your own with --layout FILE.toml."
         )
     sheet_name, rows, (header_index, positions, unmatched) = found
@@ -171,8 +174,9 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc", title: 
                                     cell=cell_name(row_index, positions.get(layout.reference, 0)), **where))
         elif ref in refs:
             problems.append(Problem("duplicate-reference", f"reference {ref!r} is on rows "
-                                    f"{refs[ref] + 1} and {row_index + 1}; both are kept, with their own IDs.",
-                                    action=ref, cell=cell_name(row_index, positions[layout.reference]), **where))
+                                    f"{refs[ref] + 1} and {row_index + 1}; both are kept, with their own "
+                                    "IDs.", action=ref,
+                                    cell=cell_name(row_index, positions[layout.reference]), **where))
         else:
             refs[ref] = row_index
     if not plan.actions:

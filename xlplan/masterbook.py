@@ -15,7 +15,16 @@ from . import __version__
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
-from .sheets import HEADER_ROW, Book, SheetRow, write_key_sheet, write_metadata_sheet, write_plain_sheet, write_plan_sheet, write_table
+from .sheets import (
+    HEADER_ROW,
+    Book,
+    SheetRow,
+    write_key_sheet,
+    write_metadata_sheet,
+    write_plain_sheet,
+    write_plan_sheet,
+    write_table,
+)
 
 if TYPE_CHECKING:
     from .merge import MergeResult

@@ -231,7 +231,9 @@ def read_plan(path: Path) -> Plan:
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
-        proposed_by = status.split("proposed by ", 1)[1].split(";")[0].strip() if "proposed by " in status else None
+        proposed_by = None
+        if "proposed by " in status:
+            proposed_by = status.split("proposed by ", 1)[1].split(";")[0].strip()
         action = Action(id=action_id, values=values, proposed_by=proposed_by)
         if not action_id or action_id in seen_ids:
             no_id.append(action)

@@ -64,7 +64,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "route-inherited": (Severity.INFO, "A blank routing cell was inherited from the parent action."),
     "duplicate-reference": (Severity.WARNING, "Two actions share a reference; both are kept."),
     "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
-    "sheet-content-lost": (Severity.WARNING, "Something on a carried sheet (image, chart) cannot be carried."),
+    "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
 }
 

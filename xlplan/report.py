@@ -102,10 +102,12 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
     ws.write_string(0, 0, f"{plan.meta.title}: summary after the merge of "
                           f"{merge.merged_at:%d/%m/%Y %H:%M}", title)
+    rating_field = plan.layout.service_rating
+    rated_by = plan.layout.column(rating_field).header if rating_field else "service"
     ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
                           f"{len(merge.changes)} cells changed, {merge.refused} refused, "
                           f"{merge.conflicts} conflicts · ratings are the "
-                          f"{plan.layout.column(plan.layout.service_rating).header if plan.layout.service_rating else 'service'} column",
+                          f"{rated_by} column",
                     book.fmt(italic=True))
     head_row = 3
     for col, text in enumerate(headers):

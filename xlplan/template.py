@@ -13,12 +13,19 @@ from . import FORMAT_VERSION, __version__, style
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
-from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
 from .masterbook import publish
+from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
 from .plan import Action, Plan, now, read_plan
 from .problems import Problem
-from .sheets import (HEADER_ROW, Book, SheetRow, TemplateLock, write_metadata_sheet,
-                     write_plan_sheet, write_value)
+from .sheets import (
+    HEADER_ROW,
+    Book,
+    SheetRow,
+    TemplateLock,
+    write_metadata_sheet,
+    write_plan_sheet,
+    write_value,
+)
 
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
@@ -189,7 +196,8 @@ def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str
     ws.write_string(row, 0, "Your columns", bold)
     for column in layout.columns:
         if column.owner == "service":
-            ws.write_string(row, 1, clean_for_cell(column.header + (f" — {column.help}" if column.help else "")), wrap)
+            text = column.header + (f" — {column.help}" if column.help else "")
+            ws.write_string(row, 1, clean_for_cell(text), wrap)
             row += 1
     row += 1
     ws.write_string(row, 0, "Rating scale", bold)
