@@ -196,6 +196,13 @@ def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellV
                     "(a broken formula or reference). Type the text itself; the cell was not applied.",
                     value=special[1], **where)
         return None
+    if special and special[0] == "formula" and same(value, issued):
+        # A formula whose shown value is what was issued (or that was never calculated):
+        # nothing changes, but the formula should not stay in a plan people sign off.
+        ret.problem("formula", f"the cell holds the formula {short(special[1], 80)}; it was not "
+                    "applied (its value is unchanged). Type the text itself.",
+                    value=special[1], **where)
+        return None
     if same(value, issued):
         return None
     if column.owner != "service":

@@ -195,6 +195,11 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
     """
     from .validate import validate as run_validate
 
+    if annotate:
+        inputs = {(f if f.is_dir() else f.parent).resolve() for f in files}
+        if annotate.resolve() in inputs:
+            raise XlplanError(f"--annotate {annotate} is where the returns are; choose another "
+                              "folder, so the services' own files are never overwritten.", 2)
     result = run_validate(list(files), plan=plan, as_of=as_of, cycle=cycle)
     if annotate:
         from .annotate import annotate as write_annotated

@@ -98,9 +98,9 @@ def read_source_rows(source: Path) -> list[tuple[str | None, list[list[CellValue
         return [(None, rows)]
     try:
         book = open_workbook(source, MASTER_LIMITS)
+        return [(name, book.rows(name)) for name in book.sheets if book.hidden.get(name) == "visible"]
     except UnreadableWorkbook as exc:
         raise XlplanError(f"Source {source}: {exc.problem.message}") from exc
-    return [(name, book.rows(name)) for name in book.sheets if book.hidden.get(name) == "visible"]
 
 
 def _find_header(rows: list[list[CellValue]], layout: Layout) -> tuple[int, dict[str, int], list[int]] | None:

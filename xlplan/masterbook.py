@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .errors import XlplanError
 from .excel import safe_sheet_name
-from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
+from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan, proposal_status
 from .sheets import (
     HEADER_ROW,
     Book,
@@ -72,7 +72,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
 
 
 def _proposed_status(action) -> str:
-    return f"proposed by {action.proposed_by}" if action.proposed_by else ""
+    return proposal_status(action)
 
 
 def atomic_write(path: Path, build: Callable[[Path], None]) -> None:

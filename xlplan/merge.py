@@ -79,6 +79,13 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
           progress: Callable[[Path, int, int], None] | None = None) -> MergeResult:
     plan_path = Path(plan_path)
     target = Path(output) if output else plan_path
+    if not plan_path.exists():
+        raise XlplanError(f"Plan {plan_path} not found. Give the master workbook made by "
+                          "`xlplan import` or `xlplan new`.")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise XlplanError(f"Cannot write {target}: the folder {folder} does not exist. Create it "
+                          "or choose another -o.")
     with plan_lock(target):
         plan = read_plan(plan_path)
         as_of = as_of or dt.date.today()
@@ -171,8 +178,13 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         action.values[edit.field] = edit.new
         result.changes.append(change)
         changed_here[(action.id, edit.field)] = change
+    already = {a.proposal_key for a in plan.actions if a.proposed_by == service and a.proposal_key}
     for proposal in checked.proposals:
-        action = Action(id=plan.new_id(), values=dict(proposal.values), proposed_by=service)
+        key = f"{ret.cycle or ''} {proposal.action_id}".strip()
+        if key in already:
+            continue  # added by an earlier merge of this same return
+        action = Action(id=plan.new_id(), values=dict(proposal.values), proposed_by=service,
+                        proposal_key=key)
         if not display(action.get(plan.layout.route)).strip():
             action.values[plan.layout.route] = service
         plan.actions.append(action)
@@ -205,6 +217,10 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
 def keep_backup(plan_path: Path) -> Path:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     backup = plan_path.with_name(f"{plan_path.stem}.before-merge-{stamp}{plan_path.suffix}")
+    number = 1
+    while backup.exists():  # two merges in one second must not overwrite the first backup
+        number += 1
+        backup = plan_path.with_name(f"{plan_path.stem}.before-merge-{stamp}-{number}{plan_path.suffix}")
     try:
         shutil.copy2(plan_path, backup)
     except OSError as exc:

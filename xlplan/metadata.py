@@ -21,6 +21,10 @@ SPARE_PREFIX = "new-"
 CHUNK = MAX_CELL_CHARS - 100
 
 
+class NewerFormat(XlplanError):
+    """The workbook was written by a newer xlplan than this one."""
+
+
 class Metadata(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -70,7 +74,7 @@ def parse_metadata(rows: list[list[object]], source: str) -> Metadata:
             "Use the workbook as xlplan wrote it, or issue a fresh one."
         ) from exc
     if meta.format_version > FORMAT_VERSION:
-        raise XlplanError(
+        raise NewerFormat(
             f"{source} was written by a newer xlplan (format {meta.format_version}; this one "
             f"reads up to {FORMAT_VERSION}). Upgrade xlplan: pip install -U xlplan."
         )

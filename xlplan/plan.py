@@ -30,6 +30,9 @@ class Action:
     id: str
     values: dict[str, CellValue]
     proposed_by: str | None = None
+    # Where a proposal came from ("2017-Q2 new-1"): merging the same return again must not
+    # add it twice.
+    proposal_key: str | None = None
 
     def get(self, field_name: str) -> CellValue:
         return self.values.get(field_name)
@@ -131,6 +134,24 @@ class Plan:
         return list(seen)
 
 
+_PROPOSAL = re.compile(r"proposed by (.*?)(?: \[([^\]]*)\])?(?:;|$)")
+
+
+def proposal_status(action: Action) -> str:
+    """The status-column text for a proposed action: who proposed it, and from which return."""
+    if not action.proposed_by:
+        return ""
+    key = f" [{action.proposal_key}]" if action.proposal_key else ""
+    return f"proposed by {action.proposed_by}{key}"
+
+
+def parse_proposal(status: str) -> tuple[str | None, str | None]:
+    match = _PROPOSAL.search(status or "")
+    if not match:
+        return None, None
+    return match[1].strip() or None, match[2]
+
+
 _REF_HEAD = re.compile(r"^\s*(\d+(?:\.\d+)*)")
 
 
@@ -196,8 +217,12 @@ def read_plan(path: Path) -> Plan:
                           "`xlplan import` or `xlplan new`.")
     try:
         book = open_workbook(path, MASTER_LIMITS)
+        return _read_plan(path, book)
     except UnreadableWorkbook as exc:
         raise XlplanError(f"Plan {path}: {exc.problem.message}") from exc
+
+
+def _read_plan(path: Path, book: Workbook) -> Plan:
     meta = read_metadata(book)
     if meta is None:
         raise XlplanError(f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
@@ -231,10 +256,9 @@ def read_plan(path: Path) -> Plan:
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
-        proposed_by = None
-        if "proposed by " in status:
-            proposed_by = status.split("proposed by ", 1)[1].split(";")[0].strip()
-        action = Action(id=action_id, values=values, proposed_by=proposed_by)
+        proposed_by, proposal_key = parse_proposal(status)
+        action = Action(id=action_id, values=values, proposed_by=proposed_by,
+                        proposal_key=proposal_key)
         if not action_id or action_id in seen_ids:
             no_id.append(action)
             plan.read_problems.append(Problem(
@@ -273,9 +297,13 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
 
 
 def _log_entries(rows: list[list[CellValue]]) -> list[LogEntry]:
-    entries = []
-    if not rows:
+    entries: list[LogEntry] = []
+    # write_table puts a title and a note above the header row: find it.
+    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == LOG_HEADERS[0]),
+                 None)
+    if start is None:
         return entries
+    rows = rows[start:]
     header = [display(c).strip() for c in rows[0]]
     index = {name: header.index(name) for name in LOG_HEADERS if name in header}
     if len(index) < len(LOG_HEADERS) - 1:

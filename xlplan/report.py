@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from . import style
 from .dates import parse_uk_date
 from .excel import display
-from .plan import CHANGES_SHEET, ISSUES_SHEET, LOG_HEADERS, SUMMARY_SHEET, Plan
+from .plan import CHANGES_SHEET, ISSUES_SHEET, LOG_HEADERS, SUMMARY_SHEET, Plan, proposal_status
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
@@ -40,11 +40,7 @@ def plan_rows(plan: Plan, merge: MergeResult) -> Iterator[SheetRow]:
         marks.setdefault(change.action_id, {})[change.field] = CellMark(fill, change_note(change))
     proposed_now = {c.action_id for c in merge.changes if c.kind == "proposed"}
     for action in plan.actions:
-        status = []
-        if action.id in proposed_now:
-            status.append(f"proposed by {action.proposed_by}")
-        elif action.proposed_by:
-            status.append(f"proposed by {action.proposed_by}")
+        status = [proposal_status(action)] if action.proposed_by else []
         own = marks.get(action.id, {})
         if own:
             status.insert(0, f"changed ({len(own)})")

@@ -9,6 +9,11 @@ from pydantic import BaseModel
 from .excel import display
 from .validate import ProblemOut
 
+
+class MergeProblemOut(ProblemOut):
+    service: str | None
+    file: str | None
+
 if TYPE_CHECKING:
     from .merge import MergeResult
 
@@ -41,7 +46,7 @@ class MergeOut(BaseModel):
     conflicts: int
     services: list[ServiceOut]
     changes: list[ChangeOut]
-    problems: list[ProblemOut]
+    problems: list[MergeProblemOut]
 
 
 def merge_json(result: MergeResult) -> str:
@@ -55,8 +60,9 @@ def merge_json(result: MergeResult) -> str:
         changes=[ChangeOut(action=c.action, id=c.action_id, column=c.column, old=display(c.old),
                            new=display(c.new), service=c.service, file=c.file, kind=c.kind)
                  for c in result.changes],
-        problems=[ProblemOut(severity=str(p.severity), code=p.code, sheet=p.sheet, cell=p.cell,
-                             action=p.action, column=p.column, value=p.value, message=p.message)
+        problems=[MergeProblemOut(severity=str(p.severity), code=p.code, sheet=p.sheet, cell=p.cell,
+                                  action=p.action, column=p.column, value=p.value,
+                                  message=p.message, service=p.service, file=p.file)
                   for p in result.problems],
     )
     return model.model_dump_json(indent=2)

@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
-from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata
+from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
 from .workbook import UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
@@ -94,14 +94,22 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
 def read_return(path: Path, plan: Plan | None = None) -> ServiceReturn:
     """Read one returned workbook; never raises for a bad file: problems say what is wrong."""
     try:
-        book = open_workbook(path)
+        return _read_return(path, plan)
     except UnreadableWorkbook as exc:
         result = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
         problem = exc.problem
         result.problems.append(Problem(problem.code, problem.message, file=path.name))
         return result
+
+
+def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
+    book = open_workbook(path)
     try:
         meta = read_metadata(book)
+    except NewerFormat as exc:
+        result = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
+        result.problem("newer-format", exc.message)
+        return result
     except XlplanError as exc:
         meta = None
         damaged = exc.message

@@ -334,12 +334,12 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     for col, text in enumerate(headers):
         ws.write_string(row, col, text, head)
     body = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
-    count = 0
+    dated = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                     num_format=DATE_FORMAT, align="left")
     for values in rows:
         row += 1
-        count += 1
         for col, value in enumerate(values):
-            write_value(ws, row, col, value, body, body)
+            write_value(ws, row, col, value, body, dated)
     if headers:
         ws.autofilter(header_row, 0, max(row, header_row), len(headers) - 1)
         ws.freeze_panes(header_row + 1, 0)
@@ -353,10 +353,11 @@ def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[CellValue]]
     """A central team's own sheet, carried across as values."""
     ws = book.workbook.add_worksheet(name)
     body = book.fmt(valign="top")
+    dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
             if value is not None:
-                write_value(ws, r, c, value, body, body)
+                write_value(ws, r, c, value, body, dated)
     if state == "hidden":
         ws.hide()
     elif state == "veryhidden":

@@ -58,9 +58,15 @@ class Workbook:
         return [[cell_text(v) for v in row] for row in self.raw_rows(sheet)]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
-        data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
-        # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
-        return data.to_python(skip_empty_area=False)
+        # calamine parses a sheet only when asked, so damage inside one shows up here.
+        try:
+            data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
+            # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
+            return data.to_python(skip_empty_area=False)
+        except Exception as exc:  # noqa: BLE001 - calamine raises several types for damage
+            raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
+                        f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
+                        "it again as .xlsx, and send it again.") from exc
 
 
 def _fail(code: str, path: Path, message: str) -> UnreadableWorkbook:
@@ -110,10 +116,10 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
                                 "zip bomb is: refused unread.")
             names = {m.filename for m in members}
             for member in members:
-                if member.filename.endswith((".xml", ".rels")) and member.file_size:
+                if member.filename.endswith((".xml", ".rels", ".vml")) and member.file_size:
                     with archive.open(member) as stream:
-                        sniff = stream.read(XML_SNIFF_BYTES)
-                    if b"<!DOCTYPE" in sniff or b"<!ENTITY" in sniff:
+                        prolog = _xml_prolog(stream)
+                    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
                         raise _fail("unsafe-xml", path, f"part {member.filename} declares a DTD or "
                                     "entities, which no spreadsheet program writes: refused unread.")
             return any(n.lower().endswith("vbaproject.bin") for n in names)
@@ -122,6 +128,25 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
         raise _fail("corrupt", path, f"the workbook is damaged or truncated ({exc}). "
                     "Ask for it to be saved and sent again.") from exc
+
+
+_ROOT_START = re.compile(rb"<[A-Za-z_:]")
+
+
+def _xml_prolog(stream) -> bytes:
+    """Everything before the root element: the only place a DTD (and its entities) can be.
+
+    Read in chunks until the root's start tag, so a DOCTYPE hidden behind a long comment is
+    still seen; the size limits above bound how far that can go."""
+    seen = b""
+    while True:
+        chunk = stream.read(XML_SNIFF_BYTES)
+        if not chunk:
+            return seen
+        seen += chunk
+        match = _ROOT_START.search(seen)
+        if match:
+            return seen[: match.start()]
 
 
 def _is_encrypted_ooxml(path: Path) -> bool:
@@ -260,7 +285,8 @@ def sheets_with_drawings(path: Path) -> set[str]:
                 part = target.lstrip("/") if target.startswith("/") else "xl/" + target
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
-                if rels in listing and b"/drawing" in archive.read(rels):
+                # relationships/drawing: images, charts, shapes. vmlDrawing is just the notes.
+                if rels in listing and b'relationships/drawing"' in archive.read(rels):
                     names.add(_unescape(name))
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
