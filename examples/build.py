@@ -24,12 +24,12 @@ from xlplan.cli import main  # noqa: E402
 from xlplan.simulate import fill_in  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-PLANS = {
-    "lpt-cqc-2017": "cqc",
-    "kmpt-mr-d-2016": "kmpt",
-    "kmpt-mr-x-2016": "kmpt",
-    "eput-safety-2024": "eput",
-    "solent-cqc-2017": "solent",
+PLANS = {  # folder: (layout, title)
+    "lpt-cqc-2017": ("cqc", "LPT trust-wide CQC action plan 2017"),
+    "kmpt-mr-d-2016": ("kmpt", "KMPT action plan: independent investigation (Mr D)"),
+    "kmpt-mr-x-2016": ("kmpt", "KMPT action plan: independent investigation (Mr X)"),
+    "eput-safety-2024": ("eput", "EPUT safety action plan: NICHE report 2024-25"),
+    "solent-cqc-2017": ("solent", "Solent CQC review: children looked after and safeguarding"),
 }
 CYCLE, DUE = "2017-Q2", "14/07/2017"
 
@@ -42,12 +42,13 @@ def xlplan(*args: str) -> str:
 
 
 def build(out: Path) -> None:
-    for name, layout in PLANS.items():
+    for name, (layout, title) in PLANS.items():
         folder = out / name
         folder.mkdir(parents=True, exist_ok=True)
         if folder != HERE / name:
             shutil.copy(HERE / name / "source.csv", folder / "source.csv")
-        xlplan("import", folder / "source.csv", "-o", folder / "plan.xlsx", "--layout", layout, "--force")
+        xlplan("import", folder / "source.csv", "-o", folder / "plan.xlsx", "--layout", layout,
+               "--title", title, "--force")
     lpt_cycle(out / "lpt-cqc-2017")
 
 
