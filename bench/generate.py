@@ -4,6 +4,7 @@ them in (ratings on about half the rows, progress notes on a third), for the ben
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
 import time
@@ -86,19 +87,35 @@ def make_returns(plan_path: Path, outbox: Path, inbox: Path, seed: int = 11) -> 
     return changed
 
 
+def generate(folder: Path, services: int, actions: int, *, outbox: bool = True) -> dict:
+    """plan.xlsx, outbox/ (the templates as issued; optional) and inbox/ (the returns) in
+    `folder`, then generated.json with the sizes, written last: its presence means the
+    folder is complete and can be reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "generated.json").unlink(missing_ok=True)
+    start = time.perf_counter()
+    make_plan(folder / "plan.xlsx", services, actions)
+    if outbox:
+        issue_templates(folder / "plan.xlsx", folder / "outbox", cycle="bench")
+    changed = make_returns(folder / "plan.xlsx", folder / "outbox", folder / "inbox")
+    info = {"services": services, "actions_per_service": actions, "actions": services * actions,
+            "changed_cells": changed, "seconds": round(time.perf_counter() - start, 1),
+            "generator": f"xlplan {__version__}"}
+    (folder / "generated.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return info
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--actions", type=int, default=200, help="actions per service")
+    parser.add_argument("--no-outbox", action="store_true",
+                        help="skip issuing the templates to outbox/ (the benchmark does not need them)")
     args = parser.parse_args()
-    args.folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    make_plan(args.folder / "plan.xlsx", args.services, args.actions)
-    issue_templates(args.folder / "plan.xlsx", args.folder / "outbox", cycle="bench")
-    changed = make_returns(args.folder / "plan.xlsx", args.folder / "outbox", args.folder / "inbox")
-    print(f"{args.services} x {args.actions}: {changed} changed cells, "
-          f"{time.perf_counter() - start:.1f} s to generate", file=sys.stderr)
+    info = generate(args.folder, args.services, args.actions, outbox=not args.no_outbox)
+    print(f"{args.services} x {args.actions}: {info['changed_cells']} changed cells, "
+          f"{info['seconds']:.1f} s to generate", file=sys.stderr)
 
 
 if __name__ == "__main__":

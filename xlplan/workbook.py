@@ -244,7 +244,8 @@ def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tup
             data = archive.read(part)
     except (KeyError, zipfile.BadZipFile, OSError):
         return found
-    if b"<f" not in data and b't="e"' not in data:
+    # <f> or <f …> is a formula; <formula1> (validations, conditional formats) is not.
+    if b"<f>" not in data and b"<f " not in data and b't="e"' not in data:
         return found
     for match in _CELL.finditer(data):
         attrs, body = match[1], match[2] or b""
