@@ -14,6 +14,7 @@ from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, Metadata, metadata_rows
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
+WIDE_LAYOUT = 250  # total column width above which the plan prints on A3
 
 
 def _legacy_hash(password: str) -> str:
@@ -180,23 +181,26 @@ def write_plan_sheet(
 
         for spare in range(1, lock.spare_rows + 1):
             row_index += 1
+            if spare == 1:
+                # constant_memory: a note must be written while its row is the current one.
+                ws.write_comment(row_index, 0,
+                                 "Spare rows: propose a new action here. Fill in the reference, "
+                                 "the requirement and your action; the central team will review it.",
+                                 {"author": "xlplan", "x_scale": 2})
             for index, column in enumerate(columns):
                 ws.write_blank(row_index, index, None, book.fmt(
                     text_wrap=True, border=1, border_color=style.BORDER_COLOUR, locked=False,
                     bg_color=style.PROPOSED_FILL,
                     **({"num_format": DATE_FORMAT} if column.type == "date" else {})))
             ws.write_string(row_index, id_col, f"{SPARE_PREFIX}{spare}", book.fmt(locked=True))
-        ws.write_comment(HEADER_ROW + row_count + 1, 0,
-                         "Spare rows: propose a new action here. Fill in the reference, the "
-                         "requirement and your action; the central team will review it.",
-                         {"author": "xlplan", "x_scale": 2})
 
     first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
     _add_column_rules(book, ws, layout, first, last)
     ws.freeze_panes(HEADER_ROW + 1, 0)
     ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col)
     ws.set_landscape()
-    ws.set_paper(9)  # A4
+    # A wide plan (the CQC layout's 18 columns) is unreadable fitted to A4: print it on A3.
+    ws.set_paper(8 if sum(c.width for c in columns) > WIDE_LAYOUT else 9)
     ws.fit_to_pages(1, 0)
     ws.repeat_rows(0, HEADER_ROW)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
@@ -364,8 +368,11 @@ def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[CellValue]]
         ws.very_hidden()
 
 
-def write_metadata_sheet(book: Book, meta: Metadata) -> None:
+def write_metadata_sheet(book: Book, meta: Metadata, password: str = "") -> None:
     ws = book.workbook.add_worksheet(META_SHEET)
+    # LibreOffice ignores workbook-structure protection, so a service could unhide this
+    # sheet there: keep its cells locked too.
+    ws.protect(password)
     for row, (key, value) in enumerate(metadata_rows(meta)):
         ws.write_string(row, 0, key)
         ws.write_string(row, 1, value[:MAX_CELL_CHARS])

@@ -128,8 +128,8 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
         )
         write_guidance_sheet(book, layout, service=service, cycle=cycle, due=due,
                              title=plan.meta.title, count=len(actions))
-        write_issued_sheet(book, layout, actions)
-        write_metadata_sheet(book, meta)
+        write_issued_sheet(book, layout, actions, password)
+        write_metadata_sheet(book, meta, password)
         book.close()
         publish(Path(tmp), path)
     except OSError as exc:
@@ -139,9 +139,10 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
             os.unlink(tmp)
 
 
-def write_issued_sheet(book: Book, layout: Layout, actions: list[Action]) -> None:
+def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], password: str = "") -> None:
     """The values as issued: what a return is compared with, even with protection removed."""
     ws = book.workbook.add_worksheet(ISSUED_SHEET)
+    ws.protect(password)
     ws.write_string(0, 0, ID_HEADER)
     for col, name in enumerate(layout.fields, start=1):
         ws.write_string(0, col, name)
