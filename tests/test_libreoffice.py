@@ -338,5 +338,127 @@ def test_harness_recovers_from_a_crash_and_leaves_no_processes(libreoffice, fypc
         pid = lo.soffice.pid
     finally:
         lo.stop()
+        # The killed soffice leaves its lock file; a later open would be read-only.
+        (fypc.parent / f".~lock.{fypc.name}#").unlink(missing_ok=True)
     assert lo.leftover_processes() == []
     assert not Path(f"/proc/{pid}").exists()
+
+
+# ------------------------------------------------- the round trip through the real program
+
+ROUND_TRIP_EDITS = [
+    ("N4", "Green"),
+    ("M4", "Reviewed with the FYPC quality lead; evidence on the shared drive."),
+    ("N5", "Amber"),
+    ("M5", "Zoë's team: slipped to August ✅"),
+]
+
+
+@pytest.fixture(scope="module")
+def lo_returns(libreoffice, fypc, tmp_path_factory) -> dict[str, Path]:
+    """FYPC's template filled in and saved from LibreOffice, as .xlsx and as .ods."""
+    folder = tmp_path_factory.mktemp("lo-returns")
+    out_xlsx, out_ods = folder / "xlsx" / "FYPC.xlsx", folder / "ods" / "FYPC.ods"
+    out_xlsx.parent.mkdir()
+    out_ods.parent.mkdir()
+    # A copy: the crash test leaves LibreOffice's lock file beside the template, and a
+    # locked file opens read-only, where typing lands nowhere.
+    template = folder / "FYPC.xlsx"
+    template.write_bytes(fypc.read_bytes())
+    typed = lo_harness.service_fills_in(libreoffice, template, out_xlsx, out_ods, ROUND_TRIP_EDITS)
+    assert [r["after"] for r in typed] == [text for _, text in ROUND_TRIP_EDITS], typed
+    return {"xlsx": out_xlsx, "ods": out_ods}
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "ods"])
+def test_xlplan_validates_what_libreoffice_saved(lo_returns, outbox, kind):
+    import json
+
+    plan = outbox.parent / "plan.xlsx"
+    result = CliRunner().invoke(main, ["validate", str(lo_returns[kind]), "--plan", str(plan),
+                                       "--as-of", "2017-01-01", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)["files"][0]
+    assert (report["service"], report["cycle"]) == ("FYPC", "2017-Q2")
+    assert [p for p in report["problems"] if p["severity"] == "error"] == []
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "ods"])
+def test_xlplan_merges_what_libreoffice_saved(libreoffice, lo_returns, outbox, fypc, tmp_path, kind):
+    plan = outbox.parent / "plan.xlsx"
+    out = tmp_path / "consolidated.xlsx"
+    result = CliRunner().invoke(main, ["merge", str(plan), str(lo_returns[kind].parent),
+                                       "-o", str(out), "--as-of", "2017-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "4 cell(s) changed" in result.output, result.output
+    rows = calamine_book(out)[PLAN]
+    by_ref = {row[3]: row for row in rows[3:]}
+    issued = calamine_book(fypc)[PLAN]
+    first, second = issued[3][3], issued[4][3]  # the FYPC actions typed into: rows 4 and 5
+    assert by_ref[first][13] == "Green" and by_ref[second][13] == "Amber"
+    assert by_ref[second][12] == "Zoë's team: slipped to August ✅"
+    with libreoffice.open(out) as doc:
+        assert doc.problems() == []
+        changed = [a for a in doc.annotations(PLAN) if "Changed by FYPC" in (a.get("text") or "")]
+        assert len(changed) == 4
+
+
+@pytest.fixture(scope="module")
+def consolidated(tmp_path_factory) -> Path:
+    """The bundled example cycle merged: highlights, refusals, a conflict, a Summary chart."""
+    out = tmp_path_factory.mktemp("lo-consolidated") / "consolidated.xlsx"
+    example = REPO / "examples" / "lpt-cqc-2017"
+    result = CliRunner().invoke(main, ["merge", str(example / "plan.xlsx"),
+                                       str(example / "returns"), "-o", str(out),
+                                       "--as-of", "2017-07-31"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_consolidated_master_opens_and_shows_highlights_notes_and_chart(libreoffice, consolidated):
+    import xlplan.style as style
+
+    book = calamine_book(consolidated)
+    with libreoffice.open(consolidated, expect_sheets=list(book)) as doc:
+        assert doc.problems() == []
+        assert doc.chart_names("Summary"), "the Summary chart is missing"
+        notes = [a for a in doc.annotations(PLAN) if "Previous value" in (a.get("text") or "")]
+        assert len(notes) >= 20
+        cell = notes[0]["cell"]
+        assert doc.background(PLAN, cell) in (style.CHANGED_FILL.lower(), style.CONFLICT_FILL.lower())
+
+
+def test_consolidated_master_renders_to_pages(libreoffice, consolidated, tmp_path):
+    pdf = libreoffice.to_pdf(consolidated, tmp_path)
+    pages = lo_harness.pdf_pages(pdf)
+    assert pages >= 4  # plan sheet, Summary, Changes, Issues, Key at least
+    assert all(p.stat().st_size > 1000 for p in libreoffice.to_png(pdf, tmp_path / "png", dpi=30))
+
+
+def test_previews_for_the_readme(libreoffice, fypc, lo_returns, consolidated, tmp_path):
+    """The README's pictures, rendered by LibreOffice from these same files. They are
+    written to docs/ only when XLPLAN_WRITE_PREVIEWS=1 (then commit them)."""
+    shots = {
+        "template": (fypc, 1, (0, 0, 1500, 650)),
+        "return": (lo_returns["xlsx"], 1, (0, 0, 1500, 650)),
+        "consolidated": (consolidated, 1, (0, 0, 1500, 650)),
+    }
+    pdf = libreoffice.to_pdf(consolidated, tmp_path / "c")
+    summary_page = next(i for i in range(1, lo_harness.pdf_pages(pdf) + 1)
+                        if "summary after the merge" in _page_text(pdf, i))
+    shots["summary"] = (consolidated, summary_page, (0, 0, 1300, 560))
+    target = REPO / "docs" if os.environ.get("XLPLAN_WRITE_PREVIEWS") == "1" else tmp_path / "docs"
+    target.mkdir(exist_ok=True)
+    for name, (path, page, (x, y, w, h)) in shots.items():
+        pdf = libreoffice.to_pdf(path, tmp_path / name)
+        stem = target / name
+        subprocess.run(["pdftoppm", "-png", "-r", "110", "-f", str(page), "-l", str(page),
+                        "-singlefile", "-x", str(x), "-y", str(y), "-W", str(w), "-H", str(h),
+                        str(pdf), str(stem)], check=True, capture_output=True)
+        assert (target / f"{name}.png").stat().st_size > 5000, name
+
+
+def _page_text(pdf: Path, page: int) -> str:
+    done = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                          capture_output=True, text=True, check=True)
+    return done.stdout

@@ -148,6 +148,7 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
             })
         chart.set_title({"name": "Ratings per service"})
         chart.set_x_axis({"name": "Actions"})
+        chart.set_y_axis({"reverse": True})  # services top to bottom, as in the table
         chart.set_legend({"position": "bottom"})
         chart.set_size({"width": 760, "height": 120 + 34 * len(rows)})
         ws.insert_chart(total_row + 2, 0, chart)
