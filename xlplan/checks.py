@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
-from .excel import FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
+from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
 from .problems import Problem, Severity, short
@@ -233,7 +233,7 @@ def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellV
                         f"{', '.join(layout.rating_values)}. Not applied.", value=display(value), **where)
             return _REFUSED
         return value
-    if value.strip() in _ERROR_TEXTS:
+    if value.strip() in ERROR_VALUES:
         ret.problem("error-value", f"the cell holds the error {value.strip()} instead of content. "
                     "Type the text itself; not applied.", value=value, **where)
         return _REFUSED
@@ -267,9 +267,6 @@ def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellV
         ret.problem("formula-like-text", f"{short(value, 40)!r} starts like a formula; it is kept "
                     "as text and will never be calculated.", value=short(value, 200), **where)
     return value
-
-
-_ERROR_TEXTS = {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"}
 
 
 def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
