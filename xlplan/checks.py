@@ -187,9 +187,11 @@ def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellV
     layout = ret.layout
     assert layout is not None
     value = row.values.get(column.field)
+    special = ret.special_cells.get((row.row, ret.positions[column.field])) if ret.special_cells else None
+    if special is None and same(value, issued):
+        return None  # most cells: nothing to say, so nothing to build
     cell = ret.cell(row.row, column.field)
     ref = display(row.values.get(layout.reference)) or display(issued) or row.action_id
-    special = ret.special_cells.get((row.row, ret.positions[column.field]))
     where = {"sheet": ret.sheet, "cell": cell, "action": ref, "column": column.header}
     if special and special[0] == "error":
         ret.problem("error-value", f"the cell shows the error {special[1]} instead of content "

@@ -72,8 +72,9 @@ def clean_for_cell(text: str) -> str:
     Callers that must not lose text check `MAX_CELL_CHARS` first and report; this is the
     last guard so a written file always opens.
     """
-    text = ILLEGAL_XML_CHARS.sub("", text)
-    return text[:MAX_CELL_CHARS]
+    if ILLEGAL_XML_CHARS.search(text):
+        text = ILLEGAL_XML_CHARS.sub("", text)
+    return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS]
 
 
 def safe_sheet_name(name: str, taken: set[str] | None = None) -> str:

@@ -131,7 +131,7 @@ class Layout(BaseModel):
     def _by_field(self) -> dict[str, Column]:
         return {c.field: c for c in self.columns}
 
-    @property
+    @cached_property
     def fields(self) -> list[str]:
         return [c.field for c in self.columns]
 
@@ -187,8 +187,20 @@ def builtin_layouts() -> dict[str, Path]:
     return {p.stem: p for p in sorted(builtin_layout_dir().glob("*.toml"))}
 
 
+_PARSED: dict[str, Layout] = {}
+
+
 def parse_layout(text: str, source: str) -> Layout:
-    """A layout from TOML text; `source` names the file in messages."""
+    """A layout from TOML text; `source` names the file in messages.
+
+    Every return carries its plan's layout: each distinct text is parsed once per run."""
+    layout = _PARSED.get(text)
+    if layout is None:
+        layout = _PARSED[text] = _validate_layout(text, source)
+    return layout
+
+
+def _validate_layout(text: str, source: str) -> Layout:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -57,6 +57,13 @@ class ServiceReturn:
         self.problems.append(problem)
         return problem
 
+    def release(self) -> None:
+        """Drop the cell values once checked: a merge of hundreds of returns keeps only the
+        edits and problems, not every return's every cell."""
+        self.rows = []
+        self.issued = {} if self.issued is not None else None
+        self.special_cells = {}
+
     def cell(self, row: int, field_name: str) -> str | None:
         col = self.positions.get(field_name)
         return cell_name(row, col) if col is not None else None
@@ -192,14 +199,14 @@ def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValu
     rows = book.rows(ISSUED_SHEET)
     if not rows:
         return None
-    header = [display(c) for c in rows[0]]
+    known = set(layout.fields)
+    columns = [(i, display(c)) for i, c in enumerate(rows[0]) if display(c) in known]
     issued: dict[str, dict[str, CellValue]] = {}
     for row in rows[1:]:
         if not row or row[0] is None:
             continue
-        values = {name: (row[i] if i < len(row) else None)
-                  for i, name in enumerate(header) if name in layout.fields}
-        issued[display(row[0])] = values
+        size = len(row)
+        issued[display(row[0])] = {name: (row[i] if i < size else None) for i, name in columns}
     return issued
 
 

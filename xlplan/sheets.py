@@ -155,27 +155,47 @@ def write_plan_sheet(
         return book.fmt(**props)
 
     ws.set_row(HEADER_ROW, row_height([(c.header, c.width) for c in columns], minimum=30))
+    # One format per column, made once: a master has millions of cells. Only highlighted
+    # cells (few) look theirs up.
+    plain = [cell_format(c, lock is not None and c.owner != "service", None) for c in columns]
+    fields = [c.field for c in columns]
+    per_line = [max(int(c.width * 1.2) - 1, 4) for c in columns]
+    # A master has no locks, so its empty cells need no format: skipping them is most of
+    # what a large plan costs to write. A template's empty cells carry their lock.
+    write_blanks = lock is not None
+    id_fmt = book.fmt(locked=True, font_color="#808080")
+    status_fmt = book.fmt(border=1, border_color=style.BORDER_COLOUR)
+    status_changed_fmt = book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True,
+                                  bg_color=style.CHANGED_FILL)
+    write_string, write_blank, write_comment = ws.write_string, ws.write_blank, ws.write_comment
     row_index = HEADER_ROW
     for sheet_row in rows:
         row_index += 1
-        ws.set_row(row_index, row_height(
-            [(sheet_row.values.get(c.field), c.width) for c in columns]))
-        for index, column in enumerate(columns):
-            locked = lock is not None and column.owner != "service"
-            mark = sheet_row.marks.get(column.field)
-            fill = mark.fill if mark else sheet_row.fill
-            fmt = cell_format(column, locked, fill)
-            write_value(ws, row_index, index, sheet_row.values.get(column.field), fmt, fmt)
-            if mark:
-                ws.write_comment(row_index, index, clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
-                                 {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6})
-        id_fmt = book.fmt(locked=True, font_color="#808080")
+        values = [sheet_row.values.get(f) for f in fields]
+        ws.set_row(row_index, _lines_height(values, per_line))
+        marks, row_fill = sheet_row.marks, sheet_row.fill
+        for index, value in enumerate(values):
+            mark = marks.get(fields[index]) if marks else None
+            if mark is not None or row_fill:
+                column = columns[index]
+                fmt = cell_format(column, lock is not None and column.owner != "service",
+                                  mark.fill if mark else row_fill)
+            else:
+                fmt = plain[index]
+            if type(value) is str:
+                write_string(row_index, index, clean_for_cell(value), fmt)
+            elif value is None:
+                if write_blanks or fmt is not plain[index]:
+                    write_blank(row_index, index, None, fmt)
+            else:
+                write_value(ws, row_index, index, value, fmt, fmt)
+            if mark is not None:
+                write_comment(row_index, index, clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
+                              {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6})
         if status_col is not None:
-            ws.write_string(row_index, status_col, sheet_row.status,
-                            book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True,
-                                     bg_color=style.CHANGED_FILL) if sheet_row.status else
-                            book.fmt(border=1, border_color=style.BORDER_COLOUR))
-        ws.write_string(row_index, id_col, sheet_row.action_id, id_fmt)
+            write_string(row_index, status_col, sheet_row.status,
+                         status_changed_fmt if sheet_row.status else status_fmt)
+        write_string(row_index, id_col, sheet_row.action_id, id_fmt)
     if lock:
         from .metadata import SPARE_PREFIX
 
@@ -217,6 +237,17 @@ def write_plan_sheet(
 
 LINE_POINTS = 12.75
 MAX_ROW_POINTS = 409  # Excel's limit for a row's height
+
+
+def _lines_height(values: list[CellValue], per_line: list[int]) -> float:
+    """row_height for a data row, with each column's characters per line worked out once."""
+    lines = 1
+    for value, chars in zip(values, per_line, strict=True):
+        if type(value) is str and len(value) > chars or (type(value) is str and "\n" in value):
+            count = sum(max(1, -(-len(part) // chars)) for part in value.split("\n"))
+            if count > lines:
+                lines = count
+    return min(MAX_ROW_POINTS, max(15, lines * LINE_POINTS + 3))
 
 
 def row_height(cells: Sequence[tuple[CellValue, float]], minimum: float = 15) -> float:
@@ -340,10 +371,14 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     body = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
     dated = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
                      num_format=DATE_FORMAT, align="left")
+    write_string = ws.write_string
     for values in rows:
         row += 1
         for col, value in enumerate(values):
-            write_value(ws, row, col, value, body, dated)
+            if type(value) is str:
+                write_string(row, col, clean_for_cell(value), body)
+            elif value is not None:
+                write_value(ws, row, col, value, body, dated)
     if headers:
         ws.autofilter(header_row, 0, max(row, header_row), len(headers) - 1)
         ws.freeze_panes(header_row + 1, 0)

@@ -79,4 +79,5 @@ def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.da
             progress(path, number, len(files))
         ret = read_return(path, master)
         result.checked.append(check_return(ret, master, as_of=as_of, cycle=cycle, index=index))
+        ret.release()
     return result

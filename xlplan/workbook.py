@@ -55,7 +55,10 @@ class Workbook:
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
-        return [[cell_text(v) for v in row] for row in self.raw_rows(sheet)]
+        # Most cells are text or empty: handle those inline (millions of cells in a master).
+        return [[(v if v and not v.isspace() else None) if type(v) is str else cell_text(v)
+                 for v in row]
+                for row in self.raw_rows(sheet)]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
         # calamine parses a sheet only when asked, so damage inside one shows up here.
