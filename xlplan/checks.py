@@ -52,6 +52,8 @@ class CheckedReturn:
 
 def same(a: CellValue, b: CellValue) -> bool:
     """Equal as a person reads them: line endings and surrounding spaces do not count."""
+    if a == b:
+        return True
     if isinstance(a, str):
         a = a.replace("\r\n", "\n").strip() or None
     if isinstance(b, str):

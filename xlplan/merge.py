@@ -98,8 +98,9 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
         cycles = sorted({c.ret.cycle for c in chosen if c.ret.cycle})
         result.cycle = ", ".join(cycles) or now().strftime("%Y-%m")
         by_id = plan.by_id()
+        proposed = {(a.proposed_by, a.proposal_key) for a in plan.actions if a.proposal_key}
         for checked in chosen:
-            apply_return(plan, checked, result, by_id)
+            apply_return(plan, checked, result, by_id, proposed)
         report_missing(plan, chosen, result)
         report_uncarried(plan_path, plan, result)
         plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
@@ -138,7 +139,7 @@ def _stamp(moment: dt.datetime | None) -> str:
 
 
 def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
-                 by_id: dict[str, Action]) -> None:
+                 by_id: dict[str, Action], proposed: set[tuple[str | None, str | None]]) -> None:
     """Three-way: a cell the service changed since issue is applied; one it left alone keeps
     what the master holds now, so central edits made after issue are never reverted."""
     ret = checked.ret
@@ -178,11 +179,11 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         action.values[edit.field] = edit.new
         result.changes.append(change)
         changed_here[(action.id, edit.field)] = change
-    already = {a.proposal_key for a in plan.actions if a.proposed_by == service and a.proposal_key}
     for proposal in checked.proposals:
         key = f"{ret.cycle or ''} {proposal.action_id}".strip()
-        if key in already:
+        if (service, key) in proposed:
             continue  # added by an earlier merge of this same return
+        proposed.add((service, key))
         action = Action(id=plan.new_id(), values=dict(proposal.values), proposed_by=service,
                         proposal_key=key)
         if not display(action.get(plan.layout.route)).strip():

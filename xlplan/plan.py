@@ -75,6 +75,7 @@ class Plan:
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
+    _routes: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def plan_id(self) -> str:
@@ -92,7 +93,16 @@ class Plan:
         return display(action.get(self.layout.reference)) or f"(ID {action.id})"
 
     def routes(self) -> tuple[dict[str, list[str]], list[Problem]]:
-        """Each action's services; a blank routing cell inherits from the parent reference."""
+        """Each action's services; a blank routing cell inherits from the parent reference.
+
+        Asked by every stage of a merge: computed once per set of actions (a merge only
+        ever adds actions, it never re-routes one)."""
+        key = (len(self.actions), self.actions[-1].id if self.actions else "")
+        if self._routes is None or self._routes[0] != key:
+            self._routes = (key, *self._compute_routes())
+        return self._routes[1], list(self._routes[2])
+
+    def _compute_routes(self) -> tuple[dict[str, list[str]], list[Problem]]:
         layout = self.layout
         by_ref: dict[str, Action] = {}
         for action in self.actions:

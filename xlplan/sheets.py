@@ -243,7 +243,7 @@ def _lines_height(values: list[CellValue], per_line: list[int]) -> float:
     """row_height for a data row, with each column's characters per line worked out once."""
     lines = 1
     for value, chars in zip(values, per_line, strict=True):
-        if type(value) is str and len(value) > chars or (type(value) is str and "\n" in value):
+        if type(value) is str and (len(value) > chars or "\n" in value):
             count = sum(max(1, -(-len(part) // chars)) for part in value.split("\n"))
             if count > lines:
                 lines = count
