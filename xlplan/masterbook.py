@@ -36,6 +36,9 @@ LOG_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
 def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> None:
     """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole."""
     plan.meta.header_row = HEADER_ROW + 1
+    if merge is not None:
+        plan.meta.last_cycle = merge.cycle
+        plan.meta.last_merged_at = merge.merged_at.strftime("%Y-%m-%d %H:%M")
     plan.meta.generator = f"xlplan {__version__}"
 
     def build(target: Path) -> None:

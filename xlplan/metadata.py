@@ -41,6 +41,9 @@ class Metadata(BaseModel):
     due: dt.date | None = None
     header_row: int = 3  # 1-based, as a person counts
     spare_rows: int = 0
+    # The latest merge (a master): the cycle and time of the rows on its Changes sheet.
+    last_cycle: str | None = None
+    last_merged_at: str | None = None
     generator: str = ""
 
 

@@ -23,6 +23,9 @@ ISSUES_SHEET = "Issues"
 LOG_SHEET = "Change log"
 LOG_HEADERS = ["Cycle", "Merged at", "Service", "File", "Action", "Column", "Old value",
                "New value", "Kind", "xlplan ID"]
+# The latest merge's Changes sheet: its cycle and time are said once (title and metadata),
+# not on each of possibly tens of thousands of rows.
+CHANGES_HEADERS = LOG_HEADERS[2:]
 
 
 @dataclass
@@ -54,8 +57,11 @@ class LogEntry:
     action_id: str
 
     def row(self) -> list[CellValue]:
-        return [self.cycle, self.merged_at, self.service, self.file, self.action, self.column,
-                self.old, self.new, self.kind, self.action_id]
+        return [self.cycle, self.merged_at, *self.change_row()]
+
+    def change_row(self) -> list[CellValue]:
+        return [self.service, self.file, self.action, self.column, self.old, self.new,
+                self.kind, self.action_id]
 
 
 @dataclass
@@ -285,7 +291,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if LOG_SHEET in book.sheets:
         plan.log.extend(_log_entries(book.rows(LOG_SHEET)))
     if CHANGES_SHEET in book.sheets:
-        plan.log.extend(_log_entries(book.rows(CHANGES_SHEET)))
+        plan.log.extend(_log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
+                                     merged_at=meta.last_merged_at or ""))
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
     for name in book.sheets:
         if name not in owned:
@@ -306,17 +313,20 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
     return rows
 
 
-def _log_entries(rows: list[list[CellValue]]) -> list[LogEntry]:
+def _log_entries(rows: list[list[CellValue]], cycle: str | None = None,
+                 merged_at: str | None = None) -> list[LogEntry]:
+    """Rows of the Change log, or of the Changes sheet (whose cycle and time are given)."""
     entries: list[LogEntry] = []
+    headers = LOG_HEADERS if cycle is None else CHANGES_HEADERS
     # write_table puts a title and a note above the header row: find it.
-    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == LOG_HEADERS[0]),
+    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == headers[0]),
                  None)
     if start is None:
         return entries
     rows = rows[start:]
     header = [display(c).strip() for c in rows[0]]
-    index = {name: header.index(name) for name in LOG_HEADERS if name in header}
-    if len(index) < len(LOG_HEADERS) - 1:
+    index = {name: header.index(name) for name in headers if name in header}
+    if len(index) < len(headers) - 1:
         return entries
 
     def get(row: list[CellValue], name: str) -> CellValue:
@@ -327,7 +337,8 @@ def _log_entries(rows: list[list[CellValue]]) -> list[LogEntry]:
         if all(v is None for v in row):
             continue
         entries.append(LogEntry(
-            cycle=display(get(row, "Cycle")), merged_at=display(get(row, "Merged at")),
+            cycle=cycle if cycle is not None else display(get(row, "Cycle")),
+            merged_at=merged_at if merged_at is not None else display(get(row, "Merged at")),
             service=display(get(row, "Service")), file=display(get(row, "File")),
             action=display(get(row, "Action")), column=display(get(row, "Column")),
             old=get(row, "Old value"), new=get(row, "New value"), kind=display(get(row, "Kind")),

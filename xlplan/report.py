@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from . import style
 from .dates import parse_uk_date
 from .excel import display
-from .plan import CHANGES_SHEET, ISSUES_SHEET, LOG_HEADERS, SUMMARY_SHEET, Plan, proposal_status
+from .plan import CHANGES_HEADERS, CHANGES_SHEET, ISSUES_SHEET, SUMMARY_SHEET, Plan, proposal_status
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 ISSUE_HEADERS = ["Severity", "Code", "Service", "File", "Sheet", "Cell", "Action", "Column",
                  "Value", "Message"]
 ISSUE_WIDTHS = [9, 22, 14, 24, 12, 7, 9, 28, 24, 80]
-CHANGE_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
+CHANGE_WIDTHS = [16, 24, 10, 30, 40, 40, 10, 10]
 
 
 def change_note(change: Change) -> str:
@@ -165,8 +165,9 @@ def _letter(col: int) -> str:
 
 def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
     write_summary(book, plan, merge)
-    write_table(book, CHANGES_SHEET, LOG_HEADERS, (e.row() for e in merge.log_entries()),
-                CHANGE_WIDTHS, title=f"Changes merged at {merge.merged_at:%d/%m/%Y %H:%M}",
+    write_table(book, CHANGES_SHEET, CHANGES_HEADERS, (e.change_row() for e in merge.log_entries()),
+                CHANGE_WIDTHS, title=f"Changes merged at {merge.merged_at:%d/%m/%Y %H:%M}, "
+                                     f"cycle {merge.cycle}",
                 notes=["Each changed cell is also highlighted on the plan sheet, with the "
                        "previous value in its note."])
     write_table(book, ISSUES_SHEET, ISSUE_HEADERS, (
