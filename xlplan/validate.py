@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,17 +68,73 @@ def _problem_out(p: Problem) -> ProblemOut:
                       action=p.action, column=p.column, value=p.value, message=p.message)
 
 
+# Below this many returns a pool costs more to start than it saves.
+PARALLEL_FROM = 8
+
+
 def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.date | None = None,
              cycle: str | None = None,
-             progress: Callable[[Path, int, int], None] | None = None) -> ValidationResult:
+             progress: Callable[[Path, int, int], None] | None = None,
+             workers: int | None = None) -> ValidationResult:
+    """Read and check every return. Returns are independent, so with many of them the work is
+    spread over the machine's cores (`workers`, default: all of them)."""
     master = read_plan(plan) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
     index = PlanIndex.of(master) if master is not None else None
-    for number, path in enumerate(files, start=1):
+    job = _CheckJob(master, index, as_of, cycle)
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers > 1 and len(files) >= PARALLEL_FROM and _can_fork():
+        checked = _check_in_pool(job, files, workers)
+    else:
+        checked = map(job, files)
+    for number, (path, item) in enumerate(zip(files, checked, strict=True), start=1):
         if progress:
             progress(path, number, len(files))
-        ret = read_return(path, master)
-        result.checked.append(check_return(ret, master, as_of=as_of, cycle=cycle, index=index))
-        ret.release()
+        result.checked.append(item)
     return result
+
+
+@dataclass
+class _CheckJob:
+    master: Plan | None
+    index: PlanIndex | None
+    as_of: dt.date | None
+    cycle: str | None
+
+    def __call__(self, path: Path) -> CheckedReturn:
+        ret = read_return(path, self.master)
+        checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
+                               index=self.index)
+        ret.release()
+        return checked
+
+
+_JOB: _CheckJob | None = None  # what forked workers inherit instead of receiving the plan
+
+
+def _check_forked(path: Path) -> CheckedReturn:
+    assert _JOB is not None
+    return _JOB(path)
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _check_in_pool(job: _CheckJob, files: list[Path], workers: int):
+    """Forked workers inherit the plan (no copy is sent); each sends back only its return's
+    edits and problems, in the order of `files`."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _JOB
+    _JOB = job
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=context) as pool:
+            yield from pool.map(_check_forked, files, chunksize=4)
+    finally:
+        _JOB = None
