@@ -392,3 +392,12 @@ def test_a_source_that_cannot_be_imported_says_why(run, tmp_path, case):
     assert "unexpected error" not in result.output
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_plan_imported_with_the_wrong_layout_is_told_which_fits(run, tmp_path):
+    source = Path(__file__).resolve().parent.parent / "examples" / "solent-cqc-2017" / "source.csv"
+    result = run("import", str(source), "-o", str(tmp_path / "plan.xlsx"))
+
+    assert result.exit_code == 2
+    assert "It looks like layout 'solent': add --layout solent." in result.output
+    assert not (tmp_path / "plan.xlsx").exists()

@@ -112,6 +112,22 @@ def _find_header(rows: list[list[CellValue]], layout: Layout) -> tuple[int, dict
     return best
 
 
+def _suggest_layout(sheets: list[tuple[str | None, list[list[CellValue]]]], tried: str) -> str:
+    """'It looks like layout solent' when another built-in layout fits the headers."""
+    from .layout import builtin_layouts
+
+    best, best_count = None, 1
+    for name in builtin_layouts():
+        if name == tried:
+            continue
+        candidate, _ = load_layout(name)
+        for _, rows in sheets:
+            found = _find_header(rows, candidate)
+            if found and len(found[1]) > best_count:
+                best, best_count = name, len(found[1])
+    return f"It looks like layout {best!r}: add --layout {best}.\n" if best else ""
+
+
 def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
                 title: str | None = None) -> ImportResult:
     layout, layout_toml = load_layout(layout_name)
@@ -128,7 +144,8 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
             f"Source {source}: no row looks like the header of layout {layout.name!r}.\n"
             f"  Expected headers such as: {'; '.join(c.header[:50] for c in layout.columns[:6])} …\n"
             f"  First non-empty row found: {found_text}\n"
-            "Choose the layout that fits (`xlplan layouts`), or give your own with --layout FILE.toml."
+            + _suggest_layout(sheets, layout.name)
+            + "Choose the layout that fits (`xlplan layouts`), or give your own with --layout FILE.toml."
         )
     sheet_name, rows, (header_index, positions, unmatched) = found
     header = rows[header_index]
