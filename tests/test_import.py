@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -24,6 +25,7 @@ from conftest import (
 )
 
 from xlplan.layout import load_layout
+
 
 def seed(name: str):
     return name
