@@ -34,9 +34,7 @@ def cell_text(value: object) -> CellValue:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0, 0):
-            return value.date()
-        return value.date()
+        return value.date()  # plans hold days; a time of day in a plan cell is never meant
     if isinstance(value, dt.date):
         return value
     if isinstance(value, bool):

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import style
 from .excel import DATE_FORMAT, MAX_CELL_CHARS, MAX_NOTE_CHARS, CellValue, clean_for_cell
 from .layout import Column, Layout
-from .metadata import ID_HEADER, META_SHEET, Metadata, metadata_rows
+from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
 WIDE_LAYOUT = 250  # total column width above which the plan prints on A3
@@ -136,7 +136,7 @@ def write_plan_sheet(
     extra_header = book.fmt(bold=True, text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
                             bg_color=style.HEADER_FILL["central"])
     if status_col is not None:
-        ws.write_string(HEADER_ROW, status_col, "Changed this cycle", extra_header)
+        ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
 
     def cell_format(column: Column, locked: bool, fill: str | None):

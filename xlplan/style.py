@@ -15,5 +15,3 @@ PROPOSED_FILL = "#E2EFDA"  # actions a service proposed
 BORDER_COLOUR = "#BFBFBF"
 STATUS_WIDTH = 14
 SPARE_ROWS = 5
-DATA_ROW_HEIGHT = None  # let Excel size wrapped rows
-NOTE_SIZE = (360, 160)  # x_scale/y_scale base for notes: width, height in pixels
