@@ -103,7 +103,7 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
                           f"{len(merge.changes)} cells changed, {merge.refused} refused, "
                           f"{merge.conflicts} conflicts · ratings are the "
-                          f"{rated_by} column",
+                          f"{rated_by} column · a joint action counts once for each service",
                     book.fmt(italic=True))
     head_row = 3
     for col, text in enumerate(headers):

@@ -147,6 +147,9 @@ def write_plan_sheet(
             props["font_color"] = "#404040"
         if fill:
             props["bg_color"] = fill
+        if fill in (style.CHANGED_FILL, style.CONFLICT_FILL):
+            props["border"] = 2
+            props["border_color"] = style.CHANGED_BORDER
         if column.type == "date":
             props["num_format"] = DATE_FORMAT
             props["align"] = "left"

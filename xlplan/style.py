@@ -10,6 +10,9 @@ LOCKED_FILL = "#F2F2F2"  # read-only cells in a template: visibly grey
 SERVICE_FILL = "#FFFFFF"  # the cells a service types into
 CHANGED_FILL = "#FFEB9C"  # cells this merge changed
 CONFLICT_FILL = "#F8CBAD"  # cells both sides changed
+# A rating's own colour (conditional format) hides the highlight fill: the thick border
+# still shows that the cell changed.
+CHANGED_BORDER = "#C65911"
 PROBLEM_FILL = "#FF9999"  # --annotate: a cell with a problem
 PROPOSED_FILL = "#E2EFDA"  # actions a service proposed
 BORDER_COLOUR = "#BFBFBF"
