@@ -15,6 +15,15 @@ from .problems import Severity
 PROBLEMS_SHEET = "xlplan problems"
 
 
+def refuse_inbox_as_outdir(outdir: Path, inputs: list[Path]) -> None:
+    """Annotated copies never go where the returns are: a copy of CHS.xlsm is CHS.xlsx, which
+    would overwrite the service's own file. Checked once, before anything is written."""
+    folders = {(p if p.is_dir() else p.parent).resolve() for p in inputs}
+    if outdir.resolve() in folders:
+        raise XlplanError(f"--annotate {outdir} is where the returns are; choose another folder, "
+                          "so the services' own files are never overwritten.", 2)
+
+
 def annotate(checked: CheckedReturn, outdir: Path) -> Path | None:
     """Write the annotated copy; None when the file cannot be annotated (unreadable, .ods, .xls)."""
     from openpyxl import load_workbook
@@ -28,10 +37,8 @@ def annotate(checked: CheckedReturn, outdir: Path) -> Path | None:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise XlplanError(f"Cannot create {outdir}: {exc.strerror}.") from exc
+    refuse_inbox_as_outdir(outdir, [ret.path])
     target = outdir / (ret.path.stem + ".xlsx")
-    if target.resolve() == ret.path.resolve():
-        raise XlplanError(f"--annotate {outdir} is where the returns are; choose another folder "
-                          "so the services' own files are never overwritten.")
     try:
         # keep_vba=False: macros are never carried; the copy is always a plain .xlsx.
         book = load_workbook(ret.path, keep_vba=False, rich_text=False)

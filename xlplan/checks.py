@@ -41,8 +41,10 @@ class CheckedReturn:
 
     @property
     def status(self) -> str:
-        if self.ret.unreadable or self.refused:
-            return "refused" if not self.ret.unreadable else "unreadable"
+        if self.ret.unreadable:
+            return "unreadable"
+        if self.refused:
+            return "refused"
         if any(p.is_error for p in self.problems):
             return "errors"
         if any(p.severity == Severity.WARNING for p in self.problems):

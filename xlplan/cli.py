@@ -112,13 +112,26 @@ def layouts(show: str | None) -> None:
         click.echo(f"{name:<8} {len(layout.columns):>2} columns  {layout.description or layout.title}")
 
 
+def _master_options(title_default: str):
+    """The options of every command that writes a new master (new, import)."""
+
+    def decorate(command):
+        for option in reversed([
+            click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                         required=True, help="The master workbook to write."),
+            click.option("--layout", "layout_name", default="cqc", show_default=True,
+                         help="A built-in layout name or a .toml layout file."),
+            click.option("--title", help=f"The plan's title (default: {title_default})."),
+            click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists."),
+        ]):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @main.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The master workbook to write.")
-@click.option("--layout", "layout_name", default="cqc", show_default=True,
-              help="A built-in layout name or a .toml layout file.")
-@click.option("--title", help="The plan's title (default: the layout's).")
-@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@_master_options("the layout's")
 def new(output: Path, layout_name: str, title: str | None, force: bool) -> None:
     """Write an empty master plan."""
     from .importer import new_plan
@@ -136,12 +149,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 
 @main.command(name="import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The master workbook to write.")
-@click.option("--layout", "layout_name", default="cqc", show_default=True,
-              help="A built-in layout name or a .toml layout file.")
-@click.option("--title", help="The plan's title (default: the source's title row).")
-@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@_master_options("the source's title row")
 def import_(source: Path, output: Path, layout_name: str, title: str | None, force: bool) -> None:
     """Build a master plan from an existing plan (.xlsx, .xls, .ods or .csv)."""
     from .importer import import_plan
@@ -202,10 +210,9 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
     from .validate import validate as run_validate
 
     if annotate:
-        inputs = {(f if f.is_dir() else f.parent).resolve() for f in files}
-        if annotate.resolve() in inputs:
-            raise XlplanError(f"--annotate {annotate} is where the returns are; choose another "
-                              "folder, so the services' own files are never overwritten.", 2)
+        from .annotate import refuse_inbox_as_outdir
+
+        refuse_inbox_as_outdir(annotate, list(files))
     result = run_validate(list(files), plan=plan, as_of=as_of, cycle=cycle)
     if annotate:
         from .annotate import annotate as write_annotated

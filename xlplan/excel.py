@@ -7,7 +7,6 @@ import re
 
 # Excel refuses to open a file holding a cell longer than this.
 MAX_CELL_CHARS = 32_767
-MAX_ROWS = 1_048_576
 # Sheet names: at most 31 characters, none of []:*?/\ and not starting or ending with '.
 MAX_SHEET_NAME = 31
 # A note (comment) box: Excel truncates what it shows; keep notes readable.

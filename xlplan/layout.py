@@ -48,10 +48,6 @@ class Column(BaseModel):
     aliases: list[str] = []
     choices: list[str] = []
 
-    @property
-    def editable_by_service(self) -> bool:
-        return self.owner == "service"
-
 
 class Layout(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -13,7 +13,7 @@ from .checks import CheckedReturn, same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import plan_lock, write_master
-from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan
+from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .validate import validate
 from .workbook import sheets_with_drawings
@@ -77,11 +77,8 @@ class MergeResult:
 def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
           as_of: dt.date | None = None,
           progress: Callable[[Path, int, int], None] | None = None) -> MergeResult:
-    plan_path = Path(plan_path)
+    plan_path = require_plan(plan_path)  # before the lock, which is made beside it
     target = Path(output) if output else plan_path
-    if not plan_path.exists():
-        raise XlplanError(f"Plan {plan_path} not found. Give the master workbook made by "
-                          "`xlplan import` or `xlplan new`.")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise XlplanError(f"Cannot write {target}: the folder {folder} does not exist. Create it "

@@ -225,12 +225,18 @@ def layout_of(meta: Metadata, source: str) -> Layout:
     return parse_layout(meta.layout_toml, f"embedded in {source}")
 
 
-def read_plan(path: Path) -> Plan:
-    """The master as it is now, including what compliance staff edited in Excel."""
+def require_plan(path: Path) -> Path:
+    """The master's path, or a message saying it is not there."""
     path = Path(path)
     if not path.exists():
         raise XlplanError(f"Plan {path} not found. Give the master workbook made by "
                           "`xlplan import` or `xlplan new`.")
+    return path
+
+
+def read_plan(path: Path) -> Plan:
+    """The master as it is now, including what compliance staff edited in Excel."""
+    path = require_plan(path)
     try:
         book = open_workbook(path, MASTER_LIMITS)
         return _read_plan(path, book)

@@ -3,7 +3,6 @@ sheet lists and --annotate marks. A new rule is a new code here, never a new for
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -108,14 +107,8 @@ class Problem:
         where = self.where()
         return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {k: (str(v) if v is not None else None) for k, v in dataclasses.asdict(self).items()}
-
 
 def short(text: str, limit: int = 60) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def has_errors(problems: list[Problem]) -> bool:
-    return any(p.is_error for p in problems)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import style
 from .dates import parse_uk_date
-from .excel import display
+from .excel import column_letter, display
 from .plan import CHANGES_HEADERS, CHANGES_SHEET, ISSUES_SHEET, SUMMARY_SHEET, Plan, proposal_status
 from .sheets import Book, CellMark, SheetRow, write_table
 
@@ -128,7 +128,7 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     ws.write_string(total_row, 0, "Total", bold)
     first, last = head_row + 2, head_row + len(rows) + 1  # 1-based rows for formulas
     for col in range(1, len(scale) + 4):
-        letter = _letter(col)
+        letter = column_letter(col)
         total = sum(r[col] for r in rows)
         ws.write_formula(total_row, col, f"=SUM({letter}{first}:{letter}{last})", bold, total)
     done_cols = [i for i, r in enumerate(scale, start=2) if r.complete]
@@ -155,12 +155,6 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     ws.freeze_panes(head_row + 1, 1)
     ws.set_landscape()
     ws.fit_to_pages(1, 0)
-
-
-def _letter(col: int) -> str:
-    from .excel import column_letter
-
-    return column_letter(col)
 
 
 def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:

@@ -12,7 +12,7 @@ from .layout import Layout
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
+from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
@@ -71,8 +71,6 @@ class ServiceReturn:
 
 def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
     """The workbooks among `paths` (folders are read one level deep), and what was skipped."""
-    from .workbook import WORKBOOK_SUFFIXES
-
     files: list[Path] = []
     skipped: list[Problem] = []
     for path in paths:
@@ -84,8 +82,6 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
             raise XlplanError(f"{path} not found. Give returned workbooks or a folder holding them.")
         for child in children:
             lower = child.name.lower()
-            if child.parent != path and path.is_dir():
-                continue
             if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
                 skipped.append(Problem("skipped-file", "a lock file or hidden system file; skipped.",
                                        file=child.name))

@@ -157,12 +157,12 @@ def write_plan_sheet(
             props["align"] = "center"
         return book.fmt(**props)
 
-    ws.set_row(HEADER_ROW, row_height([(c.header, c.width) for c in columns], minimum=30))
+    per_line = chars_per_line(columns)
+    ws.set_row(HEADER_ROW, row_height([c.header for c in columns], per_line, minimum=30))
     # One format per column, made once: a master has millions of cells. Only highlighted
     # cells (few) look theirs up.
     plain = [cell_format(c, lock is not None and c.owner != "service", None) for c in columns]
     fields = [c.field for c in columns]
-    per_line = [max(int(c.width * 1.2) - 1, 4) for c in columns]
     # A master has no locks, so its empty cells need no format: skipping them is most of
     # what a large plan costs to write. A template's empty cells carry their lock.
     write_blanks = lock is not None
@@ -175,7 +175,7 @@ def write_plan_sheet(
     for sheet_row in rows:
         row_index += 1
         values = [sheet_row.values.get(f) for f in fields]
-        ws.set_row(row_index, _lines_height(values, per_line))
+        ws.set_row(row_index, row_height(values, per_line))
         marks, row_fill = sheet_row.marks, sheet_row.fill
         for index, value in enumerate(values):
             mark = marks.get(fields[index]) if marks else None
@@ -242,28 +242,19 @@ LINE_POINTS = 12.75
 MAX_ROW_POINTS = 409  # Excel's limit for a row's height
 
 
-def _lines_height(values: list[CellValue], per_line: list[int]) -> float:
-    """row_height for a data row, with each column's characters per line worked out once."""
+def chars_per_line(columns: Sequence[Column]) -> list[int]:
+    """Arial 10 fits about 1.2 characters per unit of column width."""
+    return [max(int(c.width * 1.2) - 1, 4) for c in columns]
+
+
+def row_height(values: Sequence[CellValue], per_line: Sequence[int], minimum: float = 15) -> float:
+    """Wrapped text needs tall rows; LibreOffice shows the set height, so estimate it."""
     lines = 1
     for value, chars in zip(values, per_line, strict=True):
         if type(value) is str and (len(value) > chars or "\n" in value):
             count = sum(max(1, -(-len(part) // chars)) for part in value.split("\n"))
             if count > lines:
                 lines = count
-    return min(MAX_ROW_POINTS, max(15, lines * LINE_POINTS + 3))
-
-
-def row_height(cells: Sequence[tuple[CellValue, float]], minimum: float = 15) -> float:
-    """Wrapped text needs tall rows; LibreOffice shows the set height, so estimate it.
-
-    Arial 10 fits about 1.2 characters per unit of column width.
-    """
-    lines = 1
-    for value, width in cells:
-        if isinstance(value, str) and value:
-            per_line = max(int(width * 1.2) - 1, 4)
-            count = sum(max(1, -(-len(part) // per_line)) for part in value.split("\n"))
-            lines = max(lines, count)
     return min(MAX_ROW_POINTS, max(minimum, lines * LINE_POINTS + 3))
 
 

@@ -7,7 +7,6 @@ FONT_SIZE = 10
 TITLE_SIZE = 14
 HEADER_FILL = {"central": "#D9D9D9", "committee": "#D9D9D9", "service": "#DDEBF7"}
 LOCKED_FILL = "#F2F2F2"  # read-only cells in a template: visibly grey
-SERVICE_FILL = "#FFFFFF"  # the cells a service types into
 CHANGED_FILL = "#FFEB9C"  # cells this merge changed
 CONFLICT_FILL = "#F8CBAD"  # cells both sides changed
 # A rating's own colour (conditional format) hides the highlight fill: the thick border

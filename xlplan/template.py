@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from . import FORMAT_VERSION, __version__, style
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
-from .masterbook import publish
+from .masterbook import atomic_write
 from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
 from .plan import Action, Plan, now, read_plan
 from .problems import Problem
@@ -113,10 +111,9 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
     )
     due_text = f"return by {due:%d/%m/%Y}" if due else "return date: as agreed"
     footer = "&L" + f"{service} · cycle {cycle}".replace("&", "&&") + "&RPage &P of &N"
-    fd, tmp = tempfile.mkstemp(suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
-        book = Book(Path(tmp), lock_structure=True, password=password)
+
+    def build(target: Path) -> None:
+        book = Book(target, lock_structure=True, password=password)
         write_plan_sheet(
             book, layout, (SheetRow(a.id, a.values) for a in shown),
             title=f"{plan.meta.title} — {service}",
@@ -131,12 +128,8 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
         write_issued_sheet(book, layout, actions, password)
         write_metadata_sheet(book, meta, password)
         book.close()
-        publish(Path(tmp), path)
-    except OSError as exc:
-        raise XlplanError(f"Cannot write {path}: {exc.strerror or exc}.") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(path, build)
 
 
 def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], password: str = "") -> None:

@@ -76,8 +76,16 @@ def _fail(code: str, path: Path, message: str) -> UnreadableWorkbook:
     return UnreadableWorkbook(Problem(code, message, file=str(path)))
 
 
-def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
-    """Refuse what must not be parsed; return whether the workbook holds macros."""
+@dataclass(frozen=True)
+class Container:
+    """What the safety gate learns on its one pass over the file."""
+
+    has_macros: bool
+    saved_at: dt.datetime | None
+
+
+def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
+    """Refuse what must not be parsed; say whether it holds macros and when it was saved."""
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -98,7 +106,7 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
         if path.suffix.lower() != ".xls":
             raise _fail("not-a-workbook", path, "this is an old-format (.xls) file with another "
                         "extension. Save it as .xlsx and send it again.")
-        return False
+        return Container(has_macros=False, saved_at=_file_time(path))
     if not head.startswith(ZIP_MAGIC):
         raise _fail("not-a-workbook", path, "this is not an Excel or OpenDocument workbook. "
                     "Save it as .xlsx (Excel Workbook) and send it again.")
@@ -125,7 +133,8 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> bool:
                     if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
                         raise _fail("unsafe-xml", path, f"part {member.filename} declares a DTD or "
                                     "entities, which no spreadsheet program writes: refused unread.")
-            return any(n.lower().endswith("vbaproject.bin") for n in names)
+            return Container(has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
+                             saved_at=_saved_at(archive) or _file_time(path))
     except UnreadableWorkbook:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
@@ -162,7 +171,7 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
     """A workbook's sheets, visibility and save time, after the safety gate."""
     import python_calamine as calamine
 
-    has_macros = check_container(path, limits)
+    container = check_container(path, limits)
     try:
         book = calamine.CalamineWorkbook.from_path(str(path))
         meta = book.sheets_metadata
@@ -177,8 +186,8 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         path=path,
         sheets=[m.name for m in meta],
         hidden=hidden,
-        saved_at=_saved_at(path),
-        has_macros=has_macros,
+        saved_at=container.saved_at,
+        has_macros=container.has_macros,
         _book=book,
     )
 
@@ -186,22 +195,25 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
 _MODIFIED = re.compile(rb"<(?:dcterms:modified|dc:date)[^>]*>([^<]+)<")
 
 
-def _saved_at(path: Path) -> dt.datetime | None:
+def _saved_at(archive: zipfile.ZipFile) -> dt.datetime | None:
     """When the program last saved the workbook (its own property, not the file's mtime)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for part in ("docProps/core.xml", "meta.xml"):
-                if part in archive.namelist():
-                    with archive.open(part) as stream:
-                        match = _MODIFIED.search(stream.read(XML_SNIFF_BYTES))
-                    if match:
-                        text = match[1].decode("ascii", "replace").strip().replace("Z", "+00:00")
-                        stamp = dt.datetime.fromisoformat(text.split(".")[0] if "+" not in text else text)
-                        if stamp.tzinfo is None:
-                            stamp = stamp.replace(tzinfo=dt.UTC)
-                        return stamp
-    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
-        pass
+    names = set(archive.namelist())
+    for part in ("docProps/core.xml", "meta.xml"):
+        if part not in names:
+            continue
+        with archive.open(part) as stream:
+            match = _MODIFIED.search(stream.read(XML_SNIFF_BYTES))
+        if match:
+            text = match[1].decode("ascii", "replace").strip().replace("Z", "+00:00")
+            try:
+                stamp = dt.datetime.fromisoformat(text.split(".")[0] if "+" not in text else text)
+            except ValueError:
+                return None
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _file_time(path: Path) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
     except OSError:
@@ -216,6 +228,20 @@ _REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
 _ERROR_TYPE = re.compile(rb'\bt="e"')
 _VALUE = re.compile(rb"<v>([^<]*)</v>")
 _FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>([^<]*)</f>)", re.S)
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name -> the zip part holding its XML, from workbook.xml and its relationships."""
+    workbook_xml = archive.read("xl/workbook.xml")
+    rels_xml = archive.read("xl/_rels/workbook.xml.rels")
+    targets = dict(_REL_ENTRY.findall(rels_xml))
+    targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
+    parts: dict[str, str] = {}
+    for name, rid in _SHEET_ENTRY.findall(workbook_xml):
+        if rid in targets:
+            target = targets[rid].decode()
+            parts[_unescape(name)] = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return parts
 
 
 def _col_index(letters: bytes) -> int:
@@ -234,16 +260,9 @@ def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tup
     found: dict[tuple[int, int], tuple[str, str]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            workbook_xml = archive.read("xl/workbook.xml")
-            rels_xml = archive.read("xl/_rels/workbook.xml.rels")
-            rel_id = next((rid for name, rid in _SHEET_ENTRY.findall(workbook_xml)
-                           if _unescape(name) == sheet), None)
-            targets = dict(_REL_ENTRY.findall(rels_xml))
-            targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
-            if rel_id is None or rel_id not in targets:
+            part = _sheet_parts(archive).get(sheet)
+            if part is None:
                 return found
-            target = targets[rel_id].decode()
-            part = target.lstrip("/") if target.startswith("/") else "xl/" + target
             data = archive.read(part)
     except (KeyError, zipfile.BadZipFile, OSError):
         return found
@@ -279,19 +298,13 @@ def sheets_with_drawings(path: Path) -> set[str]:
     names: set[str] = set()
     try:
         with zipfile.ZipFile(path) as archive:
-            workbook_xml = archive.read("xl/workbook.xml")
-            rels_xml = archive.read("xl/_rels/workbook.xml.rels")
-            targets = dict(_REL_ENTRY.findall(rels_xml))
-            targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
             listing = set(archive.namelist())
-            for name, rid in _SHEET_ENTRY.findall(workbook_xml):
-                target = targets.get(rid, b"").decode()
-                part = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            for name, part in _sheet_parts(archive).items():
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
                 # relationships/drawing: images, charts, shapes. vmlDrawing is just the notes.
                 if rels in listing and b'relationships/drawing"' in archive.read(rels):
-                    names.add(_unescape(name))
+                    names.add(name)
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
     return names
