@@ -802,6 +802,16 @@ def test_a_workbook_that_is_no_return(lpt: Issued, tmp_path: Path) -> None:
     assert "--plan" in report["problems"][0]["message"]
 
 
+def test_a_workbook_that_is_no_return_checked_against_the_plan(lpt: Issued, tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["Budget", "2017"])
+    book.save(tmp_path / "budget.xlsx")
+    code, data = validate(tmp_path / "budget.xlsx", "--plan", str(lpt.plan), *EARLY)
+    report = single(data)
+    assert (code, report["status"], codes(report)) == (2, "unreadable", ["not-a-template"])
+    assert "not a return of this plan" in report["problems"][0]["message"]
+
+
 def test_return_pasted_into_a_new_workbook(lpt: Issued, tmp_path: Path) -> None:
     filled = tmp_path / "filled.xlsx"
     fill_in(lpt.chs, filled, {("2.1.2", "directorate_rag"): "Yellow", ("2.1.1", "directorate_rag"): "Green"})

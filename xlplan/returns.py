@@ -216,6 +216,14 @@ def _read_without_metadata(book: Workbook, result: ServiceReturn, plan: Plan | N
         result.unreadable = True
         return result
     result.layout = plan.layout
+    headers = [c.header for c in plan.layout.columns]
+    if not any(find_header_row(book.rows(s), headers, None) is not None
+               for s in book.sheets if book.hidden.get(s) == "visible"):
+        result.problem("not-a-template", (damaged + " " if damaged else "") + "this workbook has "
+                       "no xlplan metadata and no sheet with the plan's headers: it is not a return "
+                       "of this plan. Ask the service for the workbook they were sent.")
+        result.unreadable = True
+        return result
     if not _read_plan_sheet(book, result, None):
         return result
     by_ref: dict[str, str] = {}

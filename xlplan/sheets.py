@@ -366,8 +366,11 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     dated = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
                      num_format=DATE_FORMAT, align="left")
     write_string = ws.write_string
+    # Wrapped cells overflow into the next row in LibreOffice unless the row is tall enough.
+    per_line = [max(int(w * 1.2) - 1, 4) for w in widths]
     for values in rows:
         row += 1
+        ws.set_row(row, row_height(values, per_line))
         for col, value in enumerate(values):
             if type(value) is str:
                 write_string(row, col, clean_for_cell(value), body)
