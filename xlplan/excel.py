@@ -63,6 +63,17 @@ def display(value: CellValue) -> str:
     return value
 
 
+def value_for_column(value: CellValue, column_type: str) -> CellValue:
+    """The value as the person saw it, for a column of this layout type.
+
+    Excel and LibreOffice turn "12/09/2017" typed into any cell into a date serial; in a
+    column that is not a date column the person meant the text they saw (UK day-first), so
+    it is kept as that text rather than reaching the master as a number like 43078."""
+    if isinstance(value, dt.date) and column_type != "date":
+        return display(value)
+    return value
+
+
 def clean_for_cell(text: str) -> str:
     """Text safe to store: no characters XML cannot hold, within Excel's cell limit.
 
