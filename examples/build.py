@@ -57,6 +57,8 @@ def lpt_cycle(folder: Path) -> None:
     for old in (outbox, returns):
         shutil.rmtree(old, ignore_errors=True)
     xlplan("template", folder / "plan.xlsx", "-o", outbox, "--cycle", CYCLE, "--due", DUE)
+    for backup in folder.glob("plan.before-template-*.xlsx"):  # the example keeps one master
+        backup.unlink()
     central_edits_after_issue(folder / "plan.xlsx")
 
     # AMH/LD: a thorough return, with a proposed new action in a spare row.

@@ -127,6 +127,22 @@ def templates_dir(lpt_master: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return outdir
 
 
+def fold_joint(actions: list[dict], route_header: str) -> list[dict]:
+    """The master's rows with the per-service parts of a joint action folded back into one
+    row, as the source has it: adjacent rows equal in every cell but the routing cell and the
+    hidden ID. The routing cell of a folded row lists each part's service."""
+    folded: list[dict] = []
+    ignore = {route_header, ID_HEADER, "Changed this cycle"}
+    for action in actions:
+        last = folded[-1] if folded else None
+        if (last is not None and action[route_header] not in last["services"]
+                and all(last[k] == v for k, v in action.items() if k not in ignore)):
+            last["services"].append(action[route_header])
+            continue
+        folded.append({**action, "services": [action[route_header]]})
+    return folded
+
+
 def sheet_values(path: Path, sheet: str) -> list[list[object]]:
     """A sheet's values as calamine reads them: "" for an empty cell, row 0 = row 1."""
     book = python_calamine.CalamineWorkbook.from_path(str(path))

@@ -15,6 +15,7 @@ from conftest import (
     META_SHEET,
     PLAN_SHEET,
     SEED_SOURCES,
+    fold_joint,
     lpt_source_row,
     metadata,
     open_book,
@@ -62,7 +63,9 @@ def test_lpt_import_reports_152_actions_and_the_five_directorates(run, tmp_path)
     assert ("5 services: Corporate (23), AMH/ILD (2), CHS (61), FYPC (19), AMH/LD (49)"
             in result.output)
     _, actions = plan_table(out)
-    assert len(actions) == 152
+    # 5.1 and 5.1.1 are FYPC & CHS: one row per directorate, so neither overwrites the other.
+    assert len(actions) == 152 + 2
+    assert "5.1, column 'Directorate': issued to FYPC and CHS: now one row per service" in result.output
 
 
 def test_the_master_plan_sheet_has_the_lpt_headers_on_row_3_then_the_hidden_id(lpt_plan):
@@ -76,15 +79,16 @@ def test_the_master_plan_sheet_has_the_lpt_headers_on_row_3_then_the_hidden_id(l
 
 
 def test_every_action_reference_of_the_lpt_source_is_in_the_master_in_order(lpt_plan):
-    _, actions = plan_table(lpt_plan)
+    _, rows = plan_table(lpt_plan)
+    actions = fold_joint(rows, "Directorate")
     ref = LPT_HEADERS.index("Action Reference")
 
     assert [a["Action Reference"] for a in actions] == [r[ref] for r in LPT_ACTIONS]
-    assert len({a["xlplan ID"] for a in actions}) == 152
+    assert len({a["xlplan ID"] for a in rows}) == len(rows) == 154
 
 
 def test_free_text_dates_are_kept_exactly_as_written(lpt_plan):
-    _, actions = plan_table(lpt_plan)
+    actions = fold_joint(plan_table(lpt_plan)[1], "Directorate")
     by_ref = {a["Action Reference"]: a for a in actions}
     due = "Insert the date the action AND evidence will be provided"
     expected = "Expected CompAss (earliest)"
@@ -110,7 +114,23 @@ def test_sub_actions_with_a_blank_directorate_stay_blank_in_the_master(lpt_plan)
     assert by_ref["2.1.1"]["Directorate"] == ""
     assert len(blank_in_source) == 39
     assert [a["Action Reference"] for a in actions if a["Directorate"] == ""] == blank_in_source
-    assert by_ref["5.1"]["Directorate"] == "FYPC & CHS"
+
+
+def test_a_joint_action_is_one_row_per_service_sharing_the_central_cells(lpt_plan):
+    _, actions = plan_table(lpt_plan)
+    refs = [a["Action Reference"] for a in actions]
+
+    assert refs[refs.index("5.1"):refs.index("5.1") + 5] == ["5.1", "5.1", "5.1.1", "5.1.1", "5.1.2"]
+    for ref in ("5.1", "5.1.1"):
+        source = lpt_source_row(ref)
+        parts = [a for a in actions if a["Action Reference"] == ref]
+        assert source["Directorate"] == "FYPC & CHS"
+        assert [a["Directorate"] for a in parts] == ["FYPC", "CHS"]
+        for part in parts:  # every other cell as the source has it (ratings as the scale spells them)
+            assert {k: v for k, v in part.items() if k not in ("Directorate", "xlplan ID", "Changed this cycle")
+                    and "RAG" not in k} == {k: v for k, v in source.items()
+                                            if k != "Directorate" and "RAG" not in k}
+    assert len({a["xlplan ID"] for a in actions if a["Action Reference"] in ("5.1", "5.1.1")}) == 4
 
 
 def test_the_master_carries_very_hidden_metadata(lpt_plan):
@@ -160,7 +180,7 @@ def test_every_source_reference_is_in_the_master_in_order(run, tmp_path, name):
     ref_col = source_column(source[0], layout.column(layout.reference))
     assert ref_col is not None, "the example has a reference column"
 
-    _, actions = plan_table(out, layout.sheet)
+    actions = fold_joint(plan_table(out, layout.sheet)[1], layout.column(layout.route).header)
 
     ref_header = layout.column(layout.reference).header
     assert [a[ref_header] for a in actions] == [r[ref_col] for r in source[1:]]
@@ -171,7 +191,8 @@ def test_every_other_source_cell_is_kept_under_its_column(run, tmp_path, name):
     layout, out = import_seed(run, tmp_path, name)
     source = read_csv(EXAMPLES / name / "source.csv")
 
-    _, actions = plan_table(out, layout.sheet)
+    route = layout.column(layout.route).header
+    actions = fold_joint(plan_table(out, layout.sheet)[1], route)
 
     assert len(actions) == len(source) - 1
     compared = 0
@@ -182,6 +203,10 @@ def test_every_other_source_cell_is_kept_under_its_column(run, tmp_path, name):
         compared += 1
         for row, action in zip(source[1:], actions, strict=True):
             written = row[col]
+            if column.header == route and len(action["services"]) > 1:
+                # A joint action: one row per service it names (or inherits).
+                assert all(s in written or not written for s in action["services"]), row
+                continue
             if column.type == "rating" and written:
                 written = layout.normalise_rating(written) or written
             assert action[column.header] == written, (column.header, row)

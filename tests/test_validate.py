@@ -471,12 +471,13 @@ def test_row_copied_with_its_hidden_id_into_a_spare_row(lpt: Issued, tmp_path: P
                      lambda book: _copy_row(book[PLAN_SHEET], CHS_ROW["2.1.1"], FIRST_SPARE + 1))
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
-    assert code == 1
+    # An exact copy says nothing new: counted once, and the service told to delete it.
+    assert code == 0
     assert report["problems"] == [{
-        "severity": "error", "code": "row-duplicated", "sheet": PLAN_SHEET, "cell": f"D{FIRST_SPARE + 1}",
+        "severity": "warning", "code": "row-duplicated", "sheet": PLAN_SHEET, "cell": f"D{FIRST_SPARE + 1}",
         "action": "2.1.1", "column": None, "value": None,
-        "message": f"rows 5 and {FIRST_SPARE + 1} are the same issued action; neither is applied. "
-                   "Delete the copy.",
+        "message": f"rows 5 and {FIRST_SPARE + 1} are the same action with the same entries; it was "
+                   "counted once. Delete the copy.",
     }]
 
 
@@ -493,7 +494,9 @@ def test_row_inserted_as_a_duplicate(lpt: Issued, tmp_path: Path) -> None:
     assert code == 1
     assert [(p["code"], p["cell"], p["action"]) for p in report["problems"]] == [
         ("row-duplicated", "D6", "2.1.1")]
-    assert only(report, "row-duplicated")["message"].startswith("rows 5 and 6 are the same issued action")
+    assert only(report, "row-duplicated")["message"] == (
+        "rows 5 and 6 are the same action with different entries ('Directorate RAG Rating': '' vs "
+        "'Green'); neither was applied. Keep one row and send the file again.")
 
 
 def test_rows_added_outside_the_spare_rows(lpt: Issued, tmp_path: Path) -> None:
@@ -825,8 +828,8 @@ def test_return_pasted_into_a_new_workbook(lpt: Issued, tmp_path: Path) -> None:
     assert no_metadata["severity"] == "warning"
     assert no_metadata["message"] == (
         "the hidden xlplan metadata is gone (the actions were probably copied into a new workbook); "
-        "rows were matched to the plan by 'Action Reference' and the return taken as 'CHS''s. Next "
-        "time send back the workbook as issued.")
+        "rows were matched to the plan by their grey (read-only) cells, as issued, and the return "
+        "taken as 'CHS''s. Next time send back the workbook as issued.")
     invalid = only(report, "invalid-rating")
     assert (invalid["cell"], invalid["action"], invalid["value"]) == ("N6", "2.1.2", "Yellow")
 

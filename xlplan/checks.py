@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
 from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
+from .identity import AT_ID, FOUND, MOVED, identify_rows, likely_service, looks_sorted
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
 from .problems import Problem, Severity, short
+from .record import IssuedRow, cell_digest, locked_digest, normal_text
 from .returns import ReturnRow, ServiceReturn
 
 
@@ -26,6 +28,9 @@ class Edit:
     old: CellValue  # as issued
     new: CellValue
     cell: str | None
+    # Judged against the master's record: has the master's cell changed since issue too?
+    # None for a return judged without the record (its `old` is then the base).
+    master_changed: bool | None = None
 
 
 @dataclass
@@ -71,6 +76,8 @@ class PlanIndex:
     ratings: dict[str, str]  # normalised reference -> the service rating in the master
     descendants: dict[str, list[str]]  # normalised reference -> references below it
     baseline: dict[str, dict[str, CellValue]]  # ID -> the master's values
+    # service -> {ID -> what the master recorded issuing to it}
+    issued: dict[str, dict[str, IssuedRow]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -86,9 +93,12 @@ class PlanIndex:
                 ratings[ref] = display(action.get(layout.service_rating))
             for parent in parent_refs(ref):
                 descendants.setdefault(parent, []).append(ref)
+        issued: dict[str, dict[str, IssuedRow]] = {}
+        for row in plan.record.rows.values():
+            issued.setdefault(row.service, {})[row.action_id] = row
         return cls(services={s for services in routes.values() for s in services},
                    ratings=ratings, descendants=descendants,
-                   baseline={a.id: a.values for a in plan.actions})
+                   baseline={a.id: a.values for a in plan.actions}, issued=issued)
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
@@ -103,16 +113,25 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
         checked.refused = True
         return checked
     layout = ret.layout
-    baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
-    expected = list(ret.issued) if ret.issued is not None else None
-    rows = check_rows(ret, expected, baseline)
-    for row in rows:
-        for column in layout.columns:
-            if column.field not in ret.positions:
-                continue
-            edit = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
-            if edit is not None:
-                checked.edits.append(edit)
+    issued = index.issued.get(ret.service or "") if index is not None else None
+    if issued:
+        rows = match_rows(ret, layout, issued, index.baseline)
+        if rows is None:
+            checked.refused = True
+            return checked
+        baseline = index.baseline
+        checked.edits.extend(edits_against_record(ret, layout, rows, issued, baseline))
+    else:
+        baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
+        expected = list(ret.issued) if ret.issued is not None else None
+        rows = check_rows(ret, expected, baseline)
+        for row in rows:
+            for column in layout.columns:
+                if column.field not in ret.positions:
+                    continue
+                edit = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
+                if edit is not None:
+                    checked.edits.append(edit)
     for proposal in ret.proposals:
         for column in layout.columns:
             if column.field in ret.positions and proposal.values.get(column.field) is not None:
@@ -123,7 +142,7 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
                     f"{proposal.row + 1}; merge adds it to the plan, flagged as proposed.",
                     sheet=ret.sheet, cell=ret.cell(proposal.row, layout.reference), action=ref)
         checked.proposals.append(proposal)
-    final = {row.action_id: dict(baseline[row.action_id]) for row in rows}
+    final = {row.action_id: dict(baseline.get(row.action_id, {})) for row in rows}
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
     check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today())
@@ -134,6 +153,16 @@ def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
                    index: PlanIndex | None) -> bool:
     """Is this a return of this plan, from a service it knows? False refuses the whole file."""
     meta = ret.meta
+    if meta is None and index is not None and index.issued and ret.layout is not None:
+        # Pasted into a new workbook: the rows' locked cells say whose they are.
+        every = {a: r for rows in index.issued.values() for a, r in rows.items()}
+        owner = likely_service(ret.layout, [r.values for r in ret.rows], every)
+        if owner is not None:
+            ret.service_override = owner
+    if cycle is None and index is not None and ret.service in index.issued:
+        # The master knows which cycle it issued to this service: an old template is flagged
+        # by merge too, not only by `validate --cycle`.
+        cycle = next(iter(index.issued[ret.service].values())).cycle
     if plan is not None and meta is not None and meta.plan_id != plan.plan_id:
         ret.problem("other-plan", f"this return belongs to plan {meta.title!r} (ID {meta.plan_id}), "
                     f"not {plan.meta.title!r} (ID {plan.plan_id}). It was not read further.")
@@ -183,16 +212,150 @@ def check_rows(ret: ServiceReturn, expected: list[str] | None,
     return [row for action_id, row in seen.items() if action_id not in doubled]
 
 
+def match_rows(ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow],
+               current: dict[str, dict[str, CellValue]]) -> list[ReturnRow] | None:
+    """The returned rows, each set to the issued action its locked cells show it is; rows that
+    match none are refused, copies counted once. None refuses the whole file (sorted)."""
+    # Without metadata the IDs are guesses by reference, not hidden IDs: content decides.
+    pasted = ret.meta is None
+    matches = identify_rows(layout, [("" if pasted else r.action_id, r.values) for r in ret.rows],
+                            issued, current, hints=[r.action_id for r in ret.rows] if pasted else None)
+    if looks_sorted(matches):
+        moved = sum(1 for m in matches if m.how != AT_ID)
+        ret.problem("rows-sorted", f"{moved} of {len(matches)} rows no longer match the action their "
+                    "hidden xlplan ID was issued for: the sheet was sorted (or rows moved) without "
+                    "its hidden ID column, as Excel does with 'Continue with the current selection'. "
+                    "Nothing from this file was applied. Undo the sort, or sort by "
+                    f"{layout.column(layout.reference).header!r} choosing 'Expand the selection', "
+                    "or fill in a fresh template.", sheet=ret.sheet)
+        return None
+    by_action: dict[str, list[ReturnRow]] = {}
+    refound: list[str] = []
+    for row, match in zip(ret.rows, matches, strict=True):
+        ref = display(row.values.get(layout.reference)) or None
+        where = {"sheet": ret.sheet, "action": ref, "cell": ret.cell(row.row, layout.reference)}
+        if match.action_id is None:
+            if match.claimed in issued:
+                ret.problem("row-unidentified", f"row {row.row + 1} matches no action issued to "
+                            f"{ret.service}: its grey (read-only) cells are not those issued with "
+                            "its hidden ID, nor those of any other action. Its cells were not "
+                            "applied; type the update on the action's own row.", **where)
+            else:
+                ret.problem("row-added", f"row {row.row + 1} was not issued"
+                            + (" (its ID is not one this file was issued with)" if match.claimed else "")
+                            + "; it is not applied. Put new actions in the green spare rows.", **where)
+            continue
+        if match.how in (MOVED, FOUND) and not pasted:
+            refound.append(str(row.row + 1))
+        row.action_id = match.action_id
+        by_action.setdefault(match.action_id, []).append(row)
+    if refound:
+        ret.problem("row-moved", f"{len(refound)} row(s) ({', '.join(refound[:8])}"
+                    f"{', …' if len(refound) > 8 else ''}) had lost their hidden xlplan ID or carried "
+                    "another action's; each was matched to its action by its grey (read-only) cells, "
+                    "exactly as issued.", sheet=ret.sheet)
+    rows: list[ReturnRow] = []
+    for action_id, copies in by_action.items():
+        first = copies[0]
+        differ = [f for f in layout.service_fields
+                  if len({normal_text(c.values.get(f)) for c in copies}) > 1]
+        ref = display(first.values.get(layout.reference)) or action_id
+        numbers = " and ".join(str(c.row + 1) for c in copies)
+        copy_cell = ret.cell(copies[-1].row, layout.reference)
+        if not differ:
+            if len(copies) > 1:
+                ret.problem("row-duplicated", f"rows {numbers} are the same action with the same "
+                            "entries; it was counted once. Delete the copy.", sheet=ret.sheet,
+                            action=ref, cell=copy_cell, severity="warning")
+            rows.append(first)
+            continue
+        shown = "; ".join(
+            f"{layout.column(f).header!r}: " + " vs ".join(repr(short(display(c.values.get(f)), 60))
+                                                          for c in copies) for f in differ[:3])
+        ret.problem("row-duplicated", f"rows {numbers} are the same action with different entries "
+                    f"({shown}); neither was applied. Keep one row and send the file again.",
+                    sheet=ret.sheet, action=ref, cell=copy_cell)
+    for action_id in issued:
+        if action_id not in by_action and action_id in current:
+            ref = display(current[action_id].get(layout.reference)) or action_id
+            ret.problem("row-deleted", f"action {ref} was issued but is not in the return "
+                        "(row deleted). The master keeps it unchanged; restore the row.",
+                        sheet=ret.sheet, action=ref)
+    return rows
+
+
+def edits_against_record(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
+                         issued: dict[str, IssuedRow],
+                         current: dict[str, dict[str, CellValue]]) -> list[Edit]:
+    """Three-way by digests: a service cell differs from what was issued -> the service changed
+    it; the master's cell differs too -> both did. The return's hidden copy of the issued values
+    is used only where it agrees with the record (it says which locked cell was edited)."""
+    trusted = _trusted_issued(ret, layout, issued)
+    edits: list[Edit] = []
+    for row in rows:
+        record = issued[row.action_id]
+        master = current.get(row.action_id, {})
+        as_issued = trusted.get(row.action_id)
+        locked_intact = locked_digest(layout, row.values) == record.locked
+        for column in layout.columns:
+            name = column.field
+            if name not in ret.positions:
+                continue
+            value = row.values.get(name)
+            master_changed: bool | None = None
+            if column.owner == "service" and name in record.cells:
+                changed = cell_digest(value) != record.cells[name]
+                master_changed = cell_digest(master.get(name)) != record.cells[name]
+                old = as_issued.get(name) if as_issued is not None else (
+                    None if master_changed else master.get(name))
+            else:
+                old = (as_issued if as_issued is not None else master).get(name)
+                changed = not locked_intact and normal_text(value) != normal_text(old)
+            edit = check_cell(ret, row, column, old, changed=changed)
+            if edit is not None:
+                edit.master_changed = master_changed
+                edits.append(edit)
+    return edits
+
+
+def _trusted_issued(ret: ServiceReturn, layout: Layout,
+                    issued: dict[str, IssuedRow]) -> dict[str, dict[str, CellValue]]:
+    """The rows of the return's hidden issued copy that agree with the master's record."""
+    if not ret.issued:
+        return {}
+    trusted: dict[str, dict[str, CellValue]] = {}
+    tampered: list[str] = []
+    for action_id, values in ret.issued.items():
+        record = issued.get(action_id)
+        if record is None:
+            continue
+        if record.locked == locked_digest(layout, values) and all(
+                cell_digest(values.get(f)) == d for f, d in record.cells.items()):
+            trusted[action_id] = values
+        else:
+            tampered.append(display(values.get(layout.reference)) or action_id)
+    if tampered:
+        ret.problem("issued-values-changed", f"the hidden copy of the values as issued was edited for "
+                    f"{len(tampered)} action(s) ({', '.join(tampered[:5])}"
+                    f"{', …' if len(tampered) > 5 else ''}); the master's own record of what it "
+                    "issued was used instead, so nothing the copy says was trusted.", sheet=ret.sheet)
+    return trusted
+
+
 _REFUSED = object()
 
 
-def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellValue) -> Edit | None:
-    """The edit a returned cell makes, if any and if allowed."""
+def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellValue,
+               changed: bool | None = None) -> Edit | None:
+    """The edit a returned cell makes, if any and if allowed. `changed` says whether the cell
+    differs from what was issued when the record knows better than `issued` (which then only
+    shows in messages); None compares with `issued`."""
     layout = ret.layout
     assert layout is not None
     value = row.values.get(column.field)
     special = ret.special_cells.get((row.row, ret.positions[column.field])) if ret.special_cells else None
-    if special is None and same(value, issued):
+    unchanged = same(value, issued) if changed is None else not changed
+    if special is None and unchanged:
         return None  # most cells: nothing to say, so nothing to build
     cell = ret.cell(row.row, column.field)
     ref = display(row.values.get(layout.reference)) or display(issued) or row.action_id
@@ -202,14 +365,14 @@ def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellV
                     "(a broken formula or reference). Type the text itself; the cell was not applied.",
                     value=special[1], **where)
         return None
-    if special and special[0] == "formula" and same(value, issued):
+    if special and special[0] == "formula" and unchanged:
         # A formula whose shown value is what was issued (or that was never calculated):
         # nothing changes, but the formula should not stay in a plan people sign off.
         ret.problem("formula", f"the cell holds the formula {short(special[1], 80)}; it was not "
                     "applied (its value is unchanged). Type the text itself.",
                     value=special[1], **where)
         return None
-    if same(value, issued):
+    if unchanged:
         return None
     if column.owner != "service":
         ret.problem("locked-cell-changed", f"this {column.owner} column is read-only for services: "

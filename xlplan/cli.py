@@ -186,7 +186,9 @@ def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
     for issued in result.files:
         click.echo(f"  {issued.path}  {issued.service}: {issued.actions} action(s)")
     click.echo(f"Wrote {len(result.files)} service workbook(s) to {outdir}.")
-    notes = [p for p in result.problems if p.severity != "info"]
+    click.echo(f"Recorded what was issued in {plan}, so returns are judged against it"
+               + (f" (the previous master is kept as {result.backup.name})." if result.backup else "."))
+    notes = [p for p in result.problems if p.severity != "info" or p.code == "joint-action-split"]
     if notes:
         click.echo(f"{len(notes)} note(s):", err=True)
         _print_problems(notes)

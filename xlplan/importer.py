@@ -206,8 +206,10 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
     for service_list in routes.values():
         for service in service_list:
             services[service] = services.get(service, 0) + 1
+    source_actions = len(plan.actions)  # what the user counts in their file
+    problems.extend(plan.split_joint_actions())
     write_master(plan, output)
-    return ImportResult(output, len(plan.actions), services, sheet_name, header_index + 1, problems)
+    return ImportResult(output, source_actions, services, sheet_name, header_index + 1, problems)
 
 
 def _clean(value: CellValue, layout: Layout, field_name: str, row: int, col: int,

@@ -3,7 +3,9 @@ own sheets and the hidden metadata, rebuilt from data on every write and swapped
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +17,7 @@ from . import __version__
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan, proposal_status
+from .record import RECORD_SHEET, record_table
 from .sheets import (
     HEADER_ROW,
     Book,
@@ -63,12 +66,14 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                     title="Change log: every change merged in earlier cycles",
                     notes=["The latest merge's changes are on the Changes sheet; they move here "
                            "at the next merge."])
-        taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues"}
+        taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
             write_plain_sheet(book, name, sheet.rows, sheet.state)
         write_metadata_sheet(book, plan.meta)
+        if plan.record.rows:
+            write_plain_sheet(book, RECORD_SHEET, record_table(layout, plan.record), "veryhidden")
         book.close()
 
     atomic_write(path, build)
@@ -141,3 +146,19 @@ def plan_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def keep_backup(plan_path: Path, why: str = "merge") -> Path:
+    """A time-stamped copy of the master beside it, made before xlplan rewrites it in place."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    backup = plan_path.with_name(f"{plan_path.stem}.before-{why}-{stamp}{plan_path.suffix}")
+    number = 1
+    while backup.exists():  # two writes in one second must not overwrite the first backup
+        number += 1
+        backup = plan_path.with_name(f"{plan_path.stem}.before-{why}-{stamp}-{number}{plan_path.suffix}")
+    try:
+        shutil.copy2(plan_path, backup)
+    except OSError as exc:
+        raise XlplanError(f"Cannot keep a copy of {plan_path} before updating it: "
+                          f"{exc.strerror or exc}. Nothing was changed; use -o to write elsewhere.") from exc
+    return backup

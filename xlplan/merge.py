@@ -4,7 +4,6 @@ what changed, what was refused and who has not returned."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from .checks import CheckedReturn, same
 from .errors import XlplanError
 from .excel import CellValue, display
-from .masterbook import plan_lock, write_master
+from .masterbook import keep_backup, plan_lock, write_master
 from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .validate import validate
@@ -160,7 +159,7 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         if earlier is not None:
             kind, note = "conflict", (f"{earlier.service} ({earlier.file}) set it to "
                                       f"{display(earlier.new)!r} in this merge")
-        elif same(current, edit.old):
+        elif edit.master_changed is False or (edit.master_changed is None and same(current, edit.old)):
             kind, note = "change", ""
         else:
             kind, note = "conflict", (f"the master was changed since issue, to "
@@ -210,18 +209,3 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
                 "shapes; xlplan carries the sheet's cell values only. Keep such items in a "
                 "separate workbook (the previous master is kept as a backup).",
                 file=plan_path.name, sheet=name))
-
-
-def keep_backup(plan_path: Path) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    backup = plan_path.with_name(f"{plan_path.stem}.before-merge-{stamp}{plan_path.suffix}")
-    number = 1
-    while backup.exists():  # two merges in one second must not overwrite the first backup
-        number += 1
-        backup = plan_path.with_name(f"{plan_path.stem}.before-merge-{stamp}-{number}{plan_path.suffix}")
-    try:
-        shutil.copy2(plan_path, backup)
-    except OSError as exc:
-        raise XlplanError(f"Cannot keep a copy of {plan_path} before updating it: "
-                          f"{exc.strerror or exc}. Nothing was changed; use -o to write elsewhere.") from exc
-    return backup

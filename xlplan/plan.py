@@ -12,6 +12,7 @@ from .excel import CellValue, display
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
+from .record import RECORD_SHEET, IssueRecord, parse_record
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, Workbook, open_workbook
 
 UNASSIGNED = "Unassigned"
@@ -81,6 +82,9 @@ class Plan:
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
+    # What the last `xlplan template` issued to each service (empty for a master that has
+    # never issued, or one written before the record existed).
+    record: IssueRecord = field(default_factory=IssueRecord)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -110,11 +114,11 @@ class Plan:
 
     def _compute_routes(self) -> tuple[dict[str, list[str]], list[Problem]]:
         layout = self.layout
-        by_ref: dict[str, Action] = {}
+        by_ref: dict[str, list[Action]] = {}
         for action in self.actions:
             key = normal_ref(display(action.get(layout.reference)))
-            if key and key not in by_ref:
-                by_ref[key] = action
+            if key:
+                by_ref.setdefault(key, []).append(action)
         routes: dict[str, list[str]] = {}
         problems: list[Problem] = []
         route_header = layout.column(layout.route).header
@@ -124,9 +128,11 @@ class Plan:
             if not services:
                 ref = normal_ref(display(action.get(layout.reference)))
                 for parent_key in parent_refs(ref):
-                    parent = by_ref.get(parent_key)
-                    if parent is not None and display(parent.get(layout.route)).strip():
-                        services = layout.split_route(display(parent.get(layout.route)))
+                    # A joint parent is one row per service: the child belongs to all of them.
+                    named = [display(p.get(layout.route)) for p in by_ref.get(parent_key, [])]
+                    services = list(dict.fromkeys(
+                        s for text in named if text.strip() for s in layout.split_route(text)))
+                    if services:
                         problems.append(Problem(
                             "route-inherited", f"{route_header} is blank; issued to "
                             f"{' and '.join(services)} as its parent {parent_key} is.",
@@ -140,6 +146,42 @@ class Plan:
                     action=self.ref(action), column=route_header))
             routes[action.id] = services
         return routes, problems
+
+    def split_joint_actions(self) -> list[Problem]:
+        """One row per service for every action issued to several ("FYPC & CHS"): each
+        service's progress and rating live in cells of its own, so neither can overwrite the
+        other and the Summary counts each service's own rating.
+
+        The rows stay adjacent and keep the shared central cells; the first service keeps the
+        action's ID. Service cells the joint row already held are kept on every part."""
+        routes, _ = self.routes()
+        if all(len(services) < 2 for services in routes.values()):
+            return []
+        layout = self.layout
+        route_header = layout.column(layout.route).header
+        actions: list[Action] = []
+        problems: list[Problem] = []
+        for action in self.actions:
+            services = routes[action.id]
+            if len(services) < 2:
+                actions.append(action)
+                continue
+            before = display(action.get(layout.route))
+            for number, service in enumerate(services):
+                part = action if number == 0 else Action(
+                    id=self.new_id(), values=dict(action.values), proposed_by=action.proposed_by,
+                    proposal_key=action.proposal_key)
+                part.values[layout.route] = service
+                actions.append(part)
+            problems.append(Problem(
+                "joint-action-split", f"issued to {' and '.join(services)}: now one row per service "
+                f"({route_header} {before or '(blank, inherited)'!r} became "
+                f"{', '.join(map(repr, services))}), so each service's progress and rating are its "
+                "own. Each row starts with what the joint row held.",
+                action=self.ref(action), column=route_header))
+        self.actions = actions
+        self._routes = None
+        return problems
 
     def services(self) -> list[str]:
         routes, _ = self.routes()
@@ -299,7 +341,11 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if CHANGES_SHEET in book.sheets:
         plan.log.extend(_log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
                                      merged_at=meta.last_merged_at or ""))
-    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
+    if RECORD_SHEET in book.sheets:
+        plan.record = parse_record(book.raw_rows(RECORD_SHEET))
+    plan.read_problems.extend(plan.split_joint_actions())
+    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
+             RECORD_SHEET}
     for name in book.sheets:
         if name not in owned:
             plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))

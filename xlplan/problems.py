@@ -65,6 +65,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
     "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
+    "joint-action-split": (Severity.INFO, "An action issued to several services became one row each."),
+    # the master's record of what it issued
+    "row-moved": (Severity.INFO, "A row left its hidden ID; it was matched by its locked cells."),
+    "row-unidentified": (Severity.ERROR, "A row matches no action issued to the service; refused."),
+    "rows-sorted": (Severity.ERROR, "The sheet was sorted without its hidden ID column; refused."),
+    "issued-values-changed": (Severity.ERROR, "The hidden copy of the issued values was edited."),
 }
 
 

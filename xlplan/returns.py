@@ -241,9 +241,11 @@ def _read_without_metadata(book: Workbook, result: ServiceReturn, plan: Plan | N
         best = max(services, key=lambda s: services[s])
         result.service_override = best
     taken_as = f" and the return taken as {result.service_override!r}'s" if result.service_override else ""
+    matched_by = ("their grey (read-only) cells, as issued," if plan.record.rows
+                  else repr(plan.layout.column(plan.layout.reference).header))
     result.problem("no-metadata", (damaged + " " if damaged else "") + "the hidden xlplan metadata "
                    "is gone (the actions were probably copied into a new workbook); rows were matched "
-                   f"to the plan by {plan.layout.column(plan.layout.reference).header!r}"
+                   f"to the plan by {matched_by}"
                    + taken_as
                    + ". Next time send back the workbook as issued.")
     return result

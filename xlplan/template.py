@@ -11,10 +11,11 @@ from . import FORMAT_VERSION, __version__, style
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
-from .masterbook import atomic_write
+from .masterbook import atomic_write, keep_backup, plan_lock, write_master
 from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
-from .plan import Action, Plan, now, read_plan
+from .plan import Action, Plan, now, read_plan, require_plan
 from .problems import Problem
+from .record import issued_row
 from .sheets import (
     HEADER_ROW,
     Book,
@@ -40,6 +41,8 @@ class IssuedFile:
 class TemplateResult:
     files: list[IssuedFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # The master, updated with the record of what was issued, and the copy kept of it.
+    backup: Path | None = None
 
 
 def safe_filename(name: str) -> str:
@@ -60,6 +63,14 @@ def issue_templates(
     services: list[str] | None = None,
     password: str = "",
 ) -> TemplateResult:
+    plan_path = require_plan(plan_path)
+    with plan_lock(plan_path):
+        return _issue_templates(plan_path, outdir, cycle=cycle, due=due, services=services,
+                                password=password)
+
+
+def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: dt.date | None,
+                     services: list[str] | None, password: str) -> TemplateResult:
     plan = read_plan(plan_path)
     routes, problems = plan.routes()
     result = TemplateResult(problems=plan.read_problems + problems)
@@ -93,6 +104,13 @@ def issue_templates(
         write_template(plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at,
                        password=password)
         result.files.append(IssuedFile(service, path, len(actions)))
+        stamp = issued_at.strftime("%Y-%m-%d %H:%M")
+        plan.record.replace(service, (issued_row(plan.layout, a.id, a.values, service=service,
+                                                 cycle=cycle, issued_at=stamp) for a in actions))
+    # The master remembers what went out, so each return is judged against what was issued
+    # to that service, not against the copy the service sends back.
+    result.backup = keep_backup(plan_path, "template")
+    write_master(plan, plan_path)
     return result
 
 
