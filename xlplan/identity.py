@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .excel import CellValue
 from .layout import Layout
 from .plan import normal_ref
-from .record import IssuedRow, locked_digest, locked_fields, normal_text
+from .record import IssuedRow, cell_digest, locked_digest, locked_fields, normal_text
 
 AT_ID, MOVED, FOUND, EDITED, UNKNOWN = "at-id", "moved", "found", "edited", "unknown"
 
@@ -47,12 +47,13 @@ def identify_rows(layout: Layout, rows: Sequence[tuple[str, Mapping[str, CellVal
         if claimed in issued and issued[claimed].locked == digests[i]:
             matches[i] = RowMatch(claimed, AT_ID, claimed)
     taken = {m.action_id for m in matches if m is not None}
-    for i, (claimed, _) in enumerate(rows):
+    for i, (claimed, values) in enumerate(rows):
         if matches[i] is not None:
             continue
-        same_content = by_locked.get(digests[i], [])
-        free = [a for a in same_content if a not in taken]
-        pick = same_content[0] if len(same_content) == 1 else (free[0] if len(free) == 1 else None)
+        free = [a for a in by_locked.get(digests[i], []) if a not in taken]
+        pick = free[0] if len(free) == 1 else _closest(values, [issued[a] for a in free])
+        if pick is None and len(by_locked.get(digests[i], [])) == 1:
+            pick = by_locked[digests[i]][0]  # a copy of a row already matched: a duplicate
         if pick is not None:
             matches[i] = RowMatch(pick, MOVED if claimed else FOUND, claimed)
             taken.add(pick)
@@ -65,6 +66,18 @@ def identify_rows(layout: Layout, rows: Sequence[tuple[str, Mapping[str, CellVal
         else:
             matches[i] = RowMatch(None, UNKNOWN, claimed)
     return [m for m in matches if m is not None]
+
+
+def _closest(values: Mapping[str, CellValue], candidates: Sequence[IssuedRow]) -> str | None:
+    """Of several issued rows with the same locked cells, the one whose service cells the row
+    still holds most of as issued (services change a rating and a comment, not everything);
+    None when no single one stands out."""
+    if len(candidates) < 2:
+        return None
+    scores = [(sum(1 for f, d in row.cells.items() if cell_digest(values.get(f)) == d), row.action_id)
+              for row in candidates]
+    scores.sort(reverse=True)
+    return scores[0][1] if scores[0][0] > scores[1][0] else None
 
 
 def _mostly_same(layout: Layout, values: Mapping[str, CellValue], master: Mapping[str, CellValue]) -> bool:

@@ -97,7 +97,7 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
         proposed = {(a.proposed_by, a.proposal_key) for a in plan.actions if a.proposal_key}
         for checked in chosen:
             apply_return(plan, checked, result, by_id, proposed)
-        report_missing(plan, chosen, result)
+        report_missing(plan, chosen, [c for c in validation.checked if c.refused], result)
         report_uncarried(plan_path, plan, result)
         plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
         if output is None:
@@ -191,14 +191,24 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
                                      service, ret.path.name, ret.saved_at, "proposed"))
 
 
-def report_missing(plan: Plan, chosen: list[CheckedReturn], result: MergeResult) -> None:
+def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn],
+                   result: MergeResult) -> None:
     returned = {c.ret.service for c in chosen}
+    refused_files = {}
+    for item in refused:
+        if item.ret.service:
+            refused_files.setdefault(item.ret.service, []).append(item.ret.path.name)
     for service in plan.services():
         if service not in returned:
             result.statuses.append(ServiceStatus(service, False))
-            result.problems.append(Problem("no-return", f"no return from {service} was found in the "
-                                           "inbox; its actions keep the master's values.",
-                                           service=service))
+            if service in refused_files:
+                message = (f"{service}'s return ({', '.join(refused_files[service])}) was refused whole "
+                           "(see its error); its actions keep the master's values. Ask for a corrected "
+                           "return.")
+            else:
+                message = (f"no return from {service} was found in the inbox; its actions keep the "
+                           "master's values.")
+            result.problems.append(Problem("no-return", message, service=service))
 
 
 def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
