@@ -15,6 +15,7 @@ from xlplan.layout import load_layout
 from xlplan.masterbook import write_master
 from xlplan.metadata import Metadata
 from xlplan.plan import Action, Plan, now, read_plan
+from xlplan.record import issued_row
 from xlplan.template import issue_templates, safe_filename, write_template
 
 WORDS = ("care plan audit staff training patients carers ward community team review policy "
@@ -84,6 +85,10 @@ def make_returns(plan_path: Path, outbox: Path, inbox: Path, seed: int = 11) -> 
             shown.append(Action(action.id, values))
         write_template(plan, service, actions, inbox / f"{safe_filename(service)}.xlsx",
                        cycle="bench", due=None, issued_at=issued_at, password="", shown=shown)
+        plan.record.replace(service, (issued_row(plan.layout, a.id, a.values, service=service,
+                                                 cycle="bench", issued_at="bench") for a in actions))
+    # As `xlplan template` does: the master records what it issued, and merge judges by it.
+    write_master(plan, plan_path)
     return changed
 
 
