@@ -538,3 +538,40 @@ def test_merge_time_is_recorded_as_a_date_not_text(cycle: Path) -> None:
     assert result.exit_code == 0, result.output
     [due] = [a[H["due"]] for a in actions_by_id(out).values() if ref_of(a) == "5.2.9"]
     assert isinstance(due, dt.date | dt.datetime)
+
+
+def test_templates_issued_before_the_split_still_reach_each_services_own_row(tmp_path: Path) -> None:
+    """A master and templates from before joint actions were split: both services' files carry
+    the joint row's one ID. After the split each service's edit lands on its own row."""
+    from xlplan.masterbook import write_master
+    from xlplan.plan import now, read_plan
+    from xlplan.record import IssueRecord
+    from xlplan.template import write_template
+
+    assert invoke("import", LPT_SOURCE, "-o", tmp_path / "plan.xlsx").exit_code == 0
+    plan = read_plan(tmp_path / "plan.xlsx")
+    parts = [a for a in plan.actions if a.values["action_ref"] == "5.1"]
+    parts[0].values["directorate"] = "FYPC & CHS"
+    plan.actions.remove(parts[1])
+    plan.record = IssueRecord()
+    plan._routes = None
+    write_master(plan, tmp_path / "plan.xlsx")
+    routes, _ = plan.routes()
+    (tmp_path / "inbox").mkdir()
+    for service in JOINT_EDITS:
+        actions = [a for a in plan.actions if service in routes[a.id]]
+        write_template(plan, service, actions, tmp_path / f"{service}.xlsx", cycle=CYCLE, due=None,
+                       issued_at=now(), password="")
+        fill_in(tmp_path / f"{service}.xlsx", tmp_path / "inbox" / f"{service}.xlsx", JOINT_EDITS[service])
+
+    result = invoke("merge", tmp_path / "plan.xlsx", tmp_path / "inbox", "-o", tmp_path / "out.xlsx")
+
+    assert result.exit_code == 0, result.output
+    rows = [a for a in actions_by_id(tmp_path / "out.xlsx").values() if ref_of(a) == "5.1"]
+    assert [a[H["directorate"]] for a in rows] == ["FYPC", "CHS"]
+    for row, service in zip(rows, ["FYPC", "CHS"], strict=True):
+        assert row[H["comments"]] == JOINT_EDITS[service][("5.1", "comments")]
+        assert row[H["directorate_rag"]] == JOINT_EDITS[service][("5.1", "directorate_rag")]
+    assert not [i for i in issues(tmp_path / "out.xlsx") if i["Code"] == "conflict"]
+    split = [i["Action"] for i in issues(tmp_path / "out.xlsx") if i["Code"] == "joint-action-split"]
+    assert split == ["5.1"]

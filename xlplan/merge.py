@@ -144,6 +144,8 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
     result.statuses.append(ServiceStatus(service, True, ret.path.name, ret.saved_at))
     for edit in checked.edits:
         action = by_id.get(edit.action_id)
+        if action is not None and edit.master_changed is None:
+            action = plan.part_for(action, service)
         column = plan.layout.column(edit.field)
         if action is None:
             result.problems.append(Problem(

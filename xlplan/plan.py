@@ -183,6 +183,19 @@ class Plan:
         self._routes = None
         return problems
 
+    def part_for(self, action: Action, service: str) -> Action:
+        """`action`, or the row of it that is `service`'s once a joint action was split: a
+        template issued before the split carries the joint row's ID for every service."""
+        routes, _ = self.routes()
+        if service in routes.get(action.id, []):
+            return action
+        ref = display(action.get(self.layout.reference))
+        for other in self.actions:
+            if (service in routes.get(other.id, []) and display(other.get(self.layout.reference)) == ref
+                    and other.proposed_by == action.proposed_by):
+                return other
+        return action
+
     def services(self) -> list[str]:
         routes, _ = self.routes()
         seen: dict[str, None] = {}
