@@ -447,17 +447,29 @@ def test_an_edited_hidden_copy_of_the_issued_values_is_detected_and_not_trusted(
     assert codes["locked-cell-changed"]["Action"] == "5.2.5"
 
 
-def test_a_return_of_an_earlier_cycle_is_flagged_by_merge(cycle: Path) -> None:
+def test_a_return_of_an_earlier_cycle_is_refused_by_merge_unless_accepted(cycle: Path) -> None:
     fill_in(cycle / "outbox" / "CHS.xlsx", cycle / "inbox" / "CHS.xlsx", {("2.1", "comments"): "Old"})
     result = invoke("template", cycle / "plan.xlsx", "-o", cycle / "next", "--cycle", "2025-Q2")
     assert result.exit_code == 0, result.output
+    before = actions_by_id(cycle / "plan.xlsx")
 
     result, out = merge(cycle)
 
     assert result.exit_code == 0, result.output
+    assert layout_cells(actions_by_id(out)) == layout_cells(before)
+    [refusal] = [i for i in issues(out) if i["Code"] == "stale-return"]
+    assert (refusal["Severity"], refusal["File"], refusal["Service"]) == ("error", "CHS.xlsx", "CHS")
+    assert "issued for cycle '2025-Q1', but the master issued cycle '2025-Q2'" in refusal["Message"]
+    assert "--accept-cycle 2025-Q1" in refusal["Message"]
+
+    result, out = merge(cycle, "--accept-cycle", "2025-Q1")
+
+    assert result.exit_code == 0, result.output
+    expected = expected_after(before, {("2.1", "comments"): "Old"}, "CHS")
+    assert layout_cells(actions_by_id(out)) == layout_cells(expected)
     [flag] = [i for i in issues(out) if i["Code"] == "other-cycle"]
-    assert (flag["File"], flag["Service"]) == ("CHS.xlsx", "CHS")
-    assert "'2025-Q1', not '2025-Q2'" in flag["Message"]
+    assert (flag["Severity"], flag["File"]) == ("warning", "CHS.xlsx")
+    assert sheet_values(out, "Summary")[1][0].startswith("Cycle 2025-Q2 ")
 
 
 # --- any mangling, no misplaced cell ---------------------------------------------------------

@@ -370,7 +370,7 @@ def test_each_highlighted_cell_has_a_note_with_the_previous_value_service_and_fi
 
 
 def test_the_changes_sheet_lists_one_row_per_changed_cell(lpt, proposed_id):
-    rows = table_after(lpt.out, "Changes", "Service")
+    rows = table_after(lpt.out, "Changes", "Merged at")
     cells_changed = [(r["xlplan ID"], r["Column"]) for r in rows if r["Kind"] != "proposed"]
 
     assert len(cells_changed) == len(set(cells_changed))
@@ -384,7 +384,7 @@ def test_the_changes_sheet_lists_one_row_per_changed_cell(lpt, proposed_id):
 
 
 def test_a_date_on_the_changes_sheet_stays_a_date(lpt):
-    rows = table_after(lpt.out, "Changes", "Service")
+    rows = table_after(lpt.out, "Changes", "Merged at")
     row = next(r for r in rows if r["Action"] == "5.2.9")
 
     assert comparable(row["New value"]) == dt.date(2017, 9, 30)
@@ -555,34 +555,56 @@ def second(lpt):
 
 
 def test_a_second_merge_of_the_same_returns_changes_no_cell(lpt, second):
-    cells = plan_cells(second.out)
+    first_cells, cells = plan_cells(lpt.out), plan_cells(second.out)
 
     for action_id, values in lpt.after.items():
         for header in LAYOUT_HEADERS:
             assert second.after[action_id][header] == values[header], (action_id, header)
-    assert not [k for k, c in cells.items() if c.comment]
-    assert not [k for k, c in cells.items() if fill_of(c) in (CHANGED, CONFLICT)]
+    # Still the same cycle: the cells changed in it stay highlighted, with the same notes.
+    assert {k for k, c in cells.items() if c.comment} == {k for k, c in first_cells.items() if c.comment}
+    assert ({k for k, c in cells.items() if fill_of(c) in (CHANGED, CONFLICT)}
+            == {k for k, c in first_cells.items() if fill_of(c) in (CHANGED, CONFLICT)})
     assert "0 conflict(s)" in second.result.output
 
 
-def test_a_second_merge_of_the_same_returns_adds_nothing_and_leaves_changes_empty(lpt, second):
+def test_a_second_merge_of_the_same_returns_adds_nothing_and_keeps_the_cycles_changes(lpt, second):
     assert set(second.after) == set(lpt.after)
-    assert table_after(second.out, "Changes", "Service") == []
+    assert table_after(second.out, "Changes", "Merged at") == table_after(lpt.out, "Changes", "Merged at")
     assert "0 cell(s) changed" in second.result.output
+    # The Change log holds what the central team edited by hand after issue, found once.
+    assert table_after(second.out, "Change log", "Cycle") == table_after(lpt.out, "Change log", "Cycle")
 
 
-def test_a_second_merge_moves_the_earlier_changes_to_the_change_log(lpt, second):
-    first = table_after(lpt.out, "Changes", "Service")
-    log = table_after(second.out, "Change log", "Cycle")
+def test_central_edits_made_after_issue_are_in_the_change_log(lpt):
+    log = table_after(lpt.out, "Change log", "Cycle")
+    ref, field, value = CENTRAL_GROUP
+
+    assert [(r["Service"], r["File"], r["Action"], r["Column"], r["Old value"], r["New value"], r["Kind"])
+            for r in log] == [("central team", "(edited in the master)", ref, H[field], "", value, "central")]
+    assert log[0]["xlplan ID"] == lpt.ids[ref]
+
+
+def test_issuing_the_next_cycle_moves_the_changes_to_the_change_log(lpt, second, tmp_path):
+    master = tmp_path / "master.xlsx"
+    shutil.copy(second.out, master)
+    first = table_after(lpt.out, "Changes", "Merged at")
+
+    result = invoke("template", master, "-o", tmp_path / "outbox", "--cycle", "2017-Q3")
+
+    assert result.exit_code == 0, result.output
+    log = table_after(master, "Change log", "Cycle")
 
     def entry(row):  # the dated value is left to test_a_date_on_the_changes_sheet_stays_a_date
         return ([row[h] for h in ("Service", "File", "Action", "Column", "Kind", "xlplan ID")]
                 + [row[h] for h in ("Old value", "New value") if isinstance(row[h], str)])
 
     assert len(first) == len(lpt.expected) + 1
-    assert [entry(r) for r in log] == [entry(r) for r in first]
+    assert [entry(r) for r in log[1:]] == [entry(r) for r in first]
+    assert log[0]["Service"] == "central team"  # found at the merge, before the cycle's changes
     assert {r["Cycle"] for r in log} == {CYCLE}
     assert len({r["Merged at"] for r in log}) == 1 and all(r["Merged at"] for r in log)
+    assert "Changes" not in all_sheet_values(master)
+    assert not [k for k, c in plan_cells(master).items() if c.comment]
 
 
 def test_a_second_merge_reports_no_lost_sheet_content(second):

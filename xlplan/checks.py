@@ -102,18 +102,21 @@ class PlanIndex:
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
-                 cycle: str | None = None, index: PlanIndex | None = None) -> CheckedReturn:
+                 cycle: str | None = None, index: PlanIndex | None = None,
+                 accept_cycle: str | None = None) -> CheckedReturn:
     checked = CheckedReturn(ret)
     if plan is not None and index is None:
         index = PlanIndex.of(plan)
     if ret.unreadable or ret.layout is None:
         checked.refused = True
         return checked
-    if not check_identity(ret, plan, cycle, index):
+    if not check_identity(ret, plan, cycle, index, accept_cycle):
         checked.refused = True
         return checked
     layout = ret.layout
     issued = index.issued.get(ret.service or "") if index is not None else None
+    if issued and ret.meta is not None and ret.meta.cycle != issued_cycle(index, ret.service):
+        issued = None  # an earlier cycle's return, accepted: judged by its own issued copy
     if issued:
         rows = match_rows(ret, layout, issued, index.baseline)
         if rows is None:
@@ -149,8 +152,13 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     return checked
 
 
+def issued_cycle(index: PlanIndex | None, service: str | None) -> str | None:
+    rows = index.issued.get(service or "") if index is not None else None
+    return next(iter(rows.values())).cycle if rows else None
+
+
 def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
-                   index: PlanIndex | None) -> bool:
+                   index: PlanIndex | None, accept_cycle: str | None = None) -> bool:
     """Is this a return of this plan, from a service it knows? False refuses the whole file."""
     meta = ret.meta
     if meta is None and index is not None and index.issued and ret.layout is not None:
@@ -159,14 +167,21 @@ def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
         owner = likely_service(ret.layout, [r.values for r in ret.rows], every)
         if owner is not None:
             ret.service_override = owner
-    if cycle is None and index is not None and ret.service in index.issued:
-        # The master knows which cycle it issued to this service: an old template is flagged
-        # by merge too, not only by `validate --cycle`.
-        cycle = next(iter(index.issued[ret.service].values())).cycle
     if plan is not None and meta is not None and meta.plan_id != plan.plan_id:
         ret.problem("other-plan", f"this return belongs to plan {meta.title!r} (ID {meta.plan_id}), "
                     f"not {plan.meta.title!r} (ID {plan.plan_id}). It was not read further.")
         return False
+    current = issued_cycle(index, ret.service)
+    if meta is not None and current and meta.cycle != current:
+        # The master knows which cycle it issued to this service: an old template filled in
+        # now would put last quarter's figures in this quarter's master.
+        if accept_cycle is None or accept_cycle != meta.cycle:
+            ret.problem("stale-return", f"this return was issued for cycle {meta.cycle!r}, but the "
+                        f"master issued cycle {current!r} to {ret.service}: an old template was filled "
+                        "in. It was not merged. Ask the service to fill in the current template "
+                        f"(or, if these figures are meant, merge with --accept-cycle {meta.cycle}).")
+            return False
+        cycle = cycle or current
     if cycle and meta is not None and meta.cycle != cycle:
         ret.problem("other-cycle", f"issued for cycle {meta.cycle!r}, not {cycle!r}: an old "
                     "template may have been filled in. Check the figures are current.")

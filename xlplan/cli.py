@@ -200,11 +200,13 @@ def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
               help="Check against the master: same plan, known service, locked cells as issued.")
 @click.option("--as-of", callback=_date, help="The date overdue is judged against (default today).")
 @click.option("--cycle", help="Warn about returns issued for another cycle.")
+@click.option("--accept-cycle", metavar="LABEL",
+              help="Accept returns of this earlier cycle instead of refusing them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @click.option("--annotate", type=click.Path(file_okay=False, path_type=Path),
               help="Write a copy of each return with its problem cells marked into this folder.")
 def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, cycle: str | None,
-             as_json: bool, annotate: Path | None) -> None:
+             accept_cycle: str | None, as_json: bool, annotate: Path | None) -> None:
     """Check returned workbooks (files or folders) and say exactly what is wrong.
 
     Exit 0: no errors (warnings allowed); 1: errors found; 2: a file could not be read.
@@ -215,7 +217,7 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
         from .annotate import refuse_inbox_as_outdir
 
         refuse_inbox_as_outdir(annotate, list(files))
-    result = run_validate(list(files), plan=plan, as_of=as_of, cycle=cycle)
+    result = run_validate(list(files), plan=plan, as_of=as_of, cycle=cycle, accept_cycle=accept_cycle)
     if annotate:
         from .annotate import annotate as write_annotated
 
@@ -236,6 +238,10 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             click.echo(f"{skipped.file}: skipped: {skipped.message}")
         if not result.checked:
             click.echo("No workbooks found to validate.", err=True)
+        if plan is not None:
+            due = f" (due {result.due:%d/%m/%Y})" if result.due else ""
+            click.echo(f"No return yet from: {', '.join(result.awaiting)}{due}." if result.awaiting
+                       else f"Every service issued has returned{due}.")
     sys.exit(result.exit_code if result.checked else 2)
 
 
@@ -256,8 +262,10 @@ def _counts(problems) -> str:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a machine-readable report to this file.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any error or warning was found.")
+@click.option("--accept-cycle", metavar="LABEL",
+              help="Merge returns of this earlier cycle instead of refusing them.")
 def merge(plan: Path, inbox: tuple[Path, ...], output: Path | None, as_of: dt.date | None,
-          json_path: Path | None, strict: bool) -> None:
+          json_path: Path | None, strict: bool, accept_cycle: str | None) -> None:
     """Merge the returns in INBOX (folders or files) into the master PLAN.
 
     Exit 0: written; 1: written, but --strict and problems were found; 2: nothing written.
@@ -266,7 +274,8 @@ def merge(plan: Path, inbox: tuple[Path, ...], output: Path | None, as_of: dt.da
 
     bar = _ProgressBar()
     try:
-        result = run_merge(plan, list(inbox), output=output, as_of=as_of, progress=bar.update)
+        result = run_merge(plan, list(inbox), output=output, as_of=as_of, progress=bar.update,
+                           accept_cycle=accept_cycle)
     finally:
         bar.close()
     problems = result.problems

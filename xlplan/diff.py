@@ -10,7 +10,7 @@ from .checks import same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write
-from .plan import CHANGES_HEADERS, Action, Plan, read_plan
+from .plan import LOG_HEADERS, Action, Plan, read_plan
 from .sheets import Book, CellMark, SheetRow, write_key_sheet, write_plan_sheet, write_table
 
 REMOVED_FILL = "#D9D9D9"
@@ -81,7 +81,7 @@ def write_diff(result: DiffResult, output: Path) -> None:
                                   f"added (green), {len(result.removed)} removed (grey, at the end)",
                          status_column=True, lock=None,
                          row_count=len(plan.actions) + len(result.removed))
-        write_table(book, "Changes", CHANGES_HEADERS[2:6], (
+        write_table(book, "Changes", LOG_HEADERS[4:8], (
             [c.action, c.column, c.old, c.new] for c in result.changed), [10, 30, 45, 45])
         write_key_sheet(book, plan.layout)
         book.close()

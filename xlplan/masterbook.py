@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
-from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan, proposal_status
+from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
 from .record import RECORD_SHEET, record_table
 from .sheets import (
     HEADER_ROW,
     Book,
-    SheetRow,
     write_key_sheet,
     write_metadata_sheet,
     write_plain_sheet,
@@ -45,13 +45,10 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
     plan.meta.generator = f"xlplan {__version__}"
 
     def build(target: Path) -> None:
-        book = Book(target)
-        if merge is not None:
-            from .report import plan_rows, write_merge_sheets
+        from .report import plan_rows, write_cycle_sheets, write_merge_sheets
 
-            rows = plan_rows(plan, merge)
-        else:
-            rows = (SheetRow(a.id, a.values, status=_proposed_status(a)) for a in plan.actions)
+        book = Book(target)
+        rows = plan_rows(plan, merge)
         layout = plan.layout
         write_plan_sheet(
             book, layout, rows, title=plan.meta.title,
@@ -61,12 +58,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             status_column=True, lock=None, row_count=len(plan.actions))
         if merge is not None:
             write_merge_sheets(book, plan, merge)
+        elif plan.cycle_changes or plan.cycle_issues:
+            write_cycle_sheets(book, plan, plan.meta.cycle or "")
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
         write_table(book, LOG_SHEET, LOG_HEADERS, (e.row() for e in plan.log), LOG_WIDTHS,
                     title="Change log: every change merged in earlier cycles",
                     notes=["The latest merge's changes are on the Changes sheet; they move here "
                            "at the next merge."])
-        taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET}
+        taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
+                 RETURNS_SHEET, SNAPSHOT_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
@@ -74,13 +74,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         write_metadata_sheet(book, plan.meta)
         if plan.record.rows:
             write_plain_sheet(book, RECORD_SHEET, record_table(layout, plan.record), "veryhidden")
+        if plan.merged:
+            write_plain_sheet(book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)],
+                              "veryhidden")
+        # The audited cells as written now: the next merge logs what was edited by hand since.
+        snapshot = snapshot_rows(layout, ((a.id, a.values) for a in plan.actions))
+        write_plain_sheet(book, SNAPSHOT_SHEET, snapshot, "veryhidden")
         book.close()
 
     atomic_write(path, build)
-
-
-def _proposed_status(action) -> str:
-    return proposal_status(action)
 
 
 def atomic_write(path: Path, build: Callable[[Path], None]) -> None:

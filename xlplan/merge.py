@@ -4,16 +4,21 @@ what changed, what was refused and who has not returned."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .central import audit_central_edits
 from .checks import CheckedReturn, same
+from .cycle import MergedReturn
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import keep_backup, plan_lock, write_master
 from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
 from .problems import Problem, Severity
+from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
+from .record import cell_digest
 from .validate import validate
 from .workbook import sheets_with_drawings
 
@@ -75,7 +80,8 @@ class MergeResult:
 
 def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
           as_of: dt.date | None = None,
-          progress: Callable[[Path, int, int], None] | None = None) -> MergeResult:
+          progress: Callable[[Path, int, int], None] | None = None,
+          accept_cycle: str | None = None) -> MergeResult:
     plan_path = require_plan(plan_path)  # before the lock, which is made beside it
     target = Path(output) if output else plan_path
     folder = target.parent if str(target.parent) else Path(".")
@@ -85,25 +91,79 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
     with plan_lock(target):
         plan = read_plan(plan_path)
         as_of = as_of or dt.date.today()
-        validation = validate(inbox, plan=plan, as_of=as_of, progress=progress)
+        validation = validate(inbox, plan=plan, as_of=as_of, progress=progress,
+                              accept_cycle=accept_cycle)
         result = MergeResult(plan=plan, output=target, cycle="", merged_at=now(), as_of=as_of)
         result.problems.extend(plan.read_problems)
         result.problems.extend(p for p in validation.skipped if p.severity != Severity.INFO)
         result.returns_read = len(validation.checked)
         chosen = choose_latest(validation.checked, result)
-        cycles = sorted({c.ret.cycle for c in chosen if c.ret.cycle})
-        result.cycle = ", ".join(cycles) or now().strftime("%Y-%m")
+        result.cycle = current_cycle(plan, chosen, result.merged_at)
+        plan.meta.cycle = result.cycle
+        stamp = result.merged_at.strftime("%Y-%m-%d %H:%M")
+        plan.log.extend(audit_central_edits(plan, result.cycle, stamp))
+        decide_proposals(plan, result, stamp)
+        fresh = skip_merged_before(plan, chosen, result)
         by_id = plan.by_id()
         proposed = {(a.proposed_by, a.proposal_key) for a in plan.actions if a.proposal_key}
-        for checked in chosen:
+        proposed |= rejected_proposals(plan)
+        for checked in fresh:
             apply_return(plan, checked, result, by_id, proposed)
+        remember_returns(plan, validation.checked, fresh, result, stamp)
         report_missing(plan, chosen, [c for c in validation.checked if c.refused], result)
+        report_pending_proposals(plan, result)
         report_uncarried(plan_path, plan, result)
         plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
         if output is None:
             result.backup = keep_backup(plan_path)
         write_master(plan, target, result)
     return result
+
+
+def current_cycle(plan: Plan, chosen: list[CheckedReturn], moment: dt.datetime) -> str:
+    """The cycle this merge belongs to: the one the master last issued; for a master issued
+    before it recorded its cycle, the cycle most of the returns name. Never a list."""
+    if plan.meta.cycle:
+        return plan.meta.cycle
+    named = Counter(c.ret.cycle for c in chosen if c.ret.cycle)
+    return named.most_common(1)[0][0] if named else moment.strftime("%Y-%m")
+
+
+def skip_merged_before(plan: Plan, chosen: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
+    """The chosen returns not already merged this cycle: a file merged before (by its content,
+    whatever its name) changes nothing when the inbox is merged again."""
+    done = {(m.service, m.content): m for m in plan.merged
+            if m.cycle == result.cycle and m.outcome == "applied"}
+    fresh = []
+    for checked in chosen:
+        earlier = done.get((checked.ret.service, checked.ret.content))
+        if earlier is None or not checked.ret.content:
+            fresh.append(checked)
+            continue
+        result.statuses.append(ServiceStatus(checked.ret.service or UNASSIGNED, True, checked.ret.path.name,
+                                             checked.ret.saved_at))
+        result.problems.append(Problem(
+            "already-merged", f"this file was merged on {earlier.merged_at} (as {earlier.file}); "
+            "nothing in it is new, so nothing was changed.", file=checked.ret.path.name,
+            service=checked.ret.service))
+    return fresh
+
+
+def remember_returns(plan: Plan, checked: list[CheckedReturn], applied: list[CheckedReturn],
+                     result: MergeResult, stamp: str) -> None:
+    """What this merge did with each return, kept in the master for the rest of the cycle."""
+    applied_ids = {id(c) for c in applied}
+    superseded = {p.file for p in result.problems if p.code == "superseded"}
+    for item in checked:
+        ret = item.ret
+        if not ret.service or not ret.content:
+            continue
+        outcome = ("applied" if id(item) in applied_ids else "refused" if item.refused
+                   else "superseded" if ret.path.name in superseded else "")
+        if outcome:
+            saved = ret.saved_at.strftime("%Y-%m-%d %H:%M") if ret.saved_at else ""
+            plan.merged.append(MergedReturn(result.cycle, ret.service, ret.path.name, ret.content,
+                                            saved, stamp, outcome))
 
 
 def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
@@ -175,6 +235,11 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         change = Change(action.id, ref, edit.field, column.header, current, edit.new, service,
                         ret.path.name, ret.saved_at, kind, master_value=current)
         action.values[edit.field] = edit.new
+        # A second version from the service is judged against what this one applied: a cell
+        # it leaves keeps this value, a cell it sets back to the issued value is reverted.
+        issued = plan.record.rows.get(action.id)
+        if issued is not None and issued.service == service and edit.field in issued.cells:
+            issued.cells[edit.field] = cell_digest(edit.new)
         result.changes.append(change)
         changed_here[(action.id, edit.field)] = change
     for proposal in checked.proposals:
@@ -196,6 +261,11 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
 def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn],
                    result: MergeResult) -> None:
     returned = {c.ret.service for c in chosen}
+    for earlier in plan.merged:  # merged earlier this cycle: returned, with that file
+        if earlier.cycle == result.cycle and earlier.outcome == "applied" and earlier.service not in returned:
+            returned.add(earlier.service)
+            saved = dt.datetime.strptime(earlier.saved_at, "%Y-%m-%d %H:%M") if earlier.saved_at else None
+            result.statuses.append(ServiceStatus(earlier.service, True, earlier.file, saved))
     refused_files = {}
     for item in refused:
         if item.ret.service:

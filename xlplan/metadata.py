@@ -44,6 +44,9 @@ class Metadata(BaseModel):
     # The latest merge (a master): the cycle and time of the rows on its Changes sheet.
     last_cycle: str | None = None
     last_merged_at: str | None = None
+    # Proposals the central team rejected, one "service<TAB>key" a line: a later version of the
+    # same return must not propose them again.
+    rejected_proposals: str | None = None
     generator: str = ""
 
 

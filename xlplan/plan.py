@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, MergedReturn, parse_returns, parse_snapshot
 from .errors import XlplanError
 from .excel import CellValue, display
 from .layout import Layout, parse_layout
@@ -24,9 +25,11 @@ ISSUES_SHEET = "Issues"
 LOG_SHEET = "Change log"
 LOG_HEADERS = ["Cycle", "Merged at", "Service", "File", "Action", "Column", "Old value",
                "New value", "Kind", "xlplan ID"]
-# The latest merge's Changes sheet: its cycle and time are said once (title and metadata),
-# not on each of possibly tens of thousands of rows.
-CHANGES_HEADERS = LOG_HEADERS[2:]
+# The Changes sheet holds every change merged in the current cycle: its cycle is said once
+# (title and metadata), not on each of possibly tens of thousands of rows.
+CHANGES_HEADERS = LOG_HEADERS[1:]
+ISSUE_HEADERS = ["Severity", "Code", "Service", "File", "Sheet", "Cell", "Action", "Column", "Value",
+                 "Message", "Status", "Found"]
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Action:
     # Where a proposal came from ("2017-Q2 new-1"): merging the same return again must not
     # add it twice.
     proposal_key: str | None = None
+    # What the central team typed in a proposal's status cell: ("accept", "") or ("reject", why).
+    decision: tuple[str, str] | None = None
 
     def get(self, field_name: str) -> CellValue:
         return self.values.get(field_name)
@@ -58,11 +63,11 @@ class LogEntry:
     action_id: str
 
     def row(self) -> list[CellValue]:
-        return [self.cycle, self.merged_at, *self.change_row()]
+        return [self.cycle, *self.change_row()]
 
     def change_row(self) -> list[CellValue]:
-        return [self.service, self.file, self.action, self.column, self.old, self.new,
-                self.kind, self.action_id]
+        return [self.merged_at, self.service, self.file, self.action, self.column, self.old,
+                self.new, self.kind, self.action_id]
 
 
 @dataclass
@@ -85,6 +90,12 @@ class Plan:
     # What the last `xlplan template` issued to each service (empty for a master that has
     # never issued, or one written before the record existed).
     record: IssueRecord = field(default_factory=IssueRecord)
+    # The current cycle (the one last issued): what its merges so far changed and found,
+    # the returns they merged, and the audited cells as xlplan last wrote them.
+    cycle_changes: list[LogEntry] = field(default_factory=list)
+    cycle_issues: list[dict[str, CellValue]] = field(default_factory=list)
+    merged: list[MergedReturn] = field(default_factory=list)
+    snapshot: dict[str, dict[str, CellValue]] = field(default_factory=dict)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -216,6 +227,18 @@ def proposal_status(action: Action) -> str:
     return f"proposed by {action.proposed_by}{key}"
 
 
+_DECISION = re.compile(r"^\s*(accept|reject)(?:ed)?\b[\s:,.\-–]*(.*)$", re.IGNORECASE | re.DOTALL)
+
+
+def parse_decision(status: str) -> tuple[str, str] | None:
+    """'accept' or 'reject: duplicate of 3.2', typed as a part of the status cell."""
+    for part in (status or "").split(";"):
+        match = _DECISION.match(part)
+        if match:
+            return match[1].lower(), match[2].strip()
+    return None
+
+
 def parse_proposal(status: str) -> tuple[str | None, str | None]:
     match = _PROPOSAL.search(status or "")
     if not match:
@@ -335,7 +358,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
         proposed_by, proposal_key = parse_proposal(status)
         action = Action(id=action_id, values=values, proposed_by=proposed_by,
-                        proposal_key=proposal_key)
+                        proposal_key=proposal_key,
+                        decision=parse_decision(status) if proposed_by else None)
         if not action_id or action_id in seen_ids:
             no_id.append(action)
             plan.read_problems.append(Problem(
@@ -351,14 +375,24 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
             action.id = plan.new_id()
     if LOG_SHEET in book.sheets:
         plan.log.extend(_log_entries(book.rows(LOG_SHEET)))
+    # Changes and Issues of the cycle still running stay with it; those of an earlier cycle
+    # (a master written before the cycle was recorded) go to the Change log.
+    current = bool(meta.cycle) and meta.last_cycle == meta.cycle
     if CHANGES_SHEET in book.sheets:
-        plan.log.extend(_log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
-                                     merged_at=meta.last_merged_at or ""))
+        changes = _log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
+                               merged_at=meta.last_merged_at or "")
+        (plan.cycle_changes if current else plan.log).extend(changes)
+    if current and ISSUES_SHEET in book.sheets:
+        plan.cycle_issues = _table(book.rows(ISSUES_SHEET), ISSUE_HEADERS)
     if RECORD_SHEET in book.sheets:
         plan.record = parse_record(book.raw_rows(RECORD_SHEET))
+    if RETURNS_SHEET in book.sheets:
+        plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
+    if SNAPSHOT_SHEET in book.sheets:
+        plan.snapshot = parse_snapshot(book.rows(SNAPSHOT_SHEET))
     plan.read_problems.extend(plan.split_joint_actions())
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
-             RECORD_SHEET}
+             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
     for name in book.sheets:
         if name not in owned:
             plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
@@ -378,14 +412,25 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
     return rows
 
 
+def _table(rows: list[list[CellValue]], headers: list[str]) -> list[dict[str, CellValue]]:
+    """The rows under a report table's header row (found below its title), by header."""
+    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == headers[0]), None)
+    if start is None:
+        return []
+    header = [display(c).strip() for c in rows[start]]
+    return [{h: (r[i] if i < len(r) else None) for i, h in enumerate(header) if h}
+            for r in rows[start + 1:] if any(v is not None for v in r)]
+
+
 def _log_entries(rows: list[list[CellValue]], cycle: str | None = None,
                  merged_at: str | None = None) -> list[LogEntry]:
     """Rows of the Change log, or of the Changes sheet (whose cycle and time are given)."""
     entries: list[LogEntry] = []
     headers = LOG_HEADERS if cycle is None else CHANGES_HEADERS
     # write_table puts a title and a note above the header row: find it.
-    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == headers[0]),
-                 None)
+    # (A Changes sheet written before it had a "Merged at" column starts with "Service".)
+    firsts = {headers[0], headers[1]}
+    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() in firsts), None)
     if start is None:
         return entries
     rows = rows[start:]
@@ -403,7 +448,7 @@ def _log_entries(rows: list[list[CellValue]], cycle: str | None = None,
             continue
         entries.append(LogEntry(
             cycle=cycle if cycle is not None else display(get(row, "Cycle")),
-            merged_at=merged_at if merged_at is not None else display(get(row, "Merged at")),
+            merged_at=display(get(row, "Merged at")) or merged_at or "",
             service=display(get(row, "Service")), file=display(get(row, "File")),
             action=display(get(row, "Action")), column=display(get(row, "Column")),
             old=get(row, "Old value"), new=get(row, "New value"), kind=display(get(row, "Kind")),

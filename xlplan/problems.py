@@ -71,6 +71,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "row-unidentified": (Severity.ERROR, "A row matches no action issued to the service; refused."),
     "rows-sorted": (Severity.ERROR, "The sheet was sorted without its hidden ID column; refused."),
     "issued-values-changed": (Severity.ERROR, "The hidden copy of the issued values was edited."),
+    # cycles
+    "stale-return": (Severity.ERROR, "A return of an earlier cycle; refused (see --accept-cycle)."),
+    "already-merged": (Severity.INFO, "The same file was merged earlier this cycle; nothing changed."),
+    "proposal-pending": (Severity.WARNING, "A proposed action the central team has not decided."),
+    "proposal-rejected": (Severity.INFO, "A proposed action the central team rejected left the plan."),
 }
 
 

@@ -9,16 +9,24 @@ from typing import TYPE_CHECKING
 from . import style
 from .dates import parse_uk_date
 from .excel import column_letter, display
-from .plan import CHANGES_HEADERS, CHANGES_SHEET, ISSUES_SHEET, SUMMARY_SHEET, Plan, proposal_status
+from .plan import (
+    CHANGES_HEADERS,
+    CHANGES_SHEET,
+    ISSUE_HEADERS,
+    ISSUES_SHEET,
+    SUMMARY_SHEET,
+    LogEntry,
+    Plan,
+    proposal_status,
+)
+from .problems import Problem
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
     from .merge import Change, MergeResult
 
-ISSUE_HEADERS = ["Severity", "Code", "Service", "File", "Sheet", "Cell", "Action", "Column",
-                 "Value", "Message"]
-ISSUE_WIDTHS = [9, 22, 14, 24, 12, 7, 9, 28, 24, 80]
-CHANGE_WIDTHS = [16, 24, 10, 30, 40, 40, 10, 10]
+ISSUE_WIDTHS = [9, 22, 14, 24, 12, 7, 9, 28, 24, 80, 18, 16]
+CHANGE_WIDTHS = [16, 16, 24, 10, 30, 40, 40, 10, 10]
 
 
 def change_note(change: Change) -> str:
@@ -31,14 +39,34 @@ def change_note(change: Change) -> str:
     return "\n".join(lines)
 
 
-def plan_rows(plan: Plan, merge: MergeResult) -> Iterator[SheetRow]:
+def entry_note(entry: LogEntry) -> str:
+    lines = [f"Changed by {entry.service} ({entry.file}, merged {entry.merged_at}).",
+             f"Previous value: {display(entry.old) or '(empty)'}"]
+    if entry.kind == "conflict":
+        lines.append("CONFLICT: both changed this cell since issue; the service's value is "
+                     "shown. The other value is the previous value above.")
+    return "\n".join(lines)
+
+
+def plan_rows(plan: Plan, merge: MergeResult | None) -> Iterator[SheetRow]:
+    """The plan sheet's rows with every cell changed this cycle highlighted: the cycle's
+    earlier merges first, this merge's over them."""
     marks: dict[str, dict[str, CellMark]] = {}
-    for change in merge.changes:
+    field_of = {c.header: c.field for c in plan.layout.columns}
+    for entry in plan.cycle_changes:
+        name = field_of.get(entry.column)
+        if name is None or entry.kind == "proposed":
+            continue
+        fill = style.CONFLICT_FILL if entry.kind == "conflict" else style.CHANGED_FILL
+        marks.setdefault(entry.action_id, {})[name] = CellMark(fill, entry_note(entry))
+    changes = merge.changes if merge is not None else []
+    for change in changes:
         if change.kind == "proposed":
             continue
         fill = style.CONFLICT_FILL if change.kind == "conflict" else style.CHANGED_FILL
         marks.setdefault(change.action_id, {})[change.field] = CellMark(fill, change_note(change))
-    proposed_now = {c.action_id for c in merge.changes if c.kind == "proposed"}
+    proposed_now = {c.action_id for c in changes if c.kind == "proposed"}
+    proposed_now |= {e.action_id for e in plan.cycle_changes if e.kind == "proposed"}
     for action in plan.actions:
         status = [proposal_status(action)] if action.proposed_by else []
         own = marks.get(action.id, {})
@@ -47,7 +75,8 @@ def plan_rows(plan: Plan, merge: MergeResult) -> Iterator[SheetRow]:
         if any(m.fill == style.CONFLICT_FILL for m in own.values()):
             status.append("conflict")
         yield SheetRow(action.id, action.values, status="; ".join(status), marks=own,
-                       fill=style.PROPOSED_FILL if action.id in proposed_now else None)
+                       fill=style.PROPOSED_FILL if action.id in proposed_now and action.proposed_by
+                       else None)
 
 
 def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
@@ -159,18 +188,66 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
 
 def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
     write_summary(book, plan, merge)
-    write_table(book, CHANGES_SHEET, CHANGES_HEADERS, (e.change_row() for e in merge.log_entries()),
-                CHANGE_WIDTHS, title=f"Changes merged at {merge.merged_at:%d/%m/%Y %H:%M}, "
-                                     f"cycle {merge.cycle}",
+    stamp = merge.merged_at.strftime("%Y-%m-%d %H:%M")
+    plan.cycle_changes.extend(merge.log_entries())
+    plan.cycle_issues = cycle_issues(plan.cycle_issues, merge.problems, stamp, processed(merge))
+    write_cycle_sheets(book, plan, merge.cycle)
+
+
+def write_cycle_sheets(book: Book, plan: Plan, cycle: str) -> None:
+    """Changes and Issues hold the whole cycle: every merge of it adds to them."""
+    merges = len({e.merged_at for e in plan.cycle_changes})
+    write_table(book, CHANGES_SHEET, CHANGES_HEADERS, (e.change_row() for e in plan.cycle_changes),
+                CHANGE_WIDTHS, title=f"Changes merged in cycle {cycle}"
+                                     f" ({merges} merge{'s' if merges != 1 else ''} so far)",
                 notes=["Each changed cell is also highlighted on the plan sheet, with the "
-                       "previous value in its note."])
-    write_table(book, ISSUES_SHEET, ISSUE_HEADERS, (
-        [str(p.severity), p.code, p.service, p.file, p.sheet, p.cell, p.action, p.column,
-         p.value, p.message] for p in _ordered(merge)), ISSUE_WIDTHS,
-        title="Problems found in this merge",
-        notes=["error: refused and not applied · warning: applied, worth a look · info: done for you"])
+                       "previous value in its note. Issuing the next cycle moves these rows to "
+                       "the Change log."])
+    write_table(book, ISSUES_SHEET, ISSUE_HEADERS, ([row.get(h) for h in ISSUE_HEADERS]
+                                                   for row in plan.cycle_issues), ISSUE_WIDTHS,
+                title=f"Problems found in cycle {cycle}",
+                notes=["error: refused and not applied · warning: applied, worth a look · info: done "
+                       "for you · a problem a later return no longer has is marked resolved"])
 
 
-def _ordered(merge: MergeResult):
-    rank = {"error": 0, "warning": 1, "info": 2}
-    return sorted(merge.problems, key=lambda p: (rank[str(p.severity)], p.service or "", p.file or ""))
+def processed(merge: MergeResult) -> tuple[set[str], set[str]]:
+    """The services and files this merge judged: their earlier problems are settled by it."""
+    services = {s.service for s in merge.statuses}
+    services |= {p.service for p in merge.problems if p.service and p.file}
+    files = {p.file for p in merge.problems if p.file}
+    return services, files
+
+
+_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def _issue_key(row: dict) -> tuple:
+    return (row.get("Code"), row.get("Service") or row.get("File"), row.get("Action"), row.get("Column"))
+
+
+def cycle_issues(earlier: list[dict], problems: list[Problem], stamp: str,
+                 judged: tuple[set[str], set[str]]) -> list[dict]:
+    """The cycle's problems after this merge: what it found is open (keeping when it was first
+    found); an earlier one about a service or file it judged again and no longer found is
+    marked resolved; the rest are kept as they were."""
+    services, files = judged
+    found: dict[tuple, dict] = {}
+    for p in problems:
+        row = {"Status": "open", "Found": stamp, "Severity": str(p.severity), "Code": p.code,
+               "Service": p.service, "File": p.file, "Sheet": p.sheet, "Cell": p.cell,
+               "Action": p.action, "Column": p.column, "Value": p.value, "Message": p.message}
+        found.setdefault(_issue_key(row), row)
+    rows: list[dict] = []
+    for row in earlier:
+        key = _issue_key(row)
+        if key in found:
+            found[key]["Found"] = row.get("Found") or stamp
+            continue
+        if display(row.get("Status")) == "open" and (
+                row.get("Service") in services or (not row.get("Service") and row.get("File") in files)):
+            row = {**row, "Status": f"resolved {stamp}"}
+        rows.append(row)
+    rows.extend(found.values())
+    rows.sort(key=lambda r: (display(r.get("Status")) != "open", _RANK.get(display(r.get("Severity")), 3),
+                             display(r.get("Service")), display(r.get("File"))))
+    return rows

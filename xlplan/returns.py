@@ -43,6 +43,8 @@ class ServiceReturn:
     problems: list[Problem] = field(default_factory=list)
     unreadable: bool = False
     service_override: str | None = None
+    # A digest of the file's bytes: the same file merged again is recognised whatever its name.
+    content: str = ""
 
     @property
     def service(self) -> str | None:
@@ -97,12 +99,26 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
 def read_return(path: Path, plan: Plan | None = None) -> ServiceReturn:
     """Read one returned workbook; never raises for a bad file: problems say what is wrong."""
     try:
-        return _read_return(path, plan)
+        result = _read_return(path, plan)
     except UnreadableWorkbook as exc:
         result = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
         problem = exc.problem
         result.problems.append(Problem(problem.code, problem.message, file=path.name))
-        return result
+    result.content = file_digest(path)
+    return result
+
+
+def file_digest(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=10)
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return ""
+    return digest.hexdigest()
 
 
 def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:

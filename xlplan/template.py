@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import FORMAT_VERSION, __version__, style
+from .central import audit_central_edits
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
@@ -109,9 +110,22 @@ def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: d
                                                  cycle=cycle, issued_at=stamp) for a in actions))
     # The master remembers what went out, so each return is judged against what was issued
     # to that service, not against the copy the service sends back.
+    start_cycle(plan, cycle, due, issued_at.strftime("%Y-%m-%d %H:%M"))
     result.backup = keep_backup(plan_path, "template")
     write_master(plan, plan_path)
     return result
+
+
+def start_cycle(plan: Plan, cycle: str, due: dt.date | None, stamp: str) -> None:
+    """Issuing a new cycle closes the last one: its Changes go to the Change log and its
+    highlights and Issues are cleared. Issuing some services again in the same cycle keeps them."""
+    plan.log.extend(audit_central_edits(plan, plan.meta.cycle or cycle, stamp))
+    if plan.meta.cycle != cycle:
+        plan.log.extend(plan.cycle_changes)
+        plan.cycle_changes = []
+        plan.cycle_issues = []
+    plan.meta.cycle = cycle
+    plan.meta.due = due or plan.meta.due
 
 
 def write_template(plan: Plan, service: str, actions: list[Action], path: Path, *, cycle: str,

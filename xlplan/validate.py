@@ -45,6 +45,9 @@ class ValidationOut(BaseModel):
 class ValidationResult:
     checked: list[CheckedReturn] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)
+    # With the master: the services issued that have sent nothing yet, and the return date.
+    awaiting: list[str] = field(default_factory=list)
+    due: dt.date | None = None
 
     @property
     def exit_code(self) -> int:
@@ -75,14 +78,14 @@ PARALLEL_FROM = 8
 def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.date | None = None,
              cycle: str | None = None,
              progress: Callable[[Path, int, int], None] | None = None,
-             workers: int | None = None) -> ValidationResult:
+             workers: int | None = None, accept_cycle: str | None = None) -> ValidationResult:
     """Read and check every return. Returns are independent, so with many of them the work is
     spread over the machine's cores (`workers`, default: all of them)."""
     master = read_plan(plan) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
     index = PlanIndex.of(master) if master is not None else None
-    job = _CheckJob(master, index, as_of, cycle)
+    job = _CheckJob(master, index, as_of, cycle, accept_cycle)
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers > 1 and len(files) >= PARALLEL_FROM and _can_fork():
         checked = _check_in_pool(job, files, workers)
@@ -92,7 +95,18 @@ def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.da
         if progress:
             progress(path, number, len(files))
         result.checked.append(item)
+    if master is not None:
+        result.awaiting, result.due = awaiting_returns(master, result.checked), master.meta.due
     return result
+
+
+def awaiting_returns(master: Plan, checked: list[CheckedReturn]) -> list[str]:
+    """The services issued this cycle with no return among `checked` nor merged earlier."""
+    issued = sorted(master.record.services()) if master.record.rows else master.services()
+    cycle = master.meta.cycle
+    returned = {c.ret.service for c in checked if c.ret.service}
+    returned |= {m.service for m in master.merged if m.cycle == cycle and m.outcome == "applied"}
+    return [s for s in issued if s not in returned]
 
 
 @dataclass
@@ -101,11 +115,12 @@ class _CheckJob:
     index: PlanIndex | None
     as_of: dt.date | None
     cycle: str | None
+    accept_cycle: str | None = None
 
     def __call__(self, path: Path) -> CheckedReturn:
         ret = read_return(path, self.master)
         checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
-                               index=self.index)
+                               index=self.index, accept_cycle=self.accept_cycle)
         ret.release()
         return checked
 

@@ -1,0 +1,34 @@
+"""Edits the central team makes by hand in the master between xlplan's writes, for the audit
+trail: found by comparing the master with the snapshot xlplan took when it last wrote it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .cycle import central_edits, is_slippage
+from .plan import LogEntry, Plan
+
+CENTRAL_TEAM = "central team"
+
+
+def audit_central_edits(plan: Plan, cycle: str, stamp: str) -> list[LogEntry]:
+    """The central and committee cells (and due dates) edited by hand in the master since
+    xlplan last wrote it, for the Change log; a due date moved later is slippage, counted."""
+    if not plan.snapshot:
+        return []
+    layout = plan.layout
+    due_header = layout.column(layout.due_field).header if layout.due_field else None
+    moves = Counter(e.action_id for e in [*plan.log, *plan.cycle_changes]
+                    if e.column == due_header and is_slippage(e.old, e.new))
+    by_id = plan.by_id()
+    entries = []
+    for edit in central_edits(layout, plan.snapshot, ((a.id, a.values) for a in plan.actions)):
+        column = layout.column(edit.field)
+        kind = "central"
+        if edit.field == layout.due_field and is_slippage(edit.old, edit.new):
+            moves[edit.action_id] += 1
+            kind = f"slippage (moved {moves[edit.action_id]} time{'s' if moves[edit.action_id] > 1 else ''})"
+        entries.append(LogEntry(cycle, stamp, CENTRAL_TEAM, "(edited in the master)",
+                                plan.ref(by_id[edit.action_id]), column.header, edit.old, edit.new,
+                                kind, edit.action_id))
+    return entries
