@@ -80,6 +80,8 @@ class Plan:
     actions: list[Action]
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
+    # The Services sheet: who receives each service's workbook (xlplan.contacts.Contact).
+    contacts: list = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -300,10 +302,25 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         plan.log.extend(_log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
                                      merged_at=meta.last_merged_at or ""))
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
+    owned |= _read_contacts(book, plan, path)
     for name in book.sheets:
         if name not in owned:
             plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
     return plan
+
+
+def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
+    """The Services sheet into `plan.contacts`; its name, as a sheet xlplan owns (if present)."""
+    from .contacts import SERVICES_SHEET, check_contacts, parse_services
+
+    if SERVICES_SHEET not in book.sheets:
+        return set()
+    rows = book.rows(SERVICES_SHEET)
+    plan.contacts = parse_services(rows)
+    if not plan.contacts and any(v is not None for row in rows[1:] for v in row):
+        return set()  # a sheet of the team's own that happens to be called Services: carried
+    plan.read_problems.extend(check_contacts(plan.contacts, path.name))
+    return {SERVICES_SHEET}
 
 
 def _find(header: list[CellValue], text: str) -> int | None:

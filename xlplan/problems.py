@@ -65,6 +65,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
     "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
+    # email (xlplan.contacts, xlplan.mail)
+    "bad-address": (Severity.WARNING, "An address on the Services sheet is not of the form name@domain."),
+    "no-address": (Severity.WARNING, "A service has no email address; its draft's To is empty."),
+    "no-workbook-attached": (Severity.WARNING, "An email in the inbox has no workbook attached."),
+    "unknown-sender": (Severity.WARNING, "A return came from an address not among the service's contacts."),
+    "mail-refused": (Severity.ERROR, "An email or zip in the inbox is damaged or beyond a safety limit."),
 }
 
 

@@ -40,6 +40,8 @@ class IssuedFile:
 class TemplateResult:
     files: list[IssuedFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    cycle: str = ""  # as issued (the default is this month)
+    due: dt.date | None = None
 
 
 def safe_filename(name: str) -> str:
@@ -78,6 +80,7 @@ def issue_templates(
                           f"the {plan.layout.sheet!r} sheet, or import a plan with `xlplan import`.")
     issued_at = now()
     cycle = cycle or issued_at.strftime("%Y-%m")
+    result.cycle, result.due = cycle, due
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .checks import CheckedReturn, PlanIndex, check_return
+from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
 from .problems import Problem
 from .returns import list_inbox, read_return
@@ -55,7 +56,7 @@ class ValidationResult:
         return EXIT_OK
 
     def to_model(self) -> ValidationOut:
-        files = [FileOut(path=str(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
+        files = [FileOut(path=shown_path(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
                          status=c.status, problems=[_problem_out(p) for p in c.problems])
                  for c in self.checked]
         files += [FileOut(path=p.file or "", service=None, cycle=None, status="skipped",
@@ -106,6 +107,7 @@ class _CheckJob:
         ret = read_return(path, self.master)
         checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
                                index=self.index)
+        checked.problems.extend(check_sender(ret, self.master))
         ret.release()
         return checked
 
