@@ -130,9 +130,9 @@ def chase(plan_path: Path, inbox: list[Path], outdir: Path, *, as_of: dt.date | 
                  ("Overdue actions", str(len(overdue)))]
         if attachment:
             table.append(("Attached", attachment.name))
-        write_draft(draft, contact, subject, text, table, attachment)
-        result.chased.append(Chased(service, reasons, overdue, list(contact.to), draft, attachment))
-        if not contact.to:
+        written = write_draft(draft, contact, subject, text, table, attachment)
+        result.chased.append(Chased(service, reasons, overdue, written.to, draft, attachment))
+        if not written.to:
             result.problems.append(Problem("no-address", f"{service} has no email address on the "
                                            "Services sheet; its reminder has an empty To.",
                                            service=service, file=draft.name))

@@ -275,7 +275,7 @@ def _bytes(source: Path | bytes) -> bytes:
 
 def _file_name(name: str) -> str:
     """A name the file system takes for an unpacked file, still saying where it came from."""
-    text = re.sub(r'[<>:"/\\|?*\x00-\x1f]', "-", name).strip(" .") or "attachment"
+    text = re.sub(r'[<>"/\\|?*\x00-\x1f]', "-", name.replace(":", "")).strip(" .") or "attachment"
     if len(text) > 180:  # keep the end, which says what the file is
         text = "…" + text[-179:]
     return text
@@ -377,8 +377,10 @@ def _eml_attachment(part, letter: Letter) -> None:
     if suffix not in WORKBOOK_SUFFIXES and suffix not in MAIL_SUFFIXES:
         return
     encoded = part.get_payload(decode=False)
-    size = len(encoded) * 3 // 4 if isinstance(encoded, str) else 0
-    if size > MAX_ATTACHMENT_BYTES * 1.05:  # checked before decoding, so it is never unpacked
+    size = len(encoded) if isinstance(encoded, str) else 0
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        size = (size - encoded.count("\n") - encoded.count("\r")) * 3 // 4
+    if size > MAX_ATTACHMENT_BYTES:  # known before decoding, so it is never unpacked
         letter.problems.append(f"attachment {name!r} is {size / 2**20:,.0f} MB; a return may be at "
                                f"most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read.")
         return

@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contacts import Contact, check_contacts, contact_for, read_contacts_csv, updated_contacts
+from .contacts import Contact, check_contacts, contact_for, is_address, read_contacts_csv, updated_contacts
 from .errors import XlplanError
 from .plan import Plan
 from .problems import Problem
@@ -118,10 +118,17 @@ def write_draft(path: Path, contact: Contact, subject: str, text: str, facts: li
     from .mail import build_draft
     from .masterbook import atomic_write
 
-    data = build_draft(to=contact.to, cc=contact.cc, subject=subject, text=text,
-                       html=html_body(text, facts), attachment=attachment)
+    # An address not of the form name@domain is left out (and listed as bad-address):
+    # a person adds the right one in Outlook, rather than the draft failing to open.
+    to, cc = usable(contact.to), usable(contact.cc)
+    data = build_draft(to=to, cc=cc, subject=subject, text=text, html=html_body(text, facts),
+                       attachment=attachment)
     atomic_write(path, lambda target: target.write_bytes(data))
-    return Draft(contact.service, path, list(contact.to), list(contact.cc), subject, attachment)
+    return Draft(contact.service, path, to, cc, subject, attachment)
+
+
+def usable(addresses: list[str]) -> list[str]:
+    return [a for a in addresses if is_address(a)]
 
 
 def write_drafts(plan: Plan, issued, message: Message) -> tuple[list[Draft], list[Problem]]:
@@ -136,7 +143,7 @@ def write_drafts(plan: Plan, issued, message: Message) -> tuple[list[Draft], lis
                  ("Your actions", facts["actions"]), ("Attached", item.path.name)]
         drafts.append(write_draft(item.path.with_suffix(".eml"), contact, subject, text, table,
                                   item.path))
-        if not contact.to:
+        if not usable(contact.to):
             problems.append(Problem("no-address", f"{item.service} has no email address on the "
                                     "Services sheet; its draft has an empty To. Add the address "
                                     "there (or with --contacts) for next time.",
