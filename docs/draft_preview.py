@@ -57,9 +57,10 @@ def main_() -> None:
         folder = Path(tmp)
         shutil.copy(REPO / "examples" / "lpt-cqc-2017" / "plan.xlsx", folder / "plan.xlsx")
         (folder / "contacts.csv").write_text(CONTACTS, encoding="utf-8")
-        result = CliRunner().invoke(main, ["template", str(folder / "plan.xlsx"), "-o", str(folder / "out"),
-                                           "--cycle", "2025-Q1", "--due", "31/03/2025", "--service",
-                                           "Corporate", "--drafts", "--contacts", str(folder / "contacts.csv")])
+        args = ["template", str(folder / "plan.xlsx"), "-o", str(folder / "out"), "--cycle", "2025-Q1",
+                "--due", "31/03/2025", "--service", "Corporate", "--drafts",
+                "--contacts", str(folder / "contacts.csv")]
+        result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         draft = email.message_from_bytes((folder / "out" / "Corporate.eml").read_bytes(),
                                          policy=policy.default)

@@ -230,6 +230,9 @@ def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
         what += [f"added {', '.join(update.added)}"] if update.added else []
         kept = f"; the previous master is kept as {update.backup}" if update.backup else ""
         click.echo(f"Updated the Services sheet of {plan} ({'; '.join(what) or 'rewritten'}){kept}.")
+    elif update.not_written:
+        click.echo(f"Note: the Services sheet of {plan} lacks {', '.join(update.added)}, and could "
+                   f"not be updated: {update.not_written}", err=True)
     result = issue_templates(plan, outdir, cycle=cycle, due=due, services=list(services) or None,
                              password=password)
     for issued in result.files:

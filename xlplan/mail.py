@@ -25,10 +25,13 @@ from .workbook import MAX_RATIO, RETURN_LIMITS, WORKBOOK_SUFFIXES
 
 MAIL_SUFFIXES = {".eml", ".msg", ".zip"}
 # Limits: what one saved email or zip in an inbox may hold before it is refused.
-MAX_EMAIL_BYTES = 120 * 2**20  # a saved email, attachments base64-encoded (4/3 of their size)
+# A saved email: NHSmail takes at most 35 MB of attachments, about 48 MB once base64-encoded;
+# parsing one costs about 3 times its size.
+MAX_EMAIL_BYTES = 64 * 2**20
 MAX_ATTACHMENT_BYTES = RETURN_LIMITS.file_bytes  # one attachment: as large as a return may be
 MAX_PARTS = 200  # MIME parts or .msg attachments in one email
 MAX_NESTING = 3  # an email forwarded inside an email inside an email, and no deeper
+MAX_ZIP_BYTES = 1 * 2**30  # one .zip of returns, as it lies in the inbox
 MAX_ZIP_MEMBERS = 1_000  # files in one .zip of returns
 MAX_ZIP_UNPACKED = 1 * 2**30  # what one .zip of returns unpacks to, all members together
 MAX_FILES_TAKEN = 500  # workbooks taken out of one inbox file, at every level
@@ -155,7 +158,7 @@ def unpack_inbox_file(path: Path) -> tuple[list[Path], list[Problem]]:
     job = _Unpacking(path)
     try:
         size = path.stat().st_size
-        limit = MAX_EMAIL_BYTES if path.suffix.lower() != ".zip" else RETURN_LIMITS.file_bytes * 20
+        limit = MAX_ZIP_BYTES if path.suffix.lower() == ".zip" else MAX_EMAIL_BYTES
         if size > limit:
             raise Refused(f"the file is {size / 2**20:,.0f} MB; an inbox email or zip may be at most "
                           f"{limit / 2**20:,.0f} MB. Save the attachments and give those instead.")
@@ -180,7 +183,7 @@ def _unpack(job: _Unpacking, name: str, source: Path | bytes, depth: int,
         return
     if suffix in (".eml", ".msg"):
         try:
-            letter = read_msg(source) if suffix == ".msg" else read_eml(_bytes(source))
+            letter = read_msg(source) if suffix == ".msg" else read_eml(source)
         except Refused as exc:
             job.problem("mail-refused", name, exc.message)
             return
@@ -194,7 +197,7 @@ def _unpack(job: _Unpacking, name: str, source: Path | bytes, depth: int,
 def _take_letter(job: _Unpacking, name: str, letter: Letter, depth: int) -> None:
     for problem in letter.problems:
         job.problem("mail-refused", name, problem)
-    before = job.taken
+    before, reported = job.taken, len(job.problems)
     for file_name, data in letter.files:
         suffix = Path(file_name).suffix.lower()
         if suffix in WORKBOOK_SUFFIXES or suffix in (".zip", ".eml", ".msg"):
@@ -210,7 +213,7 @@ def _take_letter(job: _Unpacking, name: str, letter: Letter, depth: int) -> None
                         f"than {MAX_NESTING} deep; not opened. Forward the original email instead.")
             continue
         _take_letter(job, name + SEPARATOR + inner_name, inner_letter, depth + 1)
-    if job.taken == before and depth == 0 and not letter.problems:
+    if job.taken == before and depth == 0 and not letter.problems and len(job.problems) == reported:
         job.problem("no-workbook-attached", name, "the email has no workbook attached "
                     "(.xlsx, .xlsm, .ods or .xls); nothing to read. Ask the sender to attach "
                     "the workbook they were sent.")
@@ -269,10 +272,6 @@ def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int,
                     f"xlplan cannot read ({type(exc).__name__}). Zip the returns again, without a password.")
 
 
-def _bytes(source: Path | bytes) -> bytes:
-    return source.read_bytes() if isinstance(source, Path) else source
-
-
 def _file_name(name: str) -> str:
     """A name the file system takes for an unpacked file, still saying where it came from."""
     text = re.sub(r'[<>"/\\|?*\x00-\x1f]', "-", name.replace(":", "")).strip(" .") or "attachment"
@@ -294,8 +293,9 @@ def _unique(name: str, taken: set[str]) -> str:
 # --- .eml ----------------------------------------------------------------------------------
 
 
-def read_eml(data: bytes | object) -> Letter:
+def read_eml(data: Path | bytes | object) -> Letter:
     """A saved email (RFC 5322, as Outlook, Thunderbird and Apple Mail save them)."""
+    import io
     from email import policy
     from email.message import Message
     from email.parser import BytesParser
@@ -303,12 +303,14 @@ def read_eml(data: bytes | object) -> Letter:
     if isinstance(data, Message):
         message = data
     else:
-        assert isinstance(data, bytes)
-        if len(data) > MAX_EMAIL_BYTES:
-            raise Refused(f"the email is {len(data) / 2**20:,.0f} MB (limit "
+        size = data.stat().st_size if isinstance(data, Path) else len(data)
+        if size > MAX_EMAIL_BYTES:
+            raise Refused(f"the email is {size / 2**20:,.0f} MB (limit "
                           f"{MAX_EMAIL_BYTES / 2**20:,.0f} MB): not read.")
         try:
-            message = BytesParser(policy=policy.default).parsebytes(data)
+            # Parsed from a stream: parsebytes() would hold three copies of a large email.
+            with (data.open("rb") if isinstance(data, Path) else io.BytesIO(data)) as stream:
+                message = BytesParser(policy=policy.default).parse(stream)
         except Exception as exc:  # noqa: BLE001 - the email package raises several types
             raise Refused(f"cannot be read as an email ({type(exc).__name__}).") from exc
     letter = Letter()

@@ -159,29 +159,45 @@ class ServicesUpdate:
     written: bool = False
     backup: Path | None = None
     problems: list[Problem] = field(default_factory=list)
+    not_written: str = ""  # why the missing services could not be added to the master
 
 
 def update_services(plan_path: Path, contacts_csv: Path | None = None, *,
                     keep_backup: bool = True) -> ServicesUpdate:
     """Load `contacts_csv` into the master's Services sheet and add any service missing from
-    it; the master is rewritten only when something changed (the previous one kept)."""
+    it. The master is locked and rewritten only when something changed (the previous one
+    kept), so issuing from a master on a read-only share still works."""
     from .masterbook import plan_lock, write_master
     from .plan import read_plan
 
-    with plan_lock(plan_path):
-        plan = read_plan(plan_path)
-        loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
-        before = [c.row() for c in plan.contacts]
-        contacts, added = updated_contacts(plan.contacts, plan.services(), loaded)
-        update = ServicesUpdate(plan, added=added, loaded=len(loaded))
-        if contacts_csv:
-            update.problems = check_contacts(loaded, contacts_csv.name)
-        plan.contacts = contacts
-        if [c.row() for c in contacts] != before:
+    loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
+    update = _services_update(read_plan(plan_path), loaded)
+    if contacts_csv:
+        update.problems = check_contacts(loaded, contacts_csv.name)
+    if not update.written:
+        return update
+    try:
+        with plan_lock(plan_path):
+            fresh = _services_update(read_plan(plan_path), loaded)
+            fresh.problems = update.problems
             if keep_backup:
                 from .merge import keep_backup as backup
 
-                update.backup = backup(plan_path)
-            write_master(plan, plan_path)
-            update.written = True
-    return update
+                fresh.backup = backup(plan_path)
+            write_master(fresh.plan, plan_path)
+            return fresh
+    except XlplanError as exc:
+        if contacts_csv:
+            raise  # asked for: say so and stop
+        # Only adding empty rows for new services: not worth stopping the issue for.
+        update.written, update.not_written = False, exc.message
+        return update
+
+
+def _services_update(plan: Plan, loaded: list[Contact]) -> ServicesUpdate:
+    """The plan with its contacts updated in memory; `written` says whether they changed."""
+    before = [c.row() for c in plan.contacts]
+    contacts, added = updated_contacts(plan.contacts, plan.services(), loaded)
+    plan.contacts = contacts
+    return ServicesUpdate(plan, added=added, loaded=len(loaded),
+                          written=[c.row() for c in contacts] != before)

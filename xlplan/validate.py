@@ -49,8 +49,8 @@ class ValidationResult:
 
     @property
     def exit_code(self) -> int:
-        if any(c.ret.unreadable for c in self.checked):
-            return EXIT_UNREADABLE
+        if any(c.ret.unreadable for c in self.checked) or any(p.is_error for p in self.skipped):
+            return EXIT_UNREADABLE  # a return, or an email or zip holding returns, unreadable
         if any(c.refused or any(p.is_error for p in c.problems) for c in self.checked):
             return EXIT_ERRORS
         return EXIT_OK
