@@ -316,14 +316,23 @@ def test_an_outlook_msg_return(world, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     message.save(inbox / "RE Corporate.msg")
+    # Outlook keeps an email attached to another as it was saved: here an .eml from CHS
+    forward = msgforge.Message(subject="FW: CHS", text_body="See attached.",
+                               sender=("pa.chs@nhs.net", "PA"), sent=dt.datetime(2025, 3, 23, tzinfo=dt.UTC))
+    chs = (world["filled"] / "CHS.xlsx").read_bytes()
+    original = reply("Bob Smith <bob.smith@nhs.net>", {"CHS.xlsx": chs})
+    forward.attach_bytes("RE CHS.eml", original.as_bytes(policy=policy.SMTP))
+    forward.save(inbox / "FW CHS.msg")
     out = tmp_path / "merged.xlsx"
     result = invoke("merge", world["plan"], inbox, "-o", out)
     assert result.exit_code == 0, result.output
-    assert "Read 1 return(s): 2 cell(s) changed" in result.output
+    assert "Read 2 return(s): 4 cell(s) changed" in result.output
     rows = sheet_values(out, "Summary")
-    corporate = dict(zip(rows[3], next(r for r in rows[4:] if r[0] == "Corporate"), strict=False))
-    assert corporate["Returned by"] == "Jane Doe <jane.doe@nhs.net> on 22/03/2025 08:30"
-    assert corporate["File"] == "RE Corporate.msg » Corporate.xlsx"
+    summary = {r[0]: dict(zip(rows[3], r, strict=False)) for r in rows[4:] if r and r[0]}
+    assert summary["Corporate"]["Returned by"] == "Jane Doe <jane.doe@nhs.net> on 22/03/2025 08:30"
+    assert summary["Corporate"]["File"] == "RE Corporate.msg » Corporate.xlsx"
+    assert summary["CHS"]["Returned by"] == "Bob Smith <bob.smith@nhs.net> on 20/03/2025 10:15"
+    assert summary["CHS"]["File"] == "FW CHS.msg » RE CHS.eml » CHS.xlsx"
 
 
 # --- hostile emails -----------------------------------------------------------------------

@@ -136,7 +136,7 @@ def _master_options(title_default: str):
 
 @main.command()
 @_master_options("the layout's")
-@click.option("--contacts", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Load the Services sheet (service, contact names, email addresses, cc) from a CSV.")
 def new(output: Path, layout_name: str, title: str | None, force: bool, contacts: Path | None) -> None:
     """Write an empty master plan."""
@@ -177,7 +177,7 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 @main.command(name="import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @_master_options("the source's title row")
-@click.option("--contacts", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Load the Services sheet (service, contact names, email addresses, cc) from a CSV.")
 def import_(source: Path, output: Path, layout_name: str, title: str | None, force: bool,
             contacts: Path | None) -> None:
@@ -185,8 +185,6 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
     from .importer import import_plan
 
     _refuse_overwrite(output, force)
-    if contacts is not None and not contacts.is_file():
-        raise XlplanError(f"Contacts file {contacts} not found.")
     result = import_plan(source, output, layout_name=layout_name, title=title)
     _load_contacts(output, contacts)
     where = f"sheet {result.source_sheet!r}, " if result.source_sheet else ""
@@ -211,10 +209,10 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
 @click.option("--password", default="", help="Password for the sheet and workbook protection.")
 @click.option("--drafts", is_flag=True,
               help="Also write one email draft (.eml, opens unsent in Outlook) per service.")
-@click.option("--message", "message_file", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--message", "message_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The drafts' text, with {service} {plan} {cycle} {due} {actions}; a first "
                    "line 'Subject: …' sets the subject.")
-@click.option("--contacts", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Load the Services sheet of PLAN from a CSV first.")
 def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
              services: tuple[str, ...], password: str, drafts: bool, message_file: Path | None,
