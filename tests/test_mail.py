@@ -185,6 +185,25 @@ def test_the_services_sheet_survives_a_merge_once(world, tmp_path: Path) -> None
     sheets = all_sheet_values(out)
     assert [s for s in sheets if s.startswith("Services")] == ["Services"]
     assert services_sheet(out) == services_sheet(world["plan"])
+    # an address typo is the drafts' business, not a merge's problem
+    assert not any(r[1] == "bad-address" for r in sheets["Issues"])
+
+
+def test_a_sheet_of_the_teams_own_called_services_is_carried_not_lost(world, tmp_path: Path) -> None:
+    import openpyxl
+
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy(world["plan"], plan)
+    book = openpyxl.load_workbook(plan)
+    del book["Services"]
+    book.create_sheet("Services").append(["Budget line", "Amount"])
+    book["Services"].append(["Agency nurses", 1200])
+    book.save(plan)
+    out = tmp_path / "merged.xlsx"
+    assert invoke("merge", plan, world["filled"], "-o", out).exit_code == 0
+    sheets = all_sheet_values(out)
+    assert sheets["Services (2)"][:2] == [["Budget line", "Amount"], ["Agency nurses", "1200"]]  # carried sheets keep text (as before)
+    assert set(services_sheet(out)) == set(LPT_SERVICE_FILES)  # and xlplan's own, rebuilt
 
 
 # --- drafts -------------------------------------------------------------------------------

@@ -93,6 +93,9 @@ def chase(plan_path: Path, inbox: list[Path], outdir: Path, *, as_of: dt.date | 
     issued = read_outbox(outbox, plan)
     dues = sorted({i.due for i in issued.values() if i.due})
     result = ChaseResult(as_of=as_of, due=dues[-1] if dues else None)
+    from .contacts import check_contacts
+
+    result.problems.extend(check_contacts(plan.contacts, plan_path.name))
     validation = validate(inbox, plan=plan, as_of=as_of)
     accepted, refused = _by_service(validation.checked)
     values = _values_with_returns(plan, accepted)

@@ -310,8 +310,10 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
 
 
 def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
-    """The Services sheet into `plan.contacts`; its name, as a sheet xlplan owns (if present)."""
-    from .contacts import SERVICES_SHEET, check_contacts, parse_services
+    """The Services sheet into `plan.contacts`; its name, as a sheet xlplan owns (if present).
+    Its addresses are checked where they are used (template --drafts, chase), not here: a
+    typo in an address is no problem of a merge."""
+    from .contacts import SERVICES_SHEET, parse_services
 
     if SERVICES_SHEET not in book.sheets:
         return set()
@@ -319,7 +321,6 @@ def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
     plan.contacts = parse_services(rows)
     if not plan.contacts and any(v is not None for row in rows[1:] for v in row):
         return set()  # a sheet of the team's own that happens to be called Services: carried
-    plan.read_problems.extend(check_contacts(plan.contacts, path.name))
     return {SERVICES_SHEET}
 
 

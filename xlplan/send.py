@@ -172,8 +172,7 @@ def update_services(plan_path: Path, contacts_csv: Path | None = None, *,
 
     loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
     update = _services_update(read_plan(plan_path), loaded)
-    if contacts_csv:
-        update.problems = check_contacts(loaded, contacts_csv.name)
+    update.problems = check_contacts(update.plan.contacts, plan_path.name)
     if not update.written:
         return update
     try:
