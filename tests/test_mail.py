@@ -305,6 +305,18 @@ def test_an_inbox_of_emails_gives_the_same_master_as_the_bare_files(world, tmp_p
     assert any(r[1] == "no-workbook-attached" and r[3] == "no attachment.eml" for r in issues)
 
 
+def test_an_email_in_outlooks_rich_text_format_says_what_to_do(tmp_path: Path) -> None:
+    message = reply("jane.doe@nhs.net", {})
+    message.add_attachment(b"\x78\x9f\x3e\x22" + bytes(100), maintype="application",
+                           subtype="ms-tnef", filename="winmail.dat")
+    save(message, tmp_path / "inbox" / "rtf.eml")
+    files, problems = mail.unpack_inbox_file(tmp_path / "inbox" / "rtf.eml")
+    assert files == []
+    [problem] = problems
+    assert problem.code == "no-workbook-attached" and problem.file == "rtf.eml"
+    assert "winmail.dat" in problem.message and "HTML" in problem.message
+
+
 def test_validate_names_the_email_and_warns_of_a_stranger(world, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     save(reply("Someone <someone@example.org>", {

@@ -115,6 +115,7 @@ class Letter:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     emails: list[tuple[str, object]] = field(default_factory=list)  # (name, parsed or bytes)
     problems: list[str] = field(default_factory=list)
+    rich_text: bool = False  # Outlook's winmail.dat: its attachments are hidden inside it
 
 
 # --- reading an inbox file -----------------------------------------------------------------
@@ -214,9 +215,14 @@ def _take_letter(job: _Unpacking, name: str, letter: Letter, depth: int) -> None
             continue
         _take_letter(job, name + SEPARATOR + inner_name, inner_letter, depth + 1)
     if job.taken == before and depth == 0 and not letter.problems and len(job.problems) == reported:
-        job.problem("no-workbook-attached", name, "the email has no workbook attached "
-                    "(.xlsx, .xlsm, .ods or .xls); nothing to read. Ask the sender to attach "
-                    "the workbook they were sent.")
+        if letter.rich_text:
+            job.problem("no-workbook-attached", name, "the email was sent in Outlook's rich text "
+                        "format: its attachments are inside winmail.dat, which xlplan cannot open. "
+                        "Ask the sender to send it again as HTML (Format Text > HTML in Outlook).")
+        else:
+            job.problem("no-workbook-attached", name, "the email has no workbook attached "
+                        "(.xlsx, .xlsm, .ods or .xls); nothing to read. Ask the sender to attach "
+                        "the workbook they were sent.")
 
 
 def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int,
@@ -371,6 +377,9 @@ def _eml_attachment(part, letter: Letter) -> None:
     name = part.get_filename() or ""
     suffix = Path(name).suffix.lower()
     ctype = part.get_content_type()
+    if ctype == "application/ms-tnef" or name.lower() == "winmail.dat":
+        letter.rich_text = True
+        return
     if not name:
         by_type = {"/".join(v): k for k, v in MIME_TYPES.items()}
         if ctype not in by_type:
