@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
-from .mail import MAIL_SUFFIXES
+from .mail import MAIL_SUFFIXES, unpack_inbox_file
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
@@ -88,8 +88,6 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
                                        file=child.name))
             elif child.suffix.lower() in MAIL_SUFFIXES:
                 # A saved email or a zip: its workbooks, unpacked, are the returns (xlplan.mail).
-                from .mail import unpack_inbox_file
-
                 found, problems = unpack_inbox_file(child)
                 files.extend(found)
                 skipped.extend(problems)
