@@ -87,6 +87,10 @@ def main(ctx: click.Context, debug: bool) -> None:
       (services fill in their workbooks and send them back)
       xlplan validate inbox/ --plan plan.xlsx
       xlplan merge plan.xlsx inbox/ -o consolidated.xlsx
+
+    \b
+    By email: `template … --drafts` writes a draft per service to send; the
+    inbox may hold saved emails (.eml, .msg) or a .zip; `chase` drafts reminders.
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
@@ -132,14 +136,37 @@ def _master_options(title_default: str):
 
 @main.command()
 @_master_options("the layout's")
-def new(output: Path, layout_name: str, title: str | None, force: bool) -> None:
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Load the Services sheet (service, contact names, email addresses, cc) from a CSV.")
+def new(output: Path, layout_name: str, title: str | None, force: bool, contacts: Path | None) -> None:
     """Write an empty master plan."""
     from .importer import new_plan
 
     _refuse_overwrite(output, force)
     plan = new_plan(output, layout_name=layout_name, title=title)
+    _load_contacts(output, contacts)
     click.echo(f"Wrote an empty {plan.layout.name} plan to {output}. Add actions on the "
                f"{plan.layout.sheet!r} sheet, then run `xlplan template {output} -o outbox/`.")
+
+
+def _load_contacts(plan: Path, contacts: Path | None) -> None:
+    """--contacts FILE.csv on a master just written: its Services sheet filled from the file."""
+    if contacts is None:
+        return
+    from .send import update_services
+
+    update = update_services(plan, contacts, keep_backup=False)
+    click.echo(f"Loaded {update.loaded} service contact(s) from {contacts} into the Services sheet.")
+    _print_contact_problems(update.plan.contacts, update.problems)
+
+
+def _print_contact_problems(contacts, problems) -> None:
+    without = [c.service for c in contacts if not c.to]
+    if problems:
+        click.echo(f"{len(problems)} address problem(s):", err=True)
+        _print_problems(problems)
+    if without:
+        click.echo(f"No email address on the Services sheet for: {', '.join(without)}.", err=True)
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
@@ -150,12 +177,16 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 @main.command(name="import")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @_master_options("the source's title row")
-def import_(source: Path, output: Path, layout_name: str, title: str | None, force: bool) -> None:
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Load the Services sheet (service, contact names, email addresses, cc) from a CSV.")
+def import_(source: Path, output: Path, layout_name: str, title: str | None, force: bool,
+            contacts: Path | None) -> None:
     """Build a master plan from an existing plan (.xlsx, .xls, .ods or .csv)."""
     from .importer import import_plan
 
     _refuse_overwrite(output, force)
     result = import_plan(source, output, layout_name=layout_name, title=title)
+    _load_contacts(output, contacts)
     where = f"sheet {result.source_sheet!r}, " if result.source_sheet else ""
     click.echo(f"Imported {result.actions} actions from {source} ({where}header on row "
                f"{result.header_row}) into {output}.")
@@ -176,11 +207,30 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
 @click.option("--due", callback=_date, help="The date services must return by (31/03/2025).")
 @click.option("--service", "services", multiple=True, help="Only this service (repeatable).")
 @click.option("--password", default="", help="Password for the sheet and workbook protection.")
+@click.option("--drafts", is_flag=True,
+              help="Also write one email draft (.eml, opens unsent in Outlook) per service.")
+@click.option("--message", "message_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The drafts' text, with {service} {plan} {cycle} {due} {actions}; a first "
+                   "line 'Subject: …' sets the subject.")
+@click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Load the Services sheet of PLAN from a CSV first.")
 def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
-             services: tuple[str, ...], password: str) -> None:
+             services: tuple[str, ...], password: str, drafts: bool, message_file: Path | None,
+             contacts: Path | None) -> None:
     """Write one locked workbook per service from the master PLAN."""
+    from .send import load_message, update_services, write_drafts
     from .template import issue_templates
 
+    message = load_message(message_file) if drafts or message_file else None
+    update = update_services(plan, contacts)
+    if update.written:
+        what = [f"loaded {update.loaded} contact(s) from {contacts}"] if contacts else []
+        what += [f"added {', '.join(update.added)}"] if update.added else []
+        kept = f"; the previous master is kept as {update.backup}" if update.backup else ""
+        click.echo(f"Updated the Services sheet of {plan} ({'; '.join(what) or 'rewritten'}){kept}.")
+    elif update.not_written:
+        click.echo(f"Note: the Services sheet of {plan} lacks {', '.join(update.added)}, and could "
+                   f"not be updated: {update.not_written}", err=True)
     result = issue_templates(plan, outdir, cycle=cycle, due=due, services=list(services) or None,
                              password=password)
     for issued in result.files:
@@ -188,7 +238,15 @@ def template(plan: Path, outdir: Path, cycle: str | None, due: dt.date | None,
     click.echo(f"Wrote {len(result.files)} service workbook(s) to {outdir}.")
     click.echo(f"Recorded what was issued in {plan}, so returns are judged against it"
                + (f" (the previous master is kept as {result.backup.name})." if result.backup else "."))
-    notes = [p for p in result.problems if p.severity != "info" or p.code == "joint-action-split"]
+    if message is not None:
+        written, no_address = write_drafts(update.plan, result, message)
+        click.echo(f"Wrote {len(written)} email draft(s) (.eml) beside them: open each in Outlook, "
+                   "check it and send it. xlplan sends nothing itself.")
+        if no_address:
+            click.echo("No address, so the To of these drafts is empty: "
+                       + ", ".join(p.service or "" for p in no_address) + ".", err=True)
+    notes = [p for p in result.problems + update.problems
+             if p.severity != "info" or p.code == "joint-action-split"]
     if notes:
         click.echo(f"{len(notes)} note(s):", err=True)
         _print_problems(notes)
@@ -211,6 +269,7 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
 
     Exit 0: no errors (warnings allowed); 1: errors found; 2: a file could not be read.
     """
+    from .mail import shown_path
     from .validate import validate as run_validate
 
     if annotate:
@@ -232,7 +291,7 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             ret = checked.ret
             counts = _counts(checked.problems)
             who = f"{ret.service}, cycle {ret.cycle}" if ret.service else "service unknown"
-            click.echo(f"{ret.path}: {checked.status.upper()} ({who}){counts}")
+            click.echo(f"{shown_path(ret.path)}: {checked.status.upper()} ({who}){counts}")
             _print_problems(checked.problems, err=False)
         for skipped in result.skipped:
             click.echo(f"{skipped.file}: skipped: {skipped.message}")
@@ -336,6 +395,40 @@ class _ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("inbox", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-o", "--outdir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The folder to write one reminder draft (.eml) per chased service into.")
+@click.option("--as-of", callback=_date, help="The date overdue is judged against (default today).")
+@click.option("--outbox", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder `xlplan template` wrote: each reminder attaches the workbook again, "
+                   "and the due date is read from it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
+def chase(plan: Path, inbox: tuple[Path, ...], outdir: Path, as_of: dt.date | None,
+          outbox: Path | None, as_json: bool) -> None:
+    """Draft a reminder to each service that has not returned by the due date, whose return
+    was refused, or that has overdue actions (INBOX: the returns so far, folders or files)."""
+    from .chase import chase as run_chase
+
+    result = run_chase(plan, list(inbox), outdir, as_of=as_of, outbox=outbox)
+    if as_json:
+        click.echo(result.to_json())
+    else:
+        for chased in result.chased:
+            to = "; ".join(chased.to) or "(no address)"
+            click.echo(f"{chased.service}: {' '.join(chased.reasons)}")
+            click.echo(f"  to {to}: {chased.draft}")
+            for item in chased.overdue[:10]:
+                click.echo(f"  - {item.reference}: {item.action[:60]} (due {item.due:%d/%m/%Y})")
+            if len(chased.overdue) > 10:
+                click.echo(f"  … and {len(chased.overdue) - 10} more overdue (see the draft).")
+        click.echo(f"{len(result.chased)} reminder draft(s) written to {outdir}" if result.chased
+                   else "Nobody to chase: every service has returned and nothing is overdue.")
+    if result.problems:
+        _print_problems(result.problems)
 
 
 @main.command()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
@@ -65,8 +66,9 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                     title="Change log: every change merged in earlier cycles",
                     notes=["The latest merge's changes are on the Changes sheet; they move here "
                            "at the next merge."])
+        write_services_sheet(book, plan)
         taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
-                 RETURNS_SHEET, SNAPSHOT_SHEET}
+                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
@@ -83,6 +85,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         book.close()
 
     atomic_write(path, build)
+
+
+def write_services_sheet(book: Book, plan: Plan) -> None:
+    """Who receives each service's workbook; any service of the plan missing is added."""
+    from .contacts import updated_contacts
+
+    plan.contacts, _ = updated_contacts(plan.contacts, plan.services())
+    write_table(book, SERVICES_SHEET, SERVICES_HEADERS, (c.row() for c in plan.contacts),
+                SERVICES_WIDTHS, title=SERVICES_TITLE, notes=SERVICES_NOTES)
 
 
 def atomic_write(path: Path, build: Callable[[Path], None]) -> None:

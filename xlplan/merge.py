@@ -14,6 +14,7 @@ from .checks import CheckedReturn, same
 from .cycle import MergedReturn
 from .errors import XlplanError
 from .excel import CellValue, display
+from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
 from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
 from .problems import Problem, Severity
@@ -46,6 +47,9 @@ class ServiceStatus:
     returned: bool
     file: str | None = None
     saved_at: dt.datetime | None = None
+    # A return that came by email: who sent it, and when (xlplan.mail).
+    sender: str | None = None
+    sent_at: dt.datetime | None = None
 
 
 @dataclass
@@ -201,7 +205,11 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
     ret = checked.ret
     service = ret.service or UNASSIGNED
     changed_here = result.changed_cells
-    result.statuses.append(ServiceStatus(service, True, ret.path.name, ret.saved_at))
+    origin = received(ret.path)
+    result.statuses.append(ServiceStatus(service, True, ret.path.name, ret.saved_at,
+                                         origin.sender if origin else None,
+                                         origin.sent_at if origin else None))
+    source = ret.path.name + (origin.note() if origin else "")  # Changes say who sent it, when
     for edit in checked.edits:
         action = by_id.get(edit.action_id)
         if action is not None and edit.master_changed is None:
@@ -233,7 +241,7 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
                 file=ret.path.name, service=service, action=ref, column=column.header,
                 cell=edit.cell, value=display(edit.new)[:200]))
         change = Change(action.id, ref, edit.field, column.header, current, edit.new, service,
-                        ret.path.name, ret.saved_at, kind, master_value=current)
+                        source, ret.saved_at, kind, master_value=current)
         action.values[edit.field] = edit.new
         # A second version from the service is judged against what this one applied: a cell
         # it leaves keeps this value, a cell it sets back to the issued value is reverted.
@@ -255,7 +263,7 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         by_id[action.id] = action
         result.changes.append(Change(action.id, plan.ref(action), plan.layout.reference,
                                      "(proposed action)", None, display(action.get(plan.layout.reference)),
-                                     service, ret.path.name, ret.saved_at, "proposed"))
+                                     service, source, ret.saved_at, "proposed"))
 
 
 def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn],

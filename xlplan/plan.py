@@ -86,6 +86,8 @@ class Plan:
     actions: list[Action]
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
+    # The Services sheet: who receives each service's workbook (xlplan.contacts.Contact).
+    contacts: list = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
     # What the last `xlplan template` issued to each service (empty for a master that has
     # never issued, or one written before the record existed).
@@ -393,10 +395,26 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     plan.read_problems.extend(plan.split_joint_actions())
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
              RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
+    owned |= _read_contacts(book, plan, path)
     for name in book.sheets:
         if name not in owned:
             plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
     return plan
+
+
+def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
+    """The Services sheet into `plan.contacts`; its name, as a sheet xlplan owns (if present).
+    Its addresses are checked where they are used (template --drafts, chase), not here: a
+    typo in an address is no problem of a merge."""
+    from .contacts import SERVICES_SHEET, parse_services
+
+    if SERVICES_SHEET not in book.sheets:
+        return set()
+    rows = book.rows(SERVICES_SHEET)
+    plan.contacts = parse_services(rows)
+    if not plan.contacts and any(v is not None for row in rows[1:] for v in row):
+        return set()  # a sheet of the team's own that happens to be called Services: carried
+    return {SERVICES_SHEET}
 
 
 def _find(header: list[CellValue], text: str) -> int | None:

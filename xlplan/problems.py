@@ -76,6 +76,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "already-merged": (Severity.INFO, "The same file was merged earlier this cycle; nothing changed."),
     "proposal-pending": (Severity.WARNING, "A proposed action the central team has not decided."),
     "proposal-rejected": (Severity.INFO, "A proposed action the central team rejected left the plan."),
+    # email (xlplan.contacts, xlplan.mail)
+    "bad-address": (Severity.WARNING, "An address on the Services sheet is not of the form name@domain."),
+    "no-address": (Severity.WARNING, "A service has no email address; its draft's To is empty."),
+    "no-workbook-attached": (Severity.WARNING, "An email in the inbox has no workbook attached."),
+    "unknown-sender": (Severity.WARNING, "A return came from an address not among the service's contacts."),
+    "mail-refused": (Severity.ERROR, "An email or zip in the inbox is damaged or beyond a safety limit."),
 }
 
 

@@ -86,7 +86,7 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
     rating_field = layout.service_rating
     complete = layout.complete_ratings
     headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
-               "File", "Complete %"]
+               "File", "Returned by", "Complete %"]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
     by_service: dict[str, list] = {}
@@ -112,8 +112,17 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
         rows.append([service, len(actions), *counts.values(), unrated, overdue,
                      "Yes" if got and got.returned else "No",
                      got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
-                     (got.file or "") if got else "", done / len(actions) if actions else 0.0])
+                     (got.file or "") if got else "", returned_by(got),
+                     done / len(actions) if actions else 0.0])
     return headers, rows
+
+
+def returned_by(status) -> str:
+    """"Jane Doe <jane.doe@nhs.net> on 03/03/2025 10:15" for a return that came by email."""
+    if status is None or not (status.sender or status.sent_at):
+        return ""
+    when = f" on {status.sent_at:%d/%m/%Y %H:%M}" if status.sent_at else ""
+    return f"{status.sender or 'unknown sender'}{when}"
 
 
 def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
@@ -122,8 +131,8 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     scale = plan.layout.ratings
     ws.set_column(0, 0, 22)
     ws.set_column(1, len(headers) - 1, 10)
-    ws.set_column(len(headers) - 3, len(headers) - 3, 17)
-    ws.set_column(len(headers) - 2, len(headers) - 2, 24)
+    ws.set_column(len(headers) - 4, len(headers) - 4, 17)
+    ws.set_column(len(headers) - 3, len(headers) - 2, 28)  # File, Returned by
     title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
     ws.write_string(0, 0, f"{plan.meta.title}: summary after the merge of "
                           f"{merge.merged_at:%d/%m/%Y %H:%M}", title)

@@ -34,6 +34,8 @@ class ServiceOut(BaseModel):
     returned: bool
     file: str | None
     saved_at: str | None
+    sender: str | None = None  # a return that came by email
+    sent_at: str | None = None
 
 
 class MergeOut(BaseModel):
@@ -55,7 +57,8 @@ def merge_json(result: MergeResult) -> str:
         returns_read=result.returns_read, changed=len(result.changes), refused=result.refused,
         conflicts=result.conflicts,
         services=[ServiceOut(service=s.service, returned=s.returned, file=s.file,
-                             saved_at=s.saved_at.isoformat() if s.saved_at else None)
+                             saved_at=s.saved_at.isoformat() if s.saved_at else None,
+                             sender=s.sender, sent_at=s.sent_at.isoformat() if s.sent_at else None)
                   for s in result.statuses],
         changes=[ChangeOut(action=c.action, id=c.action_id, column=c.column, old=display(c.old),
                            new=display(c.new), service=c.service, file=c.file, kind=c.kind)

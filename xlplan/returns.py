@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
+from .mail import MAIL_SUFFIXES, unpack_inbox_file
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
@@ -87,9 +88,15 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
             if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
                 skipped.append(Problem("skipped-file", "a lock file or hidden system file; skipped.",
                                        file=child.name))
+            elif child.suffix.lower() in MAIL_SUFFIXES:
+                # A saved email or a zip: its workbooks, unpacked, are the returns (xlplan.mail).
+                found, problems = unpack_inbox_file(child)
+                files.extend(found)
+                skipped.extend(problems)
             elif child.suffix.lower() not in WORKBOOK_SUFFIXES and path.is_dir():
                 skipped.append(Problem("skipped-file", f"not a workbook ({child.suffix or 'no extension'}); "
-                                       "skipped. Returns are .xlsx, .xlsm, .ods or .xls.",
+                                       "skipped. Returns are .xlsx, .xlsm, .ods or .xls, or saved "
+                                       "emails (.eml, .msg) or a .zip holding them.",
                                        file=child.name, severity="warning"))
             else:
                 files.append(child)

@@ -44,6 +44,8 @@ class TemplateResult:
     problems: list[Problem] = field(default_factory=list)
     # The master, updated with the record of what was issued, and the copy kept of it.
     backup: Path | None = None
+    cycle: str = ""  # as issued (the default is this month)
+    due: dt.date | None = None
 
 
 def safe_filename(name: str) -> str:
@@ -90,6 +92,7 @@ def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: d
                           f"the {plan.layout.sheet!r} sheet, or import a plan with `xlplan import`.")
     issued_at = now()
     cycle = cycle or issued_at.strftime("%Y-%m")
+    result.cycle, result.due = cycle, due
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .checks import CheckedReturn, PlanIndex, check_return
+from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
 from .problems import Problem
 from .returns import list_inbox, read_return
@@ -51,14 +52,14 @@ class ValidationResult:
 
     @property
     def exit_code(self) -> int:
-        if any(c.ret.unreadable for c in self.checked):
-            return EXIT_UNREADABLE
+        if any(c.ret.unreadable for c in self.checked) or any(p.is_error for p in self.skipped):
+            return EXIT_UNREADABLE  # a return, or an email or zip holding returns, unreadable
         if any(c.refused or any(p.is_error for p in c.problems) for c in self.checked):
             return EXIT_ERRORS
         return EXIT_OK
 
     def to_model(self) -> ValidationOut:
-        files = [FileOut(path=str(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
+        files = [FileOut(path=shown_path(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
                          status=c.status, problems=[_problem_out(p) for p in c.problems])
                  for c in self.checked]
         files += [FileOut(path=p.file or "", service=None, cycle=None, status="skipped",
@@ -121,6 +122,7 @@ class _CheckJob:
         ret = read_return(path, self.master)
         checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
                                index=self.index, accept_cycle=self.accept_cycle)
+        checked.problems.extend(check_sender(ret, self.master))
         ret.release()
         return checked
 
