@@ -171,12 +171,12 @@ def remember_returns(plan: Plan, checked: list[CheckedReturn], applied: list[Che
 
 
 def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
-    """Per service, the return saved last; the others are listed as superseded."""
+    """Per service, the return saved last; the others are listed as superseded (what was wrong
+    in them no longer counts: only the applied version's problems are listed)."""
     by_service: dict[str, list[CheckedReturn]] = {}
     for item in checked:
-        for problem in item.problems:
-            result.problems.append(problem)
         if item.refused or item.ret.service is None:
+            result.problems.extend(item.problems)
             continue
         by_service.setdefault(item.ret.service, []).append(item)
     chosen: list[CheckedReturn] = []
@@ -189,6 +189,7 @@ def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[Che
                 "superseded", f"{service} sent a later return, {latest.ret.path.name} (saved "
                 f"{_stamp(latest.ret.saved_at)}); this one (saved {_stamp(older.ret.saved_at)}) was "
                 "not applied.", file=older.ret.path.name, service=service))
+        result.problems.extend(latest.problems)
         chosen.append(latest)
     chosen.sort(key=lambda c: (c.ret.saved_at or epoch, c.ret.path.name))
     return chosen

@@ -102,10 +102,11 @@ def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.da
 
 
 def awaiting_returns(master: Plan, checked: list[CheckedReturn]) -> list[str]:
-    """The services issued this cycle with no return among `checked` nor merged earlier."""
+    """The services issued this cycle with no usable return among `checked` (a refused one, such
+    as an old cycle's template, does not count) nor merged earlier."""
     issued = sorted(master.record.services()) if master.record.rows else master.services()
     cycle = master.meta.cycle
-    returned = {c.ret.service for c in checked if c.ret.service}
+    returned = {c.ret.service for c in checked if c.ret.service and not c.refused}
     returned |= {m.service for m in master.merged if m.cycle == cycle and m.outcome == "applied"}
     return [s for s in issued if s not in returned]
 
