@@ -80,6 +80,10 @@ class Plan:
     actions: list[Action]
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
+    # Headers of central columns on the plan sheet that the layout does not know (kept from an
+    # imported source), written right of the layout's columns; the values are in each
+    # Action.values under "_extra_<n>" (n = position in this list).
+    extra_columns: list[str] = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
