@@ -31,7 +31,7 @@ from .excel import (
 from .layout import Layout, load_layout, parse_layout
 from .masterbook import write_master
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata
-from .plan import Action, CarriedSheet, Plan, new_plan_id, normal_ref
+from .plan import Action, CarriedSheet, Plan, new_plan_id
 from .problems import Problem, short
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook
 
@@ -574,7 +574,8 @@ def _refuse_missing_essentials(source: Path, sheet: SourceSheet, header_index: i
     plain = [display(header[i]) for f, i in sorted(positions.items(), key=lambda p: p[1])
              if layout.column(f).type in ("text", "choice") and f != layout.reference]
     for f, _ in missing:
-        example = others[0] if others else (plain[0] if f == layout.route and plain else "Your header")
+        candidates = [*plain, *others] if f == layout.route else others
+        example = candidates[0] if candidates else "Your header"
         hint = f"  If one of your columns holds it, add --map \"{example}={f}\""
         if f == layout.route and not route:
             hint = (f"  Choose the column that routes actions with --route \"{example}\" (or "
