@@ -14,6 +14,7 @@ from conftest import (
     LPT_SOURCE,
     META_SHEET,
     PLAN_SHEET,
+    SEED_ROUTES,
     SEED_SOURCES,
     lpt_source_row,
     metadata,
@@ -29,10 +30,6 @@ from xlplan.layout import load_layout
 
 def seed(name: str):
     return name
-
-
-# The Solent plan names people, not teams: it is routed by person on purpose.
-SEED_ROUTES = {"solent-cqc-2017": ["--route", "Assigned To"]}
 
 
 def import_seed(run, tmp_path, name):

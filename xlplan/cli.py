@@ -198,8 +198,8 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
     click.echo(f"Imported {result.actions} actions from {source} ({where}header on row "
                f"{result.header_row}) into {output}.")
     exact = [c for c in result.columns if c.how == "header"]
-    click.echo(f"Columns: {len(exact)} read by the layout's own header"
-               + (":" if len(exact) < len(result.columns) else "."))
+    click.echo(f"Columns: {len(exact)} of {len(result.columns)} under the layout's own header"
+               + ("; the others:" if len(exact) < len(result.columns) else "."))
     for c in result.columns:
         if c.how == "kept":
             click.echo(f"  {c.letter} {c.source!r} kept as the central column {c.header!r} "

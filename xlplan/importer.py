@@ -32,7 +32,7 @@ from .layout import Layout, load_layout, parse_layout
 from .masterbook import write_master
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata
 from .plan import Action, CarriedSheet, Plan, new_plan_id
-from .problems import Problem, short
+from .problems import Problem
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook
 
 HEADER_SEARCH_ROWS = 50
@@ -100,11 +100,21 @@ class ImportResult:
             rows = [s for s in self.skipped if s.kind == kind]
             if not rows:
                 continue
-            named = ", ".join(f"row {s.row}" + (f" {short(s.text, 50)!r}" if kind != "header" else "")
+            named = ", ".join(f"row {s.row}" + (f" {clip(s.text, 50)!r}" if kind != "header" else "")
                               for s in rows[:SHOW_SKIPPED])
             more = f" and {len(rows) - SHOW_SKIPPED} more" if len(rows) > SHOW_SKIPPED else ""
             lines.append(f"skipped {len(rows)} {words}: {named}{more}")
         return lines
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """Text for a message, cut at a word boundary with '…' rather than mid-word."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:–-") + "…"
 
 
 def normal_header(text: str) -> str:
@@ -363,10 +373,10 @@ def _no_header_message(source: Path, sheets: list[SourceSheet], layout: Layout) 
         sheet, index, row = sample
         where = f"sheet {sheet.name!r}, row {index + 1}" if sheet.name else f"row {index + 1}"
         found = f"  The row that looks most like a header ({where}): " + "; ".join(
-            short(display(c), 40) for c in row if c is not None)[:400] + "\n"
-    fields = ", ".join(f"{c.field} ({short(c.header, 30)})" for c in layout.columns[:8])
+            clip(display(c), 40) for c in row if c is not None)[:400] + "\n"
+    fields = ", ".join(f"{c.field} ({clip(c.header, 30)})" for c in layout.columns[:8])
     return (f"Source {source}: no row looks like the header of layout {layout.name!r}.\n"
-            f"  Expected headers such as: {'; '.join(short(c.header, 50) for c in layout.columns[:6])} …\n"
+            f"  Expected headers such as: {'; '.join(clip(c.header, 50) for c in layout.columns[:6])} …\n"
             + found + _suggest_layout(sheets, layout.name)
             + "Choose the layout that fits (`xlplan layouts`), give your own with --layout FILE.toml, "
             f"or say which of your columns is which with --map \"Your header=field\" (fields: {fields} …).")
@@ -561,11 +571,11 @@ def _refuse_missing_essentials(source: Path, sheet: SourceSheet, header_index: i
     missing = [(f, role) for f, role in roles if f not in positions]
     if not missing:
         return
-    found = "; ".join(f"{display(header[i])!r} = {short(layout.column(f).header, 40)}"
+    found = "; ".join(f"{display(header[i])!r} = {clip(layout.column(f).header, 40)}"
                       for f, i in sorted(positions.items(), key=lambda p: p[1]))
     others = [display(header[i]) for i in unmatched if header[i] is not None]
     lines = [f"Source {source}{_on_sheet(sheet)}, header on row {header_index + 1}: no column for "
-             + " nor ".join(f"{short(layout.column(f).header, 50)!r} ({role})" for f, role in missing)
+             + " nor ".join(f"{clip(layout.column(f).header, 50)!r} ({role})" for f, role in missing)
              + f" of layout {layout.name!r}. Nothing was written."]
     lines.append(f"  Columns found: {found or '(none)'}.")
     if others:
@@ -675,7 +685,7 @@ def _read_actions(plan: Plan, sheet: SourceSheet, header_index: int, positions: 
             skipped.append(SkippedRow(row_index + 1, kind, text))
             problems.append(Problem("skipped-row", f"row {row_index + 1} is a "
                                     f"{SKIP_KINDS[kind].replace('(s)', '')}, not an action: "
-                                    f"{short(text, 60)!r}; left out of the plan.",
+                                    f"{clip(text, 60)!r}; left out of the plan.",
                                     cell=cell_name(row_index, 0), **where))
             continue
         values: dict[str, CellValue] = {}
