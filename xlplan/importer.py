@@ -475,10 +475,14 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
     found = None
     for sheet in sheets:
         header = _find_header(sheet.rows, layout, mapping)
-        if header and (found is None or len(header[1]) > len(found[1][1])):
+        # The fullest match wins; between equals, a visible sheet before a hidden copy.
+        if header and (found is None or (len(header[1]), sheet.state == "visible")
+                       > (len(found[1][1]), found[0].state == "visible")):
             found = (sheet, header)
     if found is None:
-        raise XlplanError(_no_header_message(source, sheets, layout))
+        left_out = [p.message for p in problems if p.code == "sheet-not-read"]
+        raise XlplanError(_no_header_message(source, sheets, layout)
+                          + "".join(f"\n  Not read: {m}" for m in left_out))
     sheet, (header_index, positions, how, unmatched) = found
     rows, header = sheet.rows, sheet.rows[header_index]
     where = {"file": str(source), "sheet": sheet.name}
@@ -645,7 +649,11 @@ def _classify(row: list[CellValue], header_norm: list[str], ref_col: int | None,
     filled = [(i, c) for i, c in enumerate(row) if c is not None]
     if not filled:
         return "blank"
-    if [normal_header(display(c)) if c is not None else "" for c in row[: len(header_norm)]] == header_norm:
+    # The header printed again at a page break, perhaps with a cell or two left out.
+    named = [(i, h) for i, h in enumerate(header_norm) if h]
+    same = sum(1 for i, h in named if i < len(row) and row[i] is not None
+               and normal_header(display(row[i])) == h)
+    if same >= max(2, -(-len(named) * 3 // 5)) or (same == len(named) and named):
         return "header"
     ref_text = display(row[ref_col]).strip() if ref_col is not None and ref_col < len(row) else ""
     if ref_text and REFERENCE_PATTERN.match(ref_text):

@@ -51,9 +51,9 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             rows = plan_rows(plan, merge)
         else:
             rows = (SheetRow(a.id, a.values, status=_proposed_status(a)) for a in plan.actions)
-        layout = with_extra_columns(plan)
+        layout = plan.layout
         write_plan_sheet(
-            book, layout, rows, title=plan.meta.title,
+            book, with_extra_columns(plan), rows, title=plan.meta.title,
             subtitle=f"Master plan · {len(plan.actions)} actions · layout {layout.name} · "
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
