@@ -460,3 +460,30 @@ def test_a_password_protected_xls_is_called_that(run, tmp_path):
     assert f"Source {source} is protected by a password to open" in result.output
     for words in LIBRARY_WORDS:
         assert words not in result.output
+
+
+def test_headings_merged_from_a_later_column_and_a_closing_footnote_are_not_actions(run, tmp_path):
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["Ref", "Action (what we will do)", "Lead (name and role)",
+               "Target date (dd/mm/yy)", "RAG"])
+    ws.append([None, "Theme A: medicines"])
+    ws.merge_cells("B2:E2")
+    ws.append(["A1", "Audit fridges", "Pharmacy", "End May", "G"])
+    ws.append(["A2", "Train staff", "Pharmacy", "June", "A"])
+    ws.append(["Approved by the Quality Committee, 12 June 2024"])
+    source = tmp_path / "plan.xlsx"
+    book.save(source)
+    out = tmp_path / "master.xlsx"
+
+    result = run("import", source, "-o", out, "--layout", "kmpt")
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 actions" in result.output
+    assert "Skipped 1 section heading(s): row 2 'Theme A: medicines'." in result.output
+    assert ("Skipped 1 key or footnote row(s): row 5 'Approved by the Quality Committee, 12 June "
+            "2024'.") in result.output
+    assert "'Target date (dd/mm/yy)' -> 'To be Achieved by (date)' (alias)" in result.output
+    _, actions = plan_table(out)
+    assert [(a["#"], a["Owner"], a["RAG Rating"]) for a in actions] == [
+        ("A1", "Pharmacy", "Green"), ("A2", "Pharmacy", "Amber")]

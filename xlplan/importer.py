@@ -166,8 +166,19 @@ def match_columns(header: list[CellValue], layout: Layout,
             how[field_name] = "header" if normal_header(column.header) == text else "alias"
         else:
             pending.append((index, text))
-    unmatched: list[int] = []
+    # "Target date (dd/mm/yy)", "Lead (name and role)": the words outside the brackets.
+    still: list[tuple[int, str]] = []
     for index, text in pending:
+        cell = display(header[index])
+        bare = normal_header(re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", cell))
+        field_name = names.get(bare) if bare and bare != text else None
+        if field_name is not None and field_name not in matched:
+            matched[field_name] = index
+            how[field_name] = "alias"
+        else:
+            still.append((index, text))
+    unmatched: list[int] = []
+    for index, text in still:
         free = {name: f for name, f in names.items() if f not in matched}
         close = difflib.get_close_matches(text, list(free), n=1, cutoff=FUZZY_CUTOFF)
         if close:
@@ -691,10 +702,6 @@ def _read_actions(plan: Plan, sheet: SourceSheet, header_index: int, positions: 
         if kind is not None:
             text = " ".join(display(c) for c in row if c is not None)
             skipped.append(SkippedRow(row_index + 1, kind, text))
-            problems.append(Problem("skipped-row", f"row {row_index + 1} is a "
-                                    f"{SKIP_KINDS[kind].replace('(s)', '')}, not an action: "
-                                    f"{clip(text, 60)!r}; left out of the plan.",
-                                    cell=cell_name(row_index, 0), **where))
             continue
         values: dict[str, CellValue] = {}
         for field_name, col in positions.items():
@@ -709,6 +716,15 @@ def _read_actions(plan: Plan, sheet: SourceSheet, header_index: int, positions: 
         action = Action(id=plan.new_id(), values=values)
         plan.actions.append(action)
         source_rows[action.id] = row_index + 1
+    # A one-cell row after the last action closes the table: a footnote, not a heading.
+    last_action = max(source_rows.values(), default=0)
+    for row in skipped:
+        if row.kind == "section" and row.row > last_action:
+            row.kind = "key"
+        problems.append(Problem("skipped-row", f"row {row.row} is a "
+                                f"{SKIP_KINDS[row.kind].replace('(s)', '')}, not an action: "
+                                f"{clip(row.text, 60)!r}; left out of the plan.",
+                                cell=cell_name(row.row - 1, 0), **where))
     for (field_name, value), at in unrated.items():
         column = layout.column(field_name)
         rows_text = ", ".join(str(r) for r in at[:10]) + (f" and {len(at) - 10} more" if len(at) > 10 else "")
@@ -800,12 +816,22 @@ def similar_services(routes: dict[str, list[str]], source_rows: dict[str, int], 
     for action_id, services in routes.items():
         for service in services:
             rows_of.setdefault(service, []).append(source_rows.get(action_id, 0))
-    names = list(rows_of)
+    # Only names sharing their key, or their longest word (a surname), are compared: a plan
+    # routed by person may name thousands.
+    buckets: dict[str, list[str]] = {}
+    for name in rows_of:
+        words = re.findall(r"[a-z0-9]+", name.lower())
+        for bucket in {"k:" + service_key(name), "w:" + max(words, key=len, default="")}:
+            buckets.setdefault(bucket, []).append(name)
+    order = {name: n for n, name in enumerate(rows_of)}
     problems = []
     seen: set[frozenset[str]] = set()
-    for i, a in enumerate(names):
-        group = [a] + [b for b in names[i + 1:]
-                       if service_key(a) == service_key(b) or _same_person(a, b)]
+    for a in rows_of:
+        words = re.findall(r"[a-z0-9]+", a.lower())
+        near = {*buckets.get("k:" + service_key(a), []),
+                *buckets.get("w:" + max(words, key=len, default=""), [])}
+        group = [a] + [b for b in sorted(near, key=order.__getitem__) if b != a
+                       and (service_key(a) == service_key(b) or _same_person(a, b))]
         if len(group) < 2 or frozenset(group) in seen:
             continue
         seen.add(frozenset(group))
