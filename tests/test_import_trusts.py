@@ -138,6 +138,8 @@ def test_a_plan_as_trusts_keep_it_imports_its_actions_and_nothing_else(run, tmp_
     assert "Skipped 1 key or footnote row(s): row 14 'Key: R = off track" in result.output
     assert "Skipped 1 repeated header row(s): row 8." in result.output
     assert "Unassigned" not in result.output
+    assert (f"4 services: Kate Slater (1), K Slater (1), Estates (2), Wards (1) (routed by "
+            f"{route!r})") in result.output
     assert sheet_values(out, layout.sheet)[0][0] == "Anytown NHS Trust – CQC Action Plan 2024"
 
 
