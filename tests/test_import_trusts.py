@@ -489,3 +489,16 @@ def test_headings_merged_from_a_later_column_and_a_closing_footnote_are_not_acti
     _, actions = plan_table(out)
     assert [(a["#"], a["Owner"], a["RAG Rating"]) for a in actions] == [
         ("A1", "Pharmacy", "Green"), ("A2", "Pharmacy", "Amber")]
+
+
+def test_a_foreign_table_is_told_which_layout_finds_its_columns(run, tmp_path):
+    rows = [["No.", "Issue", "Action", "Owner", "Timescale", "Status"],
+            ["1", "Fridge checks", "Audit", "Pharmacy", "June", "G"]]
+    source = write_csv(tmp_path / "plan.csv", rows)
+
+    result = run("import", source, "-o", tmp_path / "plan.xlsx")
+
+    assert result.exit_code == 2
+    assert ("Layout 'kmpt' finds its reference, routing and action columns in this header: add "
+            "--layout kmpt.") in result.output
+    assert '--route "Owner"' in result.output

@@ -609,7 +609,28 @@ def _refuse_missing_essentials(source: Path, sheet: SourceSheet, header_index: i
     suggestion = _suggest_layout([sheet], layout.name, better_than=len(positions))
     if suggestion:
         lines.append("  " + suggestion.rstrip("\n"))
+    else:
+        fits = _layout_with_essentials(header, layout.name)
+        if fits:
+            lines.append(f"  Layout {fits!r} finds its reference, routing and action columns in "
+                         f"this header: add --layout {fits}.")
     raise XlplanError("\n".join(lines))
+
+
+def _layout_with_essentials(header: list[CellValue], tried: str) -> str | None:
+    """Another built-in layout that finds the reference, routing and action columns here."""
+    from .layout import builtin_layouts
+
+    best, best_count = None, 0
+    for name in builtin_layouts():
+        if name == tried:
+            continue
+        candidate, _ = load_layout(name)
+        matched, _, _ = match_columns(header, candidate)
+        needed = {candidate.reference, candidate.route, candidate.action_field} - {None}
+        if needed <= set(matched) and len(matched) > best_count:
+            best, best_count = name, len(matched)
+    return best
 
 
 @dataclass
