@@ -350,11 +350,24 @@ def _truncated(tmp_path: Path) -> Path:
     return cut
 
 
+def _damaged_part(tmp_path: Path) -> Path:
+    """A workbook whose plan sheet's compressed data is scrambled (a bad copy, a bad disk)."""
+    path = trust_workbook("kmpt", tmp_path / "plan.xlsx")
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start:start + 16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    return path
+
+
 UNREADABLE = {
     "numbers": (lambda p: _numbers(p, ".numbers"), ["Apple Numbers", "Export To > Excel"]),
     "numbers renamed .xlsx": (lambda p: _numbers(p, ".xlsx"), ["Apple Numbers", "Export To > Excel"]),
     "password .xlsx": (_password_xlsx, ["password", "remove the password"]),
     "truncated .xlsx": (_truncated, ["damaged", "save it as .xlsx"]),
+    "scrambled part": (_damaged_part, ["damaged", "save it as .xlsx"]),
 }
 
 
@@ -502,3 +515,15 @@ def test_a_foreign_table_is_told_which_layout_finds_its_columns(run, tmp_path):
     assert ("Layout 'kmpt' finds its reference, routing and action columns in this header: add "
             "--layout kmpt.") in result.output
     assert '--route "Owner"' in result.output
+
+
+def test_a_csv_cell_past_excels_limit_is_cut_and_reported_not_a_crash(run, tmp_path):
+    path = tmp_path / "plan.csv"
+    path.write_text('Ref,Action,Owner\n1,"' + "x" * 200_000 + '",Wards\n', encoding="utf-8")
+
+    result = run("import", path, "-o", tmp_path / "plan.xlsx", "--layout", "kmpt")
+
+    assert result.exit_code == 1
+    assert "200,000 characters, over Excel's 32,767" in result.output
+    _, actions = plan_table(tmp_path / "plan.xlsx")
+    assert len(actions[0]["Action Required"]) == 32_767

@@ -248,8 +248,16 @@ def _read_csv(source: Path) -> list[list[CellValue]]:
             delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
         except csv.Error:
             delimiter = ","
+    # A cell past Excel's limit is reported and cut later, not refused by the CSV reader
+    # (whose own limit is 128 KiB); a stray quote can make one field the rest of the file.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [[cell_text(v) for v in row] for row in reader]
+    try:
+        return [[cell_text(v) for v in row] for row in reader]
+    except csv.Error as exc:
+        raise XlplanError(f"Source {source}: line {reader.line_num} cannot be read as CSV. Open "
+                          "the file in Excel or LibreOffice, save it again as CSV (or .xlsx), and "
+                          "import that.") from exc
 
 
 SHEET_KIND_WORDS = {

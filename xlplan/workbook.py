@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,9 @@ class Workbook:
         try:
             data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
             return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in data.merged_cell_ranges or []]
-        except Exception:  # noqa: BLE001 - merged cells are a hint; their absence is no damage
+        except BaseException as exc:  # noqa: BLE001 - merged cells are a hint; absence is no damage
+            if not reader_failed(exc):
+                raise
             return []
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
@@ -77,10 +80,19 @@ class Workbook:
             data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
             # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
             return data.to_python(skip_empty_area=False)
-        except Exception as exc:  # noqa: BLE001 - calamine raises several types for damage
+        except BaseException as exc:  # noqa: BLE001 - calamine raises several types for damage
+            if not reader_failed(exc):
+                raise
             raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
                         "it again as .xlsx, and send it again.") from exc
+
+
+def reader_failed(exc: BaseException) -> bool:
+    """Whether the reader gave up on the file: any error, or a panic inside calamine's Rust
+    code, which arrives as pyo3's PanicException (a BaseException, so `except Exception`
+    lets it through to the user as a traceback)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _fail(code: str, path: Path, message: str) -> UnreadableWorkbook:
@@ -153,7 +165,8 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                              saved_at=_saved_at(archive) or _file_time(path))
     except UnreadableWorkbook:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            zlib.error, NotImplementedError) as exc:  # a damaged part, an unknown compression
         raise _fail("corrupt", path, f"the workbook is damaged or truncated ({exc}). "
                     "Ask for it to be saved and sent again.") from exc
 
@@ -218,7 +231,9 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
     except calamine.PasswordError as exc:
         raise _fail("encrypted", path, "the workbook is protected by a password to open; remove "
                     "the password in Excel (File > Info > Protect Workbook) and send it again.") from exc
-    except Exception as exc:  # calamine raises several types for damaged files
+    except BaseException as exc:  # calamine raises several types for damaged files
+        if not reader_failed(exc):
+            raise
         raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
                     f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
