@@ -527,3 +527,20 @@ def test_a_csv_cell_past_excels_limit_is_cut_and_reported_not_a_crash(run, tmp_p
     assert "200,000 characters, over Excel's 32,767" in result.output
     _, actions = plan_table(tmp_path / "plan.xlsx")
     assert len(actions[0]["Action Required"]) == 32_767
+
+
+def test_an_action_that_starts_with_key_or_note_words_stays_an_action(run, tmp_path):
+    rows = [["Ref", "Action", "Owner"],
+            ["", "Key worker allocation to be reviewed", "Wards"],
+            ["", "Note taking in handovers audited", "Estates"],
+            ["KEY"],
+            ["Red = off track, Green = on track"]]
+    source = write_csv(tmp_path / "plan.csv", rows)
+
+    result = run("import", source, "-o", tmp_path / "plan.xlsx", "--layout", "kmpt")
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 2 actions" in result.output
+    assert "Skipped 2 key or footnote row(s): row 4 'KEY', row 5 'Red = off track" in result.output
+    _, actions = plan_table(tmp_path / "plan.xlsx")
+    assert [a["Owner"] for a in actions] == ["Wards", "Estates"]

@@ -44,8 +44,11 @@ SHOW_SKIPPED = 5  # rows named per kind in a message; the rest are counted
 REFERENCE_PATTERN = re.compile(
     r"^(?:[A-Za-z]{0,4}[-.]?\d+(?:[.\-/]\d+)*[A-Za-z]?[.)]?|[ivxlc]{1,6}[.)]?)$", re.I)
 # The first words of a key, legend or footnote row ("Key: R = off track", "* see glossary").
-KEY_PATTERN = re.compile(r"^\s*(?:(?:key|legend|notes?|nb|n\.b\.|source|footnotes?)\b\s*[:\-–]?"
-                         r"|[*†‡])", re.I)
+# The first words of a key, legend or footnote row ("Key: R = off track", "NB - …", "* see
+# glossary", a lone "Key" before the colours). Punctuation is required after the word, so an
+# action that starts "Key worker allocation" is never taken for one.
+KEY_PATTERN = re.compile(r"^\s*(?:(?:key|legend|notes?|nb|n\.b\.|source|footnotes?)\s*[:\-–=]"
+                         r"|(?:key|legend)\s*$|[*†‡])", re.I)
 SKIP_KINDS = {
     "section": "section heading(s)",
     "key": "key or footnote row(s)",
@@ -693,7 +696,7 @@ def _classify(row: list[CellValue], header_norm: list[str], ref_col: int | None,
     named = [(i, h) for i, h in enumerate(header_norm) if h]
     same = sum(1 for i, h in named if i < len(row) and row[i] is not None
                and normal_header(display(row[i])) == h)
-    if same >= max(2, -(-len(named) * 3 // 5)) or (same == len(named) and named):
+    if same >= max(2, -(-len(named) * 3 // 5)):
         return "header"
     ref_text = display(row[ref_col]).strip() if ref_col is not None and ref_col < len(row) else ""
     if ref_text and REFERENCE_PATTERN.match(ref_text):
