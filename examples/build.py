@@ -31,6 +31,8 @@ PLANS = {  # folder: (layout, title)
     "eput-safety-2024": ("eput", "EPUT safety action plan: NICHE report 2024-25"),
     "solent-cqc-2017": ("solent", "Solent CQC review: children looked after and safeguarding"),
 }
+# The Solent plan names people, not teams (its layout routes by a Team column it lacks).
+ROUTES = {"solent-cqc-2017": ["--route", "Assigned To"]}
 CYCLE, DUE = "2017-Q2", "14/07/2017"
 
 
@@ -48,7 +50,7 @@ def build(out: Path) -> None:
         if folder != HERE / name:
             shutil.copy(HERE / name / "source.csv", folder / "source.csv")
         xlplan("import", folder / "source.csv", "-o", folder / "plan.xlsx", "--layout", layout,
-               "--title", title, "--force")
+               "--title", title, "--force", *ROUTES.get(name, []))
     lpt_cycle(out / "lpt-cqc-2017")
 
 

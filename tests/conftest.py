@@ -30,6 +30,9 @@ SEED_SOURCES = {
     "eput-safety-2024": "eput",
     "solent-cqc-2017": "solent",
 }
+# The Solent plan names people, not teams (its layout routes by a Team column the plan
+# lacks): imported routed by person on purpose.
+SEED_ROUTES = {"solent-cqc-2017": ["--route", "Assigned To"]}
 DEFAULT_SCALE = ["White", "Red", "Amber", "Green", "Purple", "Blue"]
 
 # Where xlplan puts things in the workbooks it writes (1-based, as a person counts).

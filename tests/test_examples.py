@@ -9,7 +9,16 @@ import subprocess
 import sys
 
 import pytest
-from conftest import EXAMPLES, ID_HEADER, REPO, SEED_SOURCES, all_sheet_values, invoke, plan_table
+from conftest import (
+    EXAMPLES,
+    ID_HEADER,
+    REPO,
+    SEED_ROUTES,
+    SEED_SOURCES,
+    all_sheet_values,
+    invoke,
+    plan_table,
+)
 
 from xlplan.layout import load_layout
 from xlplan.simulate import fill_in
@@ -107,7 +116,7 @@ def test_each_seed_plan_round_trips(name, layout_name, tmp_path):
     header = {c.field: c.header for c in layout.columns}
     plan, outbox, inbox = tmp_path / "plan.xlsx", tmp_path / "outbox", tmp_path / "inbox"
     assert invoke("import", EXAMPLES / name / "source.csv", "-o", plan,
-                  "--layout", layout_name).exit_code in (0, 1)
+                  "--layout", layout_name, *SEED_ROUTES.get(name, [])).exit_code in (0, 1)
     result = invoke("template", plan, "-o", outbox, "--cycle", "2025-Q1")
     assert result.exit_code == 0, result.output
     _, master = plan_table(plan, layout.sheet)

@@ -17,6 +17,7 @@ from conftest import (
     LPT_SERVICE_FILES,
     META_SHEET,
     PLAN_SHEET,
+    SEED_ROUTES,
     SEED_SOURCES,
     all_sheet_values,
     metadata,
@@ -370,7 +371,8 @@ def test_a_plan_with_no_actions_cannot_be_issued(run, tmp_path):
 def test_templates_for_the_other_seed_layouts(run, tmp_path, name):
     layout, _ = load_layout(SEED_SOURCES[name])
     plan, outdir = tmp_path / "plan.xlsx", tmp_path / "outbox"
-    imported = run("import", EXAMPLES / name / "source.csv", "-o", plan, "--layout", layout.name)
+    imported = run("import", EXAMPLES / name / "source.csv", "-o", plan, "--layout", layout.name,
+                   *SEED_ROUTES.get(name, []))
     assert imported.exit_code == 0, imported.output
 
     result = run("template", plan, "-o", outdir)

@@ -23,6 +23,10 @@ class XlplanGroup(click.Group):
             return super().invoke(ctx)
         except XlplanError as exc:
             click.echo(f"xlplan: {exc.message}", err=True)
+            if ctx.obj and ctx.obj.get("debug") and exc.__cause__ is not None:
+                # The library's own words, for whoever reports a problem; never shown otherwise.
+                cause = exc.__cause__
+                click.echo(f"  (--debug: {type(cause).__name__}: {cause})", err=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
@@ -98,18 +102,37 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 @main.command()
 @click.option("--show", "show", metavar="NAME", help="Print one layout's columns and scale.")
-def layouts(show: str | None) -> None:
-    """List the built-in layouts (or show one)."""
-    from .layout import builtin_layouts, load_layout
+@click.option("--toml", "as_toml", is_flag=True,
+              help="With --show: print the whole layout file, every key explained, to start your own.")
+@click.option("--check", "check", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Check a layout file and say what is wrong with it, key by key.")
+def layouts(show: str | None, as_toml: bool, check: Path | None) -> None:
+    """List the built-in layouts (or show one, or check your own)."""
+    from .layout import LAYOUT_GUIDE, builtin_layouts, load_layout
 
+    if check:
+        if not check.is_file():
+            raise XlplanError(f"Layout file {check} not found.")
+        layout, _ = load_layout(check)
+        click.echo(f"{check}: a valid layout {layout.name!r}: {len(layout.columns)} columns "
+                   f"({len(layout.service_fields)} filled in by services), routed by "
+                   f"{layout.column(layout.route).header!r}, ratings "
+                   + ", ".join(layout.rating_values) + ".")
+        return
+    if as_toml and not show:
+        raise XlplanError("--toml prints one layout: add --show NAME (e.g. --show cqc --toml).")
     if show:
-        layout, _ = load_layout(show)
+        layout, text = load_layout(show)
+        if as_toml:
+            click.echo(LAYOUT_GUIDE + text, nl=False)
+            return
         click.echo(f"{layout.name}: {layout.description or layout.title}")
         click.echo(f"  sheet {layout.sheet!r}; reference column {layout.column(layout.reference).header!r}; "
                    f"routed by {layout.column(layout.route).header!r}")
         for column in layout.columns:
             click.echo(f"  {column.owner:<9} {column.type:<9} {column.field:<24} {column.header[:70]}")
         click.echo("  ratings: " + ", ".join(r.value for r in layout.ratings))
+        click.echo(f"  (the whole file: xlplan layouts --show {show} --toml)")
         return
     for name, path in builtin_layouts().items():
         layout, _ = load_layout(path)
@@ -179,22 +202,52 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
 @_master_options("the source's title row")
 @click.option("--contacts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Load the Services sheet (service, contact names, email addresses, cc) from a CSV.")
+@click.option("--map", "maps", multiple=True, metavar='"HEADER=FIELD"',
+              help="Read your column HEADER as the layout's FIELD (or header), e.g. "
+                   '--map "Responsible Lead=owner". Repeatable.')
+@click.option("--route", metavar="COLUMN",
+              help="The column that routes actions to services (a layout field or header, or a "
+                   "column of your source).")
+@click.option("--map-rating", "rating_maps", multiple=True, metavar='"TEXT=VALUE"',
+              help='Read the rating TEXT as the scale VALUE, e.g. --map-rating "Complete=Blue". '
+                   "Repeatable.")
 def import_(source: Path, output: Path, layout_name: str, title: str | None, force: bool,
+            maps: tuple[str, ...], route: str | None, rating_maps: tuple[str, ...],
             contacts: Path | None) -> None:
-    """Build a master plan from an existing plan (.xlsx, .xls, .ods or .csv)."""
+    """Build a master plan from an existing plan (.xlsx, .xls, .ods or .csv).
+
+    Exit 0: imported; 1: imported, with errors to look at; 2: nothing written (the source
+    cannot be read, or its reference, routing or action column was not found).
+    """
     from .importer import import_plan
 
     _refuse_overwrite(output, force)
-    result = import_plan(source, output, layout_name=layout_name, title=title)
+    result = import_plan(source, output, layout_name=layout_name, title=title, maps=list(maps),
+                         route=route, rating_map=list(rating_maps))
     _load_contacts(output, contacts)
     where = f"sheet {result.source_sheet!r}, " if result.source_sheet else ""
     click.echo(f"Imported {result.actions} actions from {source} ({where}header on row "
                f"{result.header_row}) into {output}.")
+    exact = [c for c in result.columns if c.how == "header"]
+    click.echo(f"Columns: {len(exact)} of {len(result.columns)} under the layout's own header"
+               + ("; the others:" if len(exact) < len(result.columns) else "."))
+    for c in result.columns:
+        if c.how == "kept":
+            click.echo(f"  {c.letter} {c.source!r} kept as the central column {c.header!r} "
+                       "(not issued to services)")
+        elif c.how != "header":
+            click.echo(f"  {c.letter} {c.source!r} -> {c.header!r} ({c.how})")
+    for line in result.skipped_summary():
+        click.echo(line[0].upper() + line[1:] + ".")
+    if result.carried_sheets:
+        click.echo("Kept sheets as they are: " + ", ".join(repr(s) for s in result.carried_sheets) + ".")
     click.echo(f"{len(result.services)} services: " + ", ".join(
-        f"{name} ({count})" for name, count in result.services.items()))
-    if result.problems:
-        click.echo(f"{len(result.problems)} note(s):", err=True)
-        _print_problems(result.problems)
+        f"{name} ({count})" for name, count in result.services.items())
+        + f" (routed by {result.route_header!r})")
+    shown = [p for p in result.problems if p.code not in ("skipped-row", "sheet-kept")]
+    if shown:
+        click.echo(f"{len(shown)} note(s):", err=True)
+        _print_problems(shown)
     if any(p.is_error for p in result.problems):
         sys.exit(1)
 

@@ -66,6 +66,8 @@ class Layout(BaseModel):
     evidence_fields: list[str] = []
     # The date by which the action is due: what the overdue check reads.
     due_field: str | None = None
+    # The column that says what will be done: `import` refuses a source that lacks it.
+    action_field: str | None = None
     columns: list[Column] = Field(alias="column", min_length=1)
     ratings: list[Rating] = Field(alias="rating", min_length=1)
 
@@ -104,6 +106,7 @@ class Layout(BaseModel):
             "service_rating": [self.service_rating] if self.service_rating else [],
             "evidence_fields": self.evidence_fields,
             "due_field": [self.due_field] if self.due_field else [],
+            "action_field": [self.action_field] if self.action_field else [],
         }
         for key, values in named.items():
             for value in values:
@@ -207,12 +210,69 @@ def _validate_layout(text: str, source: str) -> Layout:
         lines = []
         for err in exc.errors():
             key = _error_key(err["loc"], data)
-            lines.append(f"  - {key}: {err['msg']}")
+            lines.append(f"  - {key}: {plain_error(err)}")
         raise XlplanError(
             f"Layout {source} has {len(lines)} mistake(s):\n" + "\n".join(lines)
-            + "\nFix these keys and run again (the built-in layouts in `xlplan layouts --show NAME`"
-            " are working examples)."
+            + "\nFix these keys and run `xlplan layouts --check FILE` again; `xlplan layouts "
+            "--show cqc --toml` prints a working layout, every key explained."
         ) from exc
+
+
+KNOWN_KEYS = {
+    "layout": [f.alias or name for name, f in Layout.model_fields.items()],
+    "column": list(Column.model_fields),
+    "rating": list(Rating.model_fields),
+}
+# What a key must hold, for the messages: pydantic's own wording ("String should match
+# pattern '^#[0-9A-Fa-f]{6}$'") means nothing to the person who wrote the file.
+PATTERN_WORDS = {
+    HEX_COLOUR: 'a colour written as "#" and six hex digits, such as "#C00000"',
+    r"^[a-z][a-z0-9_]*$": 'lower-case letters, digits and "_", starting with a letter, such as "due_date"',
+    r"^[A-Za-z0-9_.-]+$": 'letters, digits, "_", "." or "-" only, such as "my-trust"',
+}
+TYPE_WORDS = {
+    "string_type": 'text in double quotes, such as "Owner"',
+    "list_type": 'a list in square brackets, such as ["A", "B"]',
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "float_type": "a number, such as 15",
+    "float_parsing": "a number, such as 15",
+    "dict_type": "a table of keys",
+    "model_type": "a table of keys",
+}
+
+
+def plain_error(err: dict) -> str:
+    """One validation error in the words of the person editing the TOML file, with the fix."""
+    kind, ctx, loc = err["type"], err.get("ctx") or {}, err["loc"]
+    section = "column" if "column" in loc else "rating" if "rating" in loc else "layout"
+    if kind == "extra_forbidden":
+        return (f"xlplan does not know this key (a typo?). Keys allowed in a [[{section}]]: "
+                if section != "layout" else "xlplan does not know this key (a typo?). Keys "
+                "allowed at the top: ") + ", ".join(KNOWN_KEYS[section]) + "."
+    if kind == "missing":
+        return "this key is required: add it."
+    if kind == "string_pattern_mismatch":
+        words = PATTERN_WORDS.get(ctx.get("pattern", ""), "text of the expected form")
+        return f"must be {words}."
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '')}."
+    if kind in TYPE_WORDS:
+        return f"must be {TYPE_WORDS[kind]}."
+    if kind == "string_too_short":
+        return "must not be empty."
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters."
+    if kind == "too_short":
+        return f"needs at least one [[{loc[-1]}]] entry." if loc[-1] in ("column", "rating") \
+            else "must not be empty."
+    if kind == "greater_than":
+        return f"must be more than {ctx.get('gt')}."
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}."
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])).rstrip(".") + "."
+    return err["msg"].replace("Input should be", "must be").replace("Value error, ", "")
 
 
 def _error_key(loc: tuple, data: dict) -> str:
@@ -231,7 +291,40 @@ def _error_key(loc: tuple, data: dict) -> str:
         else:
             parts.append(("." if parts else "") + str(item))
             node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
+    return "".join(parts) or "layout"
+
+
+LAYOUT_GUIDE = """\
+# An xlplan layout: the columns of your action plan, who fills in each, and the rating scale.
+# Save this as my-layout.toml, edit it, check it with `xlplan layouts --check my-layout.toml`
+# and use it with `--layout my-layout.toml` (import, new).
+#
+# Top-level keys
+#   name, title, description  what xlplan calls the layout and the plan
+#   sheet            the plan sheet's name in every workbook (at most 31 characters)
+#   reference        the field of the column holding each action's reference (1, 2.1, ...)
+#   route            the field of the column naming the service (team) each action goes to
+#   route_separators text that splits one routing cell into several services ("&")
+#   service_rating   the rating column services fill in (the Summary counts it)
+#   evidence_fields  a completed rating needs text in one of these columns
+#   due_field        the date column the overdue check reads
+#   action_field     the column saying what will be done (import refuses a plan without it)
+# [[column]]: one per column, in the order they appear
+#   field    a short name: lower-case letters, digits and _ (due_date)
+#   header   the header exactly as your plan prints it
+#   type     text, long_text, date, rating, choice or reference
+#   owner    central (the quality team), service (filled in by services) or committee
+#   width    column width in characters; required = true when it must be filled in
+#   help     the note a service sees on the header; choices = [...] for a choice column
+#   aliases  other headers this column has in your own files, for `xlplan import`
+#            ("RAG" for "RAG Rating", "Lead" for "Owner"); case and spacing never matter
+# [[rating]]: one per value of the rating scale, best known first
+#   value, meaning   the value as services pick it, and what it means (shown on the Key)
+#   fill, font       colours such as "#C00000"
+#   aliases          other spellings people type ("R", "Off track"); read as this value
+#   complete = true  for a rating that says the action is done (needs evidence)
+
+"""
 
 
 def load_layout(name_or_path: str | Path) -> tuple[Layout, str]:

@@ -31,6 +31,7 @@ from .sheets import (
 )
 
 if TYPE_CHECKING:
+    from .layout import Layout
     from .merge import MergeResult
 
 LOCK_STALE_SECONDS = 15 * 60
@@ -52,7 +53,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         rows = plan_rows(plan, merge)
         layout = plan.layout
         write_plan_sheet(
-            book, layout, rows, title=plan.meta.title,
+            book, with_extra_columns(plan), rows, title=plan.meta.title,
             subtitle=f"Master plan · {len(plan.actions)} actions · layout {layout.name} · "
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
@@ -94,6 +95,28 @@ def write_services_sheet(book: Book, plan: Plan) -> None:
     plan.contacts, _ = updated_contacts(plan.contacts, plan.services())
     write_table(book, SERVICES_SHEET, SERVICES_HEADERS, (c.row() for c in plan.contacts),
                 SERVICES_WIDTHS, title=SERVICES_TITLE, notes=SERVICES_NOTES)
+
+
+def with_extra_columns(plan: Plan) -> Layout:
+    """The layout to write the plan sheet with: the plan's own, plus its extra central columns
+    (Plan.extra_columns), which are never issued to services because templates are written
+    from the layout the master carries, which does not hold them."""
+    if not plan.extra_columns:
+        return plan.layout
+    from .layout import Column
+
+    extras = []
+    for n, header in enumerate(plan.extra_columns):
+        key = f"_extra_{n}"
+        dated = any(isinstance(a.values.get(key), dt.date) for a in plan.actions)
+        extras.append(Column.model_construct(
+            field=key, header=header, type="date" if dated else "long_text", owner="central",
+            width=20, required=False, help="", aliases=[], choices=[]))
+    # model_construct: the extra fields ("_extra_0") are xlplan's own keys, not a layout's,
+    # and a copy would keep the layout's cached column index.
+    data = {name: getattr(plan.layout, name) for name in type(plan.layout).model_fields}
+    data["columns"] = [*plan.layout.columns, *extras]
+    return type(plan.layout).model_construct(**data)
 
 
 def atomic_write(path: Path, build: Callable[[Path], None]) -> None:

@@ -88,6 +88,10 @@ class Plan:
     carried: list[CarriedSheet] = field(default_factory=list)
     # The Services sheet: who receives each service's workbook (xlplan.contacts.Contact).
     contacts: list = field(default_factory=list)
+    # Headers of central columns on the plan sheet that the layout does not know (kept from an
+    # imported source), written right of the layout's columns; the values are in each
+    # Action.values under "_extra_<n>" (n = position in this list).
+    extra_columns: list[str] = field(default_factory=list)
     read_problems: list[Problem] = field(default_factory=list)
     # What the last `xlplan template` issued to each service (empty for a master that has
     # never issued, or one written before the record existed).

@@ -21,6 +21,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "encrypted": (Severity.ERROR, "The workbook is protected by a password to open."),
     "too-large": (Severity.ERROR, "The file, or what it unpacks to, is larger than a return can be."),
     "unsafe-xml": (Severity.ERROR, "The workbook holds XML constructs (entities, DTDs) xlplan refuses."),
+    "numbers": (Severity.ERROR, "An Apple Numbers file: export it as .xlsx from Numbers."),
     "skipped-file": (Severity.INFO, "A file in the folder that is not a return (lock file, hidden file)."),
     "macros-ignored": (Severity.WARNING, "The workbook holds macros; they are never run nor carried."),
     # identity
@@ -63,6 +64,12 @@ CODES: dict[str, tuple[Severity, str]] = {
     "route-inherited": (Severity.INFO, "A blank routing cell was inherited from the parent action."),
     "duplicate-reference": (Severity.WARNING, "Two actions share a reference; both are kept."),
     "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
+    # import
+    "skipped-row": (Severity.INFO, "A source row that is not an action (heading, key, blank, header)."),
+    "column-kept": (Severity.INFO, "A source column the layout does not know, kept as a central column."),
+    "sheet-kept": (Severity.INFO, "Another sheet of the source, kept in the master as it is."),
+    "sheet-not-read": (Severity.WARNING, "A chart, macro or unreadable sheet of the source was left out."),
+    "similar-services": (Severity.WARNING, "Service names that differ only by initials, case or spacing."),
     "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
     "joint-action-split": (Severity.INFO, "An action issued to several services became one row each."),

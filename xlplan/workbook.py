@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,19 @@ class Workbook:
     saved_at: dt.datetime | None
     has_macros: bool
     _book: object = field(repr=False)
+    # sheet name -> "worksheet" | "chartsheet" | "macrosheet" | "dialogsheet" | "vba"
+    kinds: dict[str, str] = field(default_factory=dict)
+
+    def merged_ranges(self, sheet: str) -> list[tuple[int, int, int, int]]:
+        """The sheet's merged cells as (first row, first col, last row, last col), 0-based;
+        empty when the format does not record them."""
+        try:
+            data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
+            return [(r0, c0, r1, c1) for (r0, c0), (r1, c1) in data.merged_cell_ranges or []]
+        except BaseException as exc:  # noqa: BLE001 - merged cells are a hint; absence is no damage
+            if not reader_failed(exc):
+                raise
+            return []
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
@@ -66,10 +80,19 @@ class Workbook:
             data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
             # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
             return data.to_python(skip_empty_area=False)
-        except Exception as exc:  # noqa: BLE001 - calamine raises several types for damage
+        except BaseException as exc:  # noqa: BLE001 - calamine raises several types for damage
+            if not reader_failed(exc):
+                raise
             raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
                         "it again as .xlsx, and send it again.") from exc
+
+
+def reader_failed(exc: BaseException) -> bool:
+    """Whether the reader gave up on the file: any error, or a panic inside calamine's Rust
+    code, which arrives as pyo3's PanicException (a BaseException, so `except Exception`
+    lets it through to the user as a traceback)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def _fail(code: str, path: Path, message: str) -> UnreadableWorkbook:
@@ -98,7 +121,7 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
     if size == 0:
         raise _fail("corrupt", path, "the file is empty (0 bytes). Ask for it to be sent again.")
     if head.startswith(CFB_MAGIC):
-        if _is_encrypted_ooxml(path):
+        if _is_encrypted_ooxml(path) or _is_encrypted_xls(path):
             raise _fail("encrypted", path,
                         "the workbook is encrypted with a password to open. Open it in Excel, "
                         "File > Info > Protect Workbook > Encrypt with Password, clear the "
@@ -126,6 +149,11 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                                 f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
                                 "zip bomb is: refused unread.")
             names = {m.filename for m in members}
+            if any(n.endswith(".iwa") for n in names) or "index.xml.gz" in names \
+                    or "Index.zip" in names:
+                raise _fail("numbers", path, "this is an Apple Numbers file, which Excel cannot "
+                            "open. In Numbers choose File > Export To > Excel…, and use the "
+                            ".xlsx it makes.")
             for member in members:
                 if member.filename.endswith((".xml", ".rels", ".vml")) and member.file_size:
                     with archive.open(member) as stream:
@@ -137,7 +165,8 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                              saved_at=_saved_at(archive) or _file_time(path))
     except UnreadableWorkbook:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            zlib.error, NotImplementedError) as exc:  # a damaged part, an unknown compression
         raise _fail("corrupt", path, f"the workbook is damaged or truncated ({exc}). "
                     "Ask for it to be saved and sent again.") from exc
 
@@ -167,6 +196,30 @@ def _is_encrypted_ooxml(path: Path) -> bool:
     return "EncryptionInfo".encode("utf-16-le") in head or "EncryptedPackage".encode("utf-16-le") in head
 
 
+_XLS_BOF = re.compile(rb"\x09\x08[\x08-\x14]\x00[\x00-\x06]\x06\x05\x00")
+_XLS_FILEPASS = 0x002F
+
+
+def _is_encrypted_xls(path: Path) -> bool:
+    """An .xls with a password to open: its workbook stream has a FILEPASS record right
+    after the opening BOF (only a few records may come between). Without this, the reader
+    meets scrambled text and reports a missing code page, which says nothing about a password."""
+    import struct
+
+    with path.open("rb") as handle:
+        head = handle.read(2 * 2**20)
+    for match in _XLS_BOF.finditer(head):
+        pos = match.start()
+        for _ in range(8):
+            if pos + 4 > len(head):
+                break
+            kind, length = struct.unpack_from("<HH", head, pos)
+            if kind == _XLS_FILEPASS:
+                return True
+            pos += 4 + length
+    return False
+
+
 def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
     """A workbook's sheets, visibility and save time, after the safety gate."""
     import python_calamine as calamine
@@ -178,10 +231,13 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
     except calamine.PasswordError as exc:
         raise _fail("encrypted", path, "the workbook is protected by a password to open; remove "
                     "the password in Excel (File > Info > Protect Workbook) and send it again.") from exc
-    except Exception as exc:  # calamine raises several types for damaged files
+    except BaseException as exc:  # calamine raises several types for damaged files
+        if not reader_failed(exc):
+            raise
         raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
                     f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
+    kinds = {m.name: str(m.typ).rsplit(".", 1)[-1].lower() for m in meta}
     return Workbook(
         path=path,
         sheets=[m.name for m in meta],
@@ -189,6 +245,7 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         saved_at=container.saved_at,
         has_macros=container.has_macros,
         _book=book,
+        kinds=kinds,
     )
 
 
