@@ -18,6 +18,7 @@ from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
+from .packed import pack_rows
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
 from .record import RECORD_SHEET, record_table
 from .sheets import (
@@ -76,13 +77,13 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_plain_sheet(book, name, sheet.rows, sheet.state)
         write_metadata_sheet(book, plan.meta)
         if plan.record.rows:
-            write_plain_sheet(book, RECORD_SHEET, record_table(layout, plan.record), "veryhidden")
+            write_packed_sheet(book, RECORD_SHEET, record_table(layout, plan.record))
         if plan.merged:
             write_plain_sheet(book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)],
                               "veryhidden")
         # The audited cells as written now: the next merge logs what was edited by hand since.
         snapshot = snapshot_rows(layout, ((a.id, a.values) for a in plan.actions))
-        write_plain_sheet(book, SNAPSHOT_SHEET, snapshot, "veryhidden")
+        write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
         book.close()
 
     atomic_write(path, build)
@@ -182,6 +183,11 @@ def plan_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def write_packed_sheet(book: Book, name: str, rows: list[list]) -> None:
+    """A table only xlplan reads, packed into a few cells (see xlplan.packed)."""
+    write_plain_sheet(book, name, [[piece] for piece in pack_rows(rows)], "veryhidden")
 
 
 def keep_backup(plan_path: Path, why: str = "merge") -> Path:

@@ -12,6 +12,7 @@ from .errors import XlplanError
 from .excel import CellValue, display
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
+from .packed import unpack_rows
 from .problems import Problem
 from .record import RECORD_SHEET, IssueRecord, parse_record
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, Workbook, open_workbook
@@ -391,11 +392,11 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if current and ISSUES_SHEET in book.sheets:
         plan.cycle_issues = _table(book.rows(ISSUES_SHEET), ISSUE_HEADERS)
     if RECORD_SHEET in book.sheets:
-        plan.record = parse_record(book.raw_rows(RECORD_SHEET))
+        plan.record = parse_record(_packed_table(book, RECORD_SHEET))
     if RETURNS_SHEET in book.sheets:
         plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
     if SNAPSHOT_SHEET in book.sheets:
-        plan.snapshot = parse_snapshot(book.rows(SNAPSHOT_SHEET))
+        plan.snapshot = parse_snapshot(_packed_table(book, SNAPSHOT_SHEET))
     plan.read_problems.extend(plan.split_joint_actions())
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
              RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
@@ -432,6 +433,10 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
     while rows and all(v is None for v in rows[-1]):
         rows.pop()
     return rows
+
+
+def _packed_table(book: Workbook, sheet: str) -> list[list[CellValue]]:
+    return unpack_rows([row[0] for row in book.raw_rows(sheet) if row])
 
 
 def _table(rows: list[list[CellValue]], headers: list[str]) -> list[dict[str, CellValue]]:
