@@ -14,6 +14,7 @@ from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CH
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
 from .problems import Problem, Severity, short
+from .progress import overdue_since
 from .returns import ReturnRow, ServiceReturn
 
 
@@ -124,9 +125,16 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
                     sheet=ret.sheet, cell=ret.cell(proposal.row, layout.reference), action=ref)
         checked.proposals.append(proposal)
     final = {row.action_id: dict(baseline[row.action_id]) for row in rows}
+    # Overdue is judged as the Summary judges it: on the master as this merge leaves it (its
+    # due dates now, which the central team may have moved since issue, with this return's
+    # edits applied); without the master, on the values as issued.
+    after_merge = {row.action_id: dict(index.baseline.get(row.action_id, baseline[row.action_id])
+                                       if index else baseline[row.action_id]) for row in rows}
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
-    check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today())
+        after_merge[edit.action_id][edit.field] = edit.new
+    check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today(),
+                         after_merge=after_merge)
     return checked
 
 
@@ -277,7 +285,8 @@ def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellV
 
 def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
                          final: dict[str, dict[str, CellValue]], index: PlanIndex | None,
-                         as_of: dt.date) -> None:
+                         as_of: dt.date, *,
+                         after_merge: dict[str, dict[str, CellValue]] | None = None) -> None:
     rating_field = layout.service_rating
     if rating_field is None:
         return
@@ -310,14 +319,15 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                         + " is empty. Say what the evidence is and where it is kept.",
                         cell=ret.cell(row.row, layout.evidence_fields[0]),
                         column=layout.column(layout.evidence_fields[0]).header, value=rating, **where)
-        if layout.due_field and rating not in complete:
-            due = parse_uk_date(values.get(layout.due_field))
-            if due is not None and due < as_of:
-                ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
-                            f"and rated {rating or 'nothing'}: not complete. Update the rating, the "
-                            "date or the comments.", cell=ret.cell(row.row, layout.due_field),
-                            column=layout.column(layout.due_field).header,
-                            value=display(values.get(layout.due_field)), **where)
+        judged = after_merge[row.action_id] if after_merge else values
+        due = overdue_since(judged, layout, as_of)
+        if due is not None and layout.due_field is not None:
+            shown = display(judged.get(rating_field))
+            ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
+                        f"and rated {shown or 'nothing'}: not complete. Update the rating, the "
+                        "date or the comments.", cell=ret.cell(row.row, layout.due_field),
+                        column=layout.column(layout.due_field).header,
+                        value=display(judged.get(layout.due_field)), **where)
         if rating in complete:
             own = normal_ref(display(values.get(layout.reference)))
             below = local_descendants.get(own, []) + (index.descendants.get(own, []) if index else [])

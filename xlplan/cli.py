@@ -222,7 +222,7 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             if target and not as_json:
                 click.echo(f"  annotated copy: {target}")
     if as_json:
-        click.echo(result.to_model().model_dump_json(indent=2))
+        click.echo(result.to_json())
     else:
         for checked in result.checked:
             ret = checked.ret
@@ -336,20 +336,11 @@ class _ProgressBar:
 def diff(old: Path, new: Path, output: Path | None, as_json: bool) -> None:
     """What changed between two versions of a master."""
     from .diff import diff as run_diff
-    from .diff import write_diff
+    from .diff import diff_json, write_diff
 
     result = run_diff(old, new)
     if as_json:
-        import json
-
-        from .excel import display
-
-        click.echo(json.dumps({
-            "changed": [{"action": c.action, "id": c.action_id, "column": c.column,
-                         "old": display(c.old), "new": display(c.new)} for c in result.changed],
-            "added": [{"id": a.id, "action": result.new.ref(a)} for a in result.added],
-            "removed": [{"id": a.id, "action": result.old.ref(a)} for a in result.removed],
-        }, indent=2, ensure_ascii=False))
+        click.echo(diff_json(result))
     else:
         click.echo(f"{len(result.changed)} cell(s) changed, {len(result.added)} action(s) added, "
                    f"{len(result.removed)} removed.")

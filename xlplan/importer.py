@@ -9,12 +9,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import FORMAT_VERSION, __version__
 from .errors import XlplanError
 from .excel import ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, cell_name, cell_text, display
 from .layout import Layout, load_layout
 from .masterbook import write_master
-from .metadata import Metadata
+from .metadata import new_metadata
 from .plan import Action, Plan, new_plan_id
 from .problems import Problem
 from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook
@@ -166,9 +165,9 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
     if title is None:
         title = next((display(c) for r in rows[:header_index] for c in r if c is not None), None)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(source.read_bytes()),
-                      title=(title or layout.title).strip()[:200], layout_name=layout.name,
-                      layout_toml=layout_toml, generator=f"xlplan {__version__}"),
+        meta=new_metadata("master", plan_id=new_plan_id(source.read_bytes()),
+                          title=(title or layout.title).strip()[:200], layout_name=layout.name,
+                          layout_toml=layout_toml),
         layout=layout, actions=[])
     header_norm = [normal_header(display(c)) for c in header]
     refs: dict[str, int] = {}
@@ -240,9 +239,8 @@ def _clean(value: CellValue, layout: Layout, field_name: str, row: int, col: int
 def new_plan(output: Path, *, layout_name: str = "cqc", title: str | None = None) -> Plan:
     layout, layout_toml = load_layout(layout_name)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(layout_toml.encode()),
-                      title=title or layout.title, layout_name=layout.name, layout_toml=layout_toml,
-                      generator=f"xlplan {__version__}"),
+        meta=new_metadata("master", plan_id=new_plan_id(layout_toml.encode()),
+                          title=title or layout.title, layout_name=layout.name, layout_toml=layout_toml),
         layout=layout, actions=[])
     write_master(plan, output)
     return plan
