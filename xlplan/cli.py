@@ -38,11 +38,27 @@ class XlplanGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last guard before a user sees a traceback
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
+            text = " ".join(str(exc).split())  # one line, whatever the exception holds
             click.echo(
-                f"xlplan: unexpected error in `{ctx.invoked_subcommand}`: {type(exc).__name__}: "
-                f"{exc}. Please report it to {ISSUE_URL}; rerun with --debug for details.",
-                err=True)
+                f"xlplan: unexpected error in `{ctx.invoked_subcommand}`{_failed_on(ctx, exc)}: "
+                f"{type(exc).__name__}: {text}. Please report it to {ISSUE_URL}; rerun with "
+                "--debug for details.", err=True)
             ctx.exit(3)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["xlplan.args"] = list(args)  # for naming the files in an unexpected error
+        return super().parse_args(ctx, args)
+
+
+def _failed_on(ctx: click.Context, exc: Exception) -> str:
+    """Which file it failed on: the one the library was working on (an exception note such as
+    "while checking inbox/CHS.xlsx"), else the files and folders the command was given."""
+    notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith("while ")]
+    if notes:
+        return " " + notes[-1]
+    paths = [a for a in ctx.meta.get("xlplan.args", [])
+             if a != ctx.invoked_subcommand and not a.startswith("-") and Path(a).exists()]
+    return f" on {', '.join(paths)}" if paths else ""
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:

@@ -92,9 +92,13 @@ class _CheckJob:
     cycle: str | None
 
     def __call__(self, path: Path) -> CheckedReturn:
-        ret = read_return(path, self.master)
-        checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
-                               index=self.index)
+        try:
+            ret = read_return(path, self.master)
+            checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
+                                   index=self.index)
+        except Exception as exc:
+            exc.add_note(f"while checking {path}")  # the CLI's last guard names the file
+            raise
         ret.release()
         return checked
 
