@@ -127,12 +127,18 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     final = {row.action_id: dict(baseline[row.action_id]) for row in rows}
     # Overdue is judged as the Summary judges it: on the master as this merge leaves it (its
     # due dates now, which the central team may have moved since issue, with this return's
-    # edits applied); without the master, on the values as issued.
-    after_merge = {row.action_id: dict(index.baseline.get(row.action_id, baseline[row.action_id])
-                                       if index else baseline[row.action_id]) for row in rows}
+    # edits applied); without the master, on the values as issued. Only the fields it reads
+    # are copied: touching all of the master's values would copy them into each forked worker.
+    judged = [f for f in (layout.due_field, layout.service_rating) if f]
+    after_merge: dict[str, dict[str, CellValue]] = {}
+    for row in rows:
+        master = index.baseline.get(row.action_id) if index else None
+        source = master if master is not None else baseline[row.action_id]
+        after_merge[row.action_id] = {f: source.get(f) for f in judged}
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
-        after_merge[edit.action_id][edit.field] = edit.new
+        if edit.field in judged:
+            after_merge[edit.action_id][edit.field] = edit.new
     check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today(),
                          after_merge=after_merge)
     return checked
