@@ -7,6 +7,8 @@ found; validate prints them, merge applies the edits, the Issues sheet lists the
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
@@ -72,6 +74,10 @@ class PlanIndex:
     ratings: dict[str, str]  # normalised reference -> the service rating in the master
     descendants: dict[str, list[str]]  # normalised reference -> references below it
     baseline: dict[str, dict[str, CellValue]]  # ID -> the master's values
+    # ID -> the master's due date (as a date, where it names a day) and service rating: what
+    # overdue is judged on. Made here, before the workers fork, as new small objects: a worker
+    # reading the master's own cells would copy the memory pages around them.
+    progress: dict[str, dict[str, CellValue]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -79,7 +85,15 @@ class PlanIndex:
         routes, _ = plan.routes()
         ratings: dict[str, str] = {}
         descendants: dict[str, list[str]] = {}
+        progress: dict[str, dict[str, CellValue]] = {}
         for action in plan.actions:
+            settled: dict[str, CellValue] = {}
+            if layout.due_field:
+                due = parse_uk_date(action.get(layout.due_field))
+                settled[layout.due_field] = None if due is None else dt.date(due.year, due.month, due.day)
+            if layout.service_rating:
+                settled[layout.service_rating] = sys.intern(display(action.get(layout.service_rating)))
+            progress[action.id] = settled
             ref = normal_ref(display(action.get(layout.reference)))
             if not ref:
                 continue
@@ -89,7 +103,7 @@ class PlanIndex:
                 descendants.setdefault(parent, []).append(ref)
         return cls(services={s for services in routes.values() for s in services},
                    ratings=ratings, descendants=descendants,
-                   baseline={a.id: a.values for a in plan.actions})
+                   baseline={a.id: a.values for a in plan.actions}, progress=progress)
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
@@ -127,20 +141,28 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     final = {row.action_id: dict(baseline[row.action_id]) for row in rows}
     # Overdue is judged as the Summary judges it: on the master as this merge leaves it (its
     # due dates now, which the central team may have moved since issue, with this return's
-    # edits applied); without the master, on the values as issued. Only the fields it reads
-    # are copied: touching all of the master's values would copy them into each forked worker.
+    # edits applied); without the master, on the values as issued.
     judged = [f for f in (layout.due_field, layout.service_rating) if f]
     after_merge: dict[str, dict[str, CellValue]] = {}
     for row in rows:
-        master = index.baseline.get(row.action_id) if index else None
-        source = master if master is not None else baseline[row.action_id]
-        after_merge[row.action_id] = {f: source.get(f) for f in judged}
+        settled = index.progress.get(row.action_id) if index else None
+        after_merge[row.action_id] = (dict(settled) if settled is not None else
+                                      {f: baseline[row.action_id].get(f) for f in judged})
+    due_edited: set[str] = set()
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
         if edit.field in judged:
             after_merge[edit.action_id][edit.field] = edit.new
+        if edit.field == layout.due_field:
+            due_edited.add(edit.action_id)
+
+    def due_as_written(action_id: str) -> CellValue:
+        """The due cell as a person wrote it, for the problem's value."""
+        master = index.baseline.get(action_id) if index and action_id not in due_edited else None
+        return (master if master is not None else final[action_id]).get(layout.due_field or "")
+
     check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today(),
-                         after_merge=after_merge)
+                         after_merge=after_merge, due_as_written=due_as_written)
     return checked
 
 
@@ -292,7 +314,8 @@ def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellV
 def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
                          final: dict[str, dict[str, CellValue]], index: PlanIndex | None,
                          as_of: dt.date, *,
-                         after_merge: dict[str, dict[str, CellValue]] | None = None) -> None:
+                         after_merge: dict[str, dict[str, CellValue]] | None = None,
+                         due_as_written: Callable[[str], CellValue] | None = None) -> None:
     rating_field = layout.service_rating
     if rating_field is None:
         return
@@ -333,7 +356,8 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                         f"and rated {shown or 'nothing'}: not complete. Update the rating, the "
                         "date or the comments.", cell=ret.cell(row.row, layout.due_field),
                         column=layout.column(layout.due_field).header,
-                        value=display(judged.get(layout.due_field)), **where)
+                        value=display(due_as_written(row.action_id) if due_as_written
+                                      else judged.get(layout.due_field)), **where)
         if rating in complete:
             own = normal_ref(display(values.get(layout.reference)))
             below = local_descendants.get(own, []) + (index.descendants.get(own, []) if index else [])
