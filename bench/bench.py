@@ -115,8 +115,10 @@ def main() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(harness.CODE), os.environ.get("PYTHONPATH", "")) if p)
         sys.path.insert(0, str(harness.CODE))
+    # From the workdir: `python -c` puts the current folder first on sys.path, and run from the
+    # repository that would find the working tree's xlplan whatever PYTHONPATH says.
     imported = subprocess.run([sys.executable, "-c", "import xlplan; print(xlplan.__file__)"],
-                              capture_output=True, text=True).stdout.strip()
+                              capture_output=True, text=True, cwd=workdir).stdout.strip()
     machine = machine_info()
     if args.commit:
         machine["summary"] += f"; measured: {args.commit} as committed ({harness.CODE.name})"
