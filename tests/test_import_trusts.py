@@ -444,6 +444,7 @@ def test_an_excel4_macro_sheet_does_not_stop_the_data_sheets_being_read(run, tmp
     assert result.exit_code == 0, result.output
     assert "Imported 2 actions" in result.output
     assert "sheet 'Macro1' is an Excel 4 macro sheet; macros are never read or run" in result.output
+    assert "[sheet-not-read]" in result.output
     assert "Macro1" not in all_sheet_values(out)
 
 

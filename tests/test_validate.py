@@ -15,7 +15,6 @@ import json
 import shutil
 import struct
 import subprocess
-import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -33,8 +32,6 @@ REPO = Path(__file__).resolve().parent.parent
 LPT_SOURCE = REPO / "examples" / "lpt-cqc-2017" / "source.csv"
 CYCLE, DUE = "2017-Q2", "14/07/2017"
 EARLY = ("--as-of", "2017-01-01")  # before every due date in the plan: nothing is overdue
-# A sanity bound, not a benchmark: every validate here takes well under a second.
-SANITY_SECONDS = 10
 
 PLAN_SHEET = "Action plan"
 SCALE = "White, Red, Amber, Green, Purple, Blue"
@@ -56,17 +53,15 @@ WARNING_FILL = "FFEB9C"
 
 
 def xlplan(*args: object, env: dict[str, str | None] | None = None):
-    """Run `xlplan ARGS` as a user would: never a traceback, never the last-guard error, quick."""
-    start = time.monotonic()
+    """Run `xlplan ARGS` as a user would: never a traceback, never the last-guard error.
+    (How fast is bench/'s question, not a test's: a timed test flakes on a loaded machine.)"""
     result = CliRunner().invoke(main, [str(a) for a in args], env=env)
-    elapsed = time.monotonic() - start
     shown = " ".join(map(str, args))
     assert result.exception is None or isinstance(result.exception, SystemExit), (
         f"xlplan {shown} raised {result.exception!r}\n{result.output}")
     assert "Traceback" not in result.output, result.output
     assert "unexpected error" not in result.output, result.output
     assert result.exit_code != 3, result.output
-    assert elapsed < SANITY_SECONDS, f"xlplan {shown} took {elapsed:.1f} s"
     return result
 
 
@@ -976,9 +971,9 @@ def hostile(lpt: Issued, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 def test_broken_or_hostile_file_is_refused_without_a_traceback(name: str, hostile: dict[str, Path],
                                                                lpt: Issued) -> None:
     _, code_expected, words = HOSTILE[name]
-    start = time.monotonic()
+    # Refused by the gate, from the zip directory and the XML prolog, before any parser: the
+    # gate's own code and words say so (no timing: speed is bench/'s business).
     code, data = validate(hostile[name], "--plan", lpt.plan, *EARLY)
-    assert time.monotonic() - start < SANITY_SECONDS
     report = single(data)
     assert code == 2
     assert (report["status"], report["service"], report["cycle"]) == ("unreadable", None, None)

@@ -7,6 +7,8 @@ found; validate prints them, merge applies the edits, the Issues sheet lists the
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
@@ -15,6 +17,7 @@ from .identity import AT_ID, FOUND, MOVED, identify_rows, likely_service, looks_
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
 from .problems import Problem, Severity, short
+from .progress import overdue_since
 from .record import IssuedRow, cell_digest, locked_digest, normal_text
 from .returns import ReturnRow, ServiceReturn
 
@@ -78,6 +81,10 @@ class PlanIndex:
     baseline: dict[str, dict[str, CellValue]]  # ID -> the master's values
     # service -> {ID -> what the master recorded issuing to it}
     issued: dict[str, dict[str, IssuedRow]] = field(default_factory=dict)
+    # ID -> the master's due date (as a date, where it names a day) and service rating: what
+    # overdue is judged on. Made here, before the workers fork, as new small objects: a worker
+    # reading the master's own cells would copy the memory pages around them.
+    progress: dict[str, dict[str, CellValue]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -85,7 +92,15 @@ class PlanIndex:
         routes, _ = plan.routes()
         ratings: dict[str, str] = {}
         descendants: dict[str, list[str]] = {}
+        progress: dict[str, dict[str, CellValue]] = {}
         for action in plan.actions:
+            settled: dict[str, CellValue] = {}
+            if layout.due_field:
+                due = parse_uk_date(action.get(layout.due_field))
+                settled[layout.due_field] = None if due is None else dt.date(due.year, due.month, due.day)
+            if layout.service_rating:
+                settled[layout.service_rating] = sys.intern(display(action.get(layout.service_rating)))
+            progress[action.id] = settled
             ref = normal_ref(display(action.get(layout.reference)))
             if not ref:
                 continue
@@ -98,7 +113,8 @@ class PlanIndex:
             issued.setdefault(row.service, {})[row.action_id] = row
         return cls(services={s for services in routes.values() for s in services},
                    ratings=ratings, descendants=descendants,
-                   baseline={a.id: a.values for a in plan.actions}, issued=issued)
+                   baseline={a.id: a.values for a in plan.actions}, issued=issued,
+                   progress=progress)
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
@@ -146,9 +162,30 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
                     sheet=ret.sheet, cell=ret.cell(proposal.row, layout.reference), action=ref)
         checked.proposals.append(proposal)
     final = {row.action_id: dict(baseline.get(row.action_id, {})) for row in rows}
+    # Overdue is judged as the Summary judges it: on the master as this merge leaves it (its
+    # due dates now, which the central team may have moved since issue, with this return's
+    # edits applied); without the master, on the values as issued.
+    judged = [f for f in (layout.due_field, layout.service_rating) if f]
+    after_merge: dict[str, dict[str, CellValue]] = {}
+    for row in rows:
+        settled = index.progress.get(row.action_id) if index else None
+        after_merge[row.action_id] = (dict(settled) if settled is not None else
+                                      {f: baseline.get(row.action_id, {}).get(f) for f in judged})
+    due_edited: set[str] = set()
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
-    check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today())
+        if edit.field in judged:
+            after_merge[edit.action_id][edit.field] = edit.new
+        if edit.field == layout.due_field:
+            due_edited.add(edit.action_id)
+
+    def due_as_written(action_id: str) -> CellValue:
+        """The due cell as a person wrote it, for the problem's value."""
+        master = index.baseline.get(action_id) if index and action_id not in due_edited else None
+        return (master if master is not None else final[action_id]).get(layout.due_field or "")
+
+    check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today(),
+                         after_merge=after_merge, due_as_written=due_as_written)
     return checked
 
 
@@ -455,7 +492,9 @@ def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellV
 
 def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRow],
                          final: dict[str, dict[str, CellValue]], index: PlanIndex | None,
-                         as_of: dt.date) -> None:
+                         as_of: dt.date, *,
+                         after_merge: dict[str, dict[str, CellValue]] | None = None,
+                         due_as_written: Callable[[str], CellValue] | None = None) -> None:
     rating_field = layout.service_rating
     if rating_field is None:
         return
@@ -488,14 +527,16 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                         + " is empty. Say what the evidence is and where it is kept.",
                         cell=ret.cell(row.row, layout.evidence_fields[0]),
                         column=layout.column(layout.evidence_fields[0]).header, value=rating, **where)
-        if layout.due_field and rating not in complete:
-            due = parse_uk_date(values.get(layout.due_field))
-            if due is not None and due < as_of:
-                ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
-                            f"and rated {rating or 'nothing'}: not complete. Update the rating, the "
-                            "date or the comments.", cell=ret.cell(row.row, layout.due_field),
-                            column=layout.column(layout.due_field).header,
-                            value=display(values.get(layout.due_field)), **where)
+        judged = after_merge[row.action_id] if after_merge else values
+        due = overdue_since(judged, layout, as_of)
+        if due is not None and layout.due_field is not None:
+            shown = display(judged.get(rating_field))
+            ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
+                        f"and rated {shown or 'nothing'}: not complete. Update the rating, the "
+                        "date or the comments.", cell=ret.cell(row.row, layout.due_field),
+                        column=layout.column(layout.due_field).header,
+                        value=display(due_as_written(row.action_id) if due_as_written
+                                      else judged.get(layout.due_field)), **where)
         if rating in complete:
             own = normal_ref(display(values.get(layout.reference)))
             below = local_descendants.get(own, []) + (index.descendants.get(own, []) if index else [])

@@ -42,11 +42,27 @@ class XlplanGroup(click.Group):
         except Exception as exc:  # noqa: BLE001 - the last guard before a user sees a traceback
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
+            text = " ".join(str(exc).split())  # one line, whatever the exception holds
             click.echo(
-                f"xlplan: unexpected error in `{ctx.invoked_subcommand}`: {type(exc).__name__}: "
-                f"{exc}. Please report it to {ISSUE_URL}; rerun with --debug for details.",
-                err=True)
+                f"xlplan: unexpected error in `{ctx.invoked_subcommand}`{_failed_on(ctx, exc)}: "
+                f"{type(exc).__name__}: {text}. Please report it to {ISSUE_URL}; rerun with "
+                "--debug for details.", err=True)
             ctx.exit(3)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["xlplan.args"] = list(args)  # for naming the files in an unexpected error
+        return super().parse_args(ctx, args)
+
+
+def _failed_on(ctx: click.Context, exc: Exception) -> str:
+    """Which file it failed on: the one the library was working on (an exception note such as
+    "while checking inbox/CHS.xlsx"), else the files and folders the command was given."""
+    notes = [n for n in getattr(exc, "__notes__", ()) if n.startswith("while ")]
+    if notes:
+        return " " + notes[-1]
+    paths = [a for a in ctx.meta.get("xlplan.args", [])
+             if a != ctx.invoked_subcommand and not a.startswith("-") and Path(a).exists()]
+    return f" on {', '.join(paths)}" if paths else ""
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -338,7 +354,7 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             if target and not as_json:
                 click.echo(f"  annotated copy: {target}")
     if as_json:
-        click.echo(result.to_model().model_dump_json(indent=2))
+        click.echo(result.to_json())
     else:
         for checked in result.checked:
             ret = checked.ret
@@ -493,20 +509,11 @@ def chase(plan: Path, inbox: tuple[Path, ...], outdir: Path, as_of: dt.date | No
 def diff(old: Path, new: Path, output: Path | None, as_json: bool) -> None:
     """What changed between two versions of a master."""
     from .diff import diff as run_diff
-    from .diff import write_diff
+    from .diff import diff_json, write_diff
 
     result = run_diff(old, new)
     if as_json:
-        import json
-
-        from .excel import display
-
-        click.echo(json.dumps({
-            "changed": [{"action": c.action, "id": c.action_id, "column": c.column,
-                         "old": display(c.old), "new": display(c.new)} for c in result.changed],
-            "added": [{"id": a.id, "action": result.new.ref(a)} for a in result.added],
-            "removed": [{"id": a.id, "action": result.old.ref(a)} for a in result.removed],
-        }, indent=2, ensure_ascii=False))
+        click.echo(diff_json(result))
     else:
         click.echo(f"{len(result.changed)} cell(s) changed, {len(result.added)} action(s) added, "
                    f"{len(result.removed)} removed.")

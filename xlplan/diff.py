@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from . import style
 from .checks import same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write
 from .plan import LOG_HEADERS, Action, Plan, read_plan
+from .report_json import CellChangeOut
 from .sheets import Book, CellMark, SheetRow, write_key_sheet, write_plan_sheet, write_table
 
 REMOVED_FILL = "#D9D9D9"
@@ -55,6 +58,27 @@ def diff(old_path: Path, new_path: Path) -> DiffResult:
                                                action.get(column.field)))
     result.removed = [a for a in old.actions if a.id not in new_ids]
     return result
+
+
+class ActionOut(BaseModel):
+    id: str
+    action: str
+
+
+class DiffOut(BaseModel):
+    changed: list[CellChangeOut]
+    added: list[ActionOut]
+    removed: list[ActionOut]
+
+
+def diff_json(result: DiffResult) -> str:
+    """`diff --json`: each changed cell in the shape `merge --json` gives it."""
+    return DiffOut(
+        changed=[CellChangeOut(action=c.action, id=c.action_id, column=c.column, old=display(c.old),
+                               new=display(c.new)) for c in result.changed],
+        added=[ActionOut(id=a.id, action=result.new.ref(a)) for a in result.added],
+        removed=[ActionOut(id=a.id, action=result.old.ref(a)) for a in result.removed],
+    ).model_dump_json(indent=2)
 
 
 def write_diff(result: DiffResult, output: Path) -> None:

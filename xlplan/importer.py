@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import FORMAT_VERSION, __version__
 from .errors import XlplanError
 from .excel import (
     ILLEGAL_XML_CHARS,
@@ -30,10 +29,10 @@ from .excel import (
 )
 from .layout import Layout, load_layout, parse_layout
 from .masterbook import write_master
-from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata
+from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, new_metadata
 from .plan import Action, CarriedSheet, Plan, new_plan_id
 from .problems import Problem
-from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook
+from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook, read_with_second_reader
 
 HEADER_SEARCH_ROWS = 50
 FUZZY_CUTOFF = 0.82
@@ -281,39 +280,12 @@ def _sheet_left_out(source: Path, name: str, kind: str) -> Problem:
 def _read_with_openpyxl(source: Path) -> tuple[list[SourceSheet], list[Problem]] | None:
     """The second reader for .xlsx/.xlsm files the fast one refuses as a whole (an Excel 4
     macro sheet among the worksheets, say); None when it cannot read them either."""
-    if source.suffix.lower() not in (".xlsx", ".xlsm"):
+    read = read_with_second_reader(source)
+    if read is None:
         return None
-    import zipfile
-
-    import openpyxl
-
-    from .workbook import _sheet_parts
-
-    try:
-        with zipfile.ZipFile(source) as archive:
-            parts = _sheet_parts(archive)
-        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except Exception:  # noqa: BLE001 - any failure here means: not readable by either reader
-        return None
-    sheets: list[SourceSheet] = []
-    problems = [_sheet_left_out(source, name, "chartsheet") for name in book.sheetnames
-                if name not in {ws.title for ws in book.worksheets}]
-    try:
-        for ws in book.worksheets:
-            part = parts.get(ws.title, "")
-            if "macrosheets/" in part or "dialogsheets/" in part:
-                problems.append(_sheet_left_out(source, ws.title, "macrosheet" if "macro" in part
-                                                else "dialogsheet"))
-                continue
-            rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
-            if any(c is not None for r in rows for c in r):
-                state = ws.sheet_state.lower() if ws.sheet_state else "visible"
-                sheets.append(SourceSheet(ws.title, rows, state))
-    except Exception:  # noqa: BLE001
-        return None
-    finally:
-        book.close()
-    return sheets, problems
+    sheets, left_out = read
+    return ([SourceSheet(name, rows, state) for name, rows, state in sheets],
+            [_sheet_left_out(source, name, kind) for name, kind in left_out])
 
 
 # What to do about a source that cannot be read, in the words of the central team importing
@@ -532,9 +504,9 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
     if title is None:
         title = next((display(c) for r in rows[:header_index] for c in r if c is not None), None)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(source.read_bytes()),
-                      title=(title or layout.title).strip()[:200], layout_name=layout.name,
-                      layout_toml=layout_toml, generator=f"xlplan {__version__}"),
+        meta=new_metadata("master", plan_id=new_plan_id(source.read_bytes()),
+                          title=(title or layout.title).strip()[:200], layout_name=layout.name,
+                          layout_toml=layout_toml),
         layout=layout, actions=[], extra_columns=[e.header for e in extras])
     skipped, source_rows = _read_actions(plan, sheet, header_index, positions, extras, ratings,
                                          problems, where)
@@ -893,9 +865,8 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
 def new_plan(output: Path, *, layout_name: str = "cqc", title: str | None = None) -> Plan:
     layout, layout_toml = load_layout(layout_name)
     plan = Plan(
-        meta=Metadata(format_version=FORMAT_VERSION, kind="master", plan_id=new_plan_id(layout_toml.encode()),
-                      title=title or layout.title, layout_name=layout.name, layout_toml=layout_toml,
-                      generator=f"xlplan {__version__}"),
+        meta=new_metadata("master", plan_id=new_plan_id(layout_toml.encode()),
+                          title=title or layout.title, layout_name=layout.name, layout_toml=layout_toml),
         layout=layout, actions=[])
     write_master(plan, output)
     return plan

@@ -158,9 +158,6 @@ class Layout(BaseModel):
         """The scale's value for what a person typed (" amber ", "AMBER", "A"), or None."""
         return self._rating_names.get(text.strip().lower())
 
-    def rating(self, value: str) -> Rating:
-        return next(r for r in self.ratings if r.value == value)
-
     def split_route(self, text: str) -> list[str]:
         """The services a routing cell names, in order, without duplicates."""
         parts = [text]

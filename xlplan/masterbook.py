@@ -33,7 +33,7 @@ from .sheets import (
 
 if TYPE_CHECKING:
     from .layout import Layout
-    from .merge import MergeResult
+    from .outcome import MergeResult
 
 LOCK_STALE_SECONDS = 15 * 60
 LOG_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]

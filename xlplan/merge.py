@@ -6,80 +6,26 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .central import audit_central_edits
 from .checks import CheckedReturn, same
 from .cycle import MergedReturn
 from .errors import XlplanError
-from .excel import CellValue, display
+from .excel import display
 from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
-from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
+from .outcome import Change, MergeResult, ServiceStatus
+from .plan import UNASSIGNED, Action, Plan, natural_key, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest
 from .validate import validate
 from .workbook import sheets_with_drawings
 
-EXIT_WRITTEN, EXIT_STRICT, EXIT_NOT_WRITTEN = 0, 1, 2
-
-
-@dataclass
-class Change:
-    action_id: str
-    action: str  # the reference as people read it
-    field: str
-    column: str
-    old: CellValue
-    new: CellValue
-    service: str
-    file: str
-    saved_at: dt.datetime | None
-    kind: str  # "change" | "conflict" | "proposed"
-    master_value: CellValue = None  # for a conflict: what the master held
-
-
-@dataclass
-class ServiceStatus:
-    service: str
-    returned: bool
-    file: str | None = None
-    saved_at: dt.datetime | None = None
-    # A return that came by email: who sent it, and when (xlplan.mail).
-    sender: str | None = None
-    sent_at: dt.datetime | None = None
-
-
-@dataclass
-class MergeResult:
-    plan: Plan
-    output: Path
-    cycle: str
-    merged_at: dt.datetime
-    as_of: dt.date
-    changes: list[Change] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    statuses: list[ServiceStatus] = field(default_factory=list)
-    returns_read: int = 0
-    backup: Path | None = None
-    # (action ID, field) -> the change this merge made there: a second service's edit to
-    # the same cell of a joint action is a conflict.
-    changed_cells: dict[tuple[str, str], Change] = field(default_factory=dict)
-
-    @property
-    def refused(self) -> int:
-        return sum(1 for p in self.problems if p.is_error)
-
-    @property
-    def conflicts(self) -> int:
-        return sum(1 for c in self.changes if c.kind == "conflict")
-
-    def log_entries(self) -> list[LogEntry]:
-        stamp = self.merged_at.strftime("%Y-%m-%d %H:%M")
-        return [LogEntry(self.cycle, stamp, c.service, c.file, c.action, c.column, c.old, c.new,
-                         c.kind, c.action_id) for c in self.changes]
+# The result types are defined in the core (outcome.py), so the writers need not import
+# this verb; they are re-exported here, where callers of merge() look for them.
+__all__ = ["Change", "MergeResult", "ServiceStatus", "merge"]
 
 
 def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
@@ -242,7 +188,7 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
                 file=ret.path.name, service=service, action=ref, column=column.header,
                 cell=edit.cell, value=display(edit.new)[:200]))
         change = Change(action.id, ref, edit.field, column.header, current, edit.new, service,
-                        source, ret.saved_at, kind, master_value=current)
+                        source, ret.saved_at, kind)
         action.values[edit.field] = edit.new
         # A second version from the service is judged against what this one applied: a cell
         # it leaves keeps this value, a cell it sets back to the issued value is reverted.

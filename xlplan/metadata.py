@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from . import FORMAT_VERSION
+from . import FORMAT_VERSION, __version__
 from .errors import XlplanError
 from .excel import MAX_CELL_CHARS
 
@@ -48,6 +48,15 @@ class Metadata(BaseModel):
     # same return must not propose them again.
     rejected_proposals: str | None = None
     generator: str = ""
+
+
+def new_metadata(kind: Literal["master", "template"], *, plan_id: str, title: str, layout_name: str,
+                 layout_toml: str, **more: object) -> Metadata:
+    """The metadata of a workbook xlplan is about to write (a new master, or a service's
+    template): the format version and the writer are stamped here and nowhere else."""
+    return Metadata(format_version=FORMAT_VERSION, kind=kind, plan_id=plan_id, title=title,
+                    layout_name=layout_name, layout_toml=layout_toml,
+                    generator=f"xlplan {__version__}", **more)
 
 
 def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:

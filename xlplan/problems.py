@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from pydantic import BaseModel
+
 
 class Severity(StrEnum):
     ERROR = "error"  # the cell or the file is refused
@@ -130,6 +132,31 @@ class Problem:
     def line(self) -> str:
         where = self.where()
         return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
+
+    def to_json(self) -> ProblemOut:
+        return ProblemOut(severity=str(self.severity), code=self.code, sheet=self.sheet,
+                          cell=self.cell, action=self.action, column=self.column, value=self.value,
+                          message=self.message, service=self.service, file=self.file)
+
+
+class ProblemOut(BaseModel):
+    """A problem as JSON: the one shape `validate --json` and `merge --json` print.
+    validate lists problems under their file, which already says the file and the service,
+    so it leaves those two out (`NESTED_IN_FILE`)."""
+
+    severity: str
+    code: str
+    sheet: str | None
+    cell: str | None
+    action: str | None
+    column: str | None
+    value: str | None
+    message: str
+    service: str | None
+    file: str | None
+
+
+NESTED_IN_FILE = {"service", "file"}
 
 
 def short(text: str, limit: int = 60) -> str:

@@ -11,7 +11,7 @@ from .plan import LogEntry, Plan
 from .problems import Problem
 
 if TYPE_CHECKING:
-    from .merge import MergeResult
+    from .outcome import MergeResult
 
 DECIDED_BY = "central team"
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import style
-from .dates import parse_uk_date
 from .excel import column_letter, display
 from .plan import (
     CHANGES_HEADERS,
@@ -20,10 +19,11 @@ from .plan import (
     proposal_status,
 )
 from .problems import Problem
+from .progress import is_complete, overdue_since
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
-    from .merge import Change, MergeResult
+    from .outcome import Change, MergeResult
 
 ISSUE_WIDTHS = [9, 22, 14, 24, 12, 7, 9, 28, 24, 80, 18, 16]
 CHANGE_WIDTHS = [16, 16, 24, 10, 30, 40, 40, 10, 10]
@@ -84,7 +84,6 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
     routes, _ = plan.routes()
     scale = layout.rating_values
     rating_field = layout.service_rating
-    complete = layout.complete_ratings
     headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
                "File", "Returned by", "Complete %"]
     status = {s.service: s for s in merge.statuses}
@@ -102,12 +101,10 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
                 counts[rating] += 1
             else:
                 unrated += 1
-            if rating in complete:
+            if is_complete(action.values, layout):
                 done += 1
-            elif layout.due_field:
-                due = parse_uk_date(action.get(layout.due_field))
-                if due is not None and due < merge.as_of:
-                    overdue += 1
+            elif overdue_since(action.values, layout, merge.as_of):
+                overdue += 1
         got = status.get(service)
         rows.append([service, len(actions), *counts.values(), unrated, overdue,
                      "Yes" if got and got.returned else "No",

@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from .excel import display
-from .validate import ProblemOut
-
-
-class MergeProblemOut(ProblemOut):
-    service: str | None
-    file: str | None
+from .problems import ProblemOut
 
 if TYPE_CHECKING:
-    from .merge import MergeResult
+    from .outcome import MergeResult
 
 
-class ChangeOut(BaseModel):
+class CellChangeOut(BaseModel):
+    """One changed cell, as `merge --json` and `diff --json` print it."""
+
     action: str
     id: str
     column: str
     old: str
     new: str
+
+
+class ChangeOut(CellChangeOut):
     service: str
     file: str
     kind: str
@@ -48,7 +48,7 @@ class MergeOut(BaseModel):
     conflicts: int
     services: list[ServiceOut]
     changes: list[ChangeOut]
-    problems: list[MergeProblemOut]
+    problems: list[ProblemOut]
 
 
 def merge_json(result: MergeResult) -> str:
@@ -63,9 +63,6 @@ def merge_json(result: MergeResult) -> str:
         changes=[ChangeOut(action=c.action, id=c.action_id, column=c.column, old=display(c.old),
                            new=display(c.new), service=c.service, file=c.file, kind=c.kind)
                  for c in result.changes],
-        problems=[MergeProblemOut(severity=str(p.severity), code=p.code, sheet=p.sheet, cell=p.cell,
-                                  action=p.action, column=p.column, value=p.value,
-                                  message=p.message, service=p.service, file=p.file)
-                  for p in result.problems],
+        problems=[p.to_json() for p in result.problems],
     )
     return model.model_dump_json(indent=2)

@@ -16,10 +16,6 @@ from .plan import layout_of, read_metadata
 from .workbook import open_workbook
 
 
-class LockedCell(Exception):
-    """The edit names a locked cell and the sheet is protected."""
-
-
 def fill_in(template: Path, output: Path, edits: dict[tuple[str, str], object], *,
             proposals: list[dict[str, object]] = (), unprotect: bool = False) -> None:
     """Write `output`: `template` with `edits[(action reference, field)] = value` typed in."""
@@ -49,7 +45,9 @@ def fill_in(template: Path, output: Path, edits: dict[tuple[str, str], object], 
     for (ref, field_name), value in edits.items():
         cell = sheet.cell(row_of[ref], col_of[field_name])
         if sheet.protection.sheet and cell.protection.locked:
-            raise LockedCell(f"{cell.coordinate} ({field_name} of {ref}) is locked")
+            # A service cannot type there either; pass unprotect=True to edit as someone who
+            # removed the protection would.
+            raise ValueError(f"{cell.coordinate} ({field_name} of {ref}) is locked")
         cell.value = value
         if isinstance(value, str):
             cell.data_type = "s"  # text a service types is never a formula

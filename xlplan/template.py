@@ -7,13 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import FORMAT_VERSION, __version__, style
+from . import style
 from .central import audit_central_edits
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
 from .masterbook import atomic_write, keep_backup, plan_lock, write_master
-from .metadata import ID_HEADER, ISSUED_SHEET, Metadata
+from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
 from .plan import Action, Plan, now, read_plan, require_plan
 from .problems import Problem
 from .record import issued_row
@@ -138,11 +138,10 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
     demos and benchmarks pass edited values to make a return as a service would send it."""
     layout = plan.layout
     shown = actions if shown is None else shown
-    meta = Metadata(
-        format_version=FORMAT_VERSION, kind="template", plan_id=plan.plan_id, title=plan.meta.title,
-        layout_name=layout.name, layout_toml=plan.meta.layout_toml, next_id=plan.meta.next_id,
-        cycle=cycle, service=service, issued_at=issued_at, due=due, header_row=HEADER_ROW + 1,
-        spare_rows=style.SPARE_ROWS, generator=f"xlplan {__version__}",
+    meta = new_metadata(
+        "template", plan_id=plan.plan_id, title=plan.meta.title, layout_name=layout.name,
+        layout_toml=plan.meta.layout_toml, next_id=plan.meta.next_id, cycle=cycle, service=service,
+        issued_at=issued_at, due=due, header_row=HEADER_ROW + 1, spare_rows=style.SPARE_ROWS,
     )
     due_text = f"return by {due:%d/%m/%Y}" if due else "return date: as agreed"
     footer = "&L" + f"{service} · cycle {cycle}".replace("&", "&&") + "&RPage &P of &N"

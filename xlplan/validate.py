@@ -13,21 +13,10 @@ from pydantic import BaseModel
 from .checks import CheckedReturn, PlanIndex, check_return
 from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
-from .problems import Problem
+from .problems import NESTED_IN_FILE, Problem, ProblemOut
 from .returns import list_inbox, read_return
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
-
-
-class ProblemOut(BaseModel):
-    severity: str
-    code: str
-    sheet: str | None
-    cell: str | None
-    action: str | None
-    column: str | None
-    value: str | None
-    message: str
 
 
 class FileOut(BaseModel):
@@ -60,16 +49,16 @@ class ValidationResult:
 
     def to_model(self) -> ValidationOut:
         files = [FileOut(path=shown_path(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
-                         status=c.status, problems=[_problem_out(p) for p in c.problems])
+                         status=c.status, problems=[p.to_json() for p in c.problems])
                  for c in self.checked]
         files += [FileOut(path=p.file or "", service=None, cycle=None, status="skipped",
-                          problems=[_problem_out(p)]) for p in self.skipped]
+                          problems=[p.to_json()]) for p in self.skipped]
         return ValidationOut(files=files)
 
-
-def _problem_out(p: Problem) -> ProblemOut:
-    return ProblemOut(severity=str(p.severity), code=p.code, sheet=p.sheet, cell=p.cell,
-                      action=p.action, column=p.column, value=p.value, message=p.message)
+    def to_json(self) -> str:
+        """`validate --json`: each problem in its one JSON shape, under its file."""
+        nested = {"files": {"__all__": {"problems": {"__all__": NESTED_IN_FILE}}}}
+        return self.to_model().model_dump_json(indent=2, exclude=nested)
 
 
 # Below this many returns a pool costs more to start than it saves.
@@ -120,10 +109,14 @@ class _CheckJob:
     accept_cycle: str | None = None
 
     def __call__(self, path: Path) -> CheckedReturn:
-        ret = read_return(path, self.master)
-        checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
-                               index=self.index, accept_cycle=self.accept_cycle)
-        checked.problems.extend(check_sender(ret, self.master))
+        try:
+            ret = read_return(path, self.master)
+            checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
+                                   index=self.index, accept_cycle=self.accept_cycle)
+            checked.problems.extend(check_sender(ret, self.master))
+        except Exception as exc:
+            exc.add_note(f"while checking {path}")  # the CLI's last guard names the file
+            raise
         ret.release()
         return checked
 

@@ -365,3 +365,37 @@ def sheets_with_drawings(path: Path) -> set[str]:
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
     return names
+
+
+def read_with_second_reader(source: Path) -> tuple[list[tuple[str, list[list[CellValue]], str]],
+                                                    list[tuple[str, str]]] | None:
+    """An .xlsx/.xlsm that calamine refuses as a whole, read with openpyxl: its worksheets
+    (name, rows, visibility) and the sheets left out (name, kind: chartsheet, macrosheet,
+    dialogsheet). None when neither reader can read it."""
+    if source.suffix.lower() not in (".xlsx", ".xlsm"):
+        return None
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(source) as archive:
+            parts = _sheet_parts(archive)
+        book = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - any failure here means: not readable by either reader
+        return None
+    worksheets = {ws.title for ws in book.worksheets}
+    left_out = [(name, "chartsheet") for name in book.sheetnames if name not in worksheets]
+    sheets: list[tuple[str, list[list[CellValue]], str]] = []
+    try:
+        for ws in book.worksheets:
+            part = parts.get(ws.title, "")
+            if "macrosheets/" in part or "dialogsheets/" in part:
+                left_out.append((ws.title, "macrosheet" if "macro" in part else "dialogsheet"))
+                continue
+            rows = [[cell_text(v) for v in row] for row in ws.iter_rows(values_only=True)]
+            if any(c is not None for r in rows for c in r):
+                sheets.append((ws.title, rows, ws.sheet_state.lower() if ws.sheet_state else "visible"))
+    except Exception:  # noqa: BLE001
+        return None
+    finally:
+        book.close()
+    return sheets, left_out

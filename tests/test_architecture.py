@@ -1,0 +1,205 @@
+"""The direction of imports in xlplan/: arrows point inwards only, and nothing goes round in a
+circle. See docs/architecture.md for what each layer is for.
+
+Every import counts: at module top, inside a function (a lazy import is still a dependency)
+and under `if TYPE_CHECKING:` (a type from an outer layer is knowledge of that layer).
+
+To add a module: put its name in LAYERS. A module in no layer fails
+`test_every_module_is_in_a_layer`, so the table cannot fall behind the code.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "xlplan"
+
+# Inner first. A module may import its own layer and any layer listed before it, never one after.
+LAYERS: dict[str, set[str]] = {
+    # The core knows no workbook files: models, rules and facts as plain functions over values.
+    "core": {
+        "__init__", "errors", "excel", "dates", "problems", "style", "layout", "metadata",
+        "plan", "checks", "progress", "outcome", "record", "identity", "cycle", "packed",
+        "central", "proposals", "contacts",
+    },
+    # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
+    "edge": {
+        "workbook", "returns", "sheets", "masterbook", "report", "report_json", "annotate",
+        "simulate", "mail",
+    },
+    # One module per verb: ties the core and the edge together and returns a typed result.
+    "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase"},
+    # The command line, over everything else.
+    "cli": {"cli"},
+}
+
+# Imports that break the rule today, each with the reason and what removes it. A listed
+# import that is no longer made fails `test_every_allowance_is_still_needed`: delete it then.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("plan", "workbook"): "plan.py still holds the master reader (read_plan) beside the plan "
+                          "model; split the reader into the edge (#12).",
+    ("checks", "returns"): "ServiceReturn and ReturnRow, the values the checks judge, are "
+                           "defined beside the return reader; move them to the core (#12).",
+}
+
+# Libraries that touch workbook files: only the edge may import them.
+EXCEL_LIBRARIES = {"openpyxl", "xlsxwriter", "python_calamine", "zipfile"}
+EDGE_ONLY_LAYERS = {"edge"}
+
+
+def layer_of(module: str) -> str:
+    return next(name for name, members in LAYERS.items() if module in members)
+
+
+def rank(layer: str) -> int:
+    return list(LAYERS).index(layer)
+
+
+def imports_of(path: Path) -> list[tuple[str, int, bool]]:
+    """(imported name, line, is it one of xlplan's own modules) for every import in the file,
+    wherever it is: module top, inside functions, under TYPE_CHECKING."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[tuple[str, int, bool]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:  # from . import x, y / from .x import y
+                if node.module is None:
+                    found += [(alias.name, node.lineno, True) for alias in node.names]
+                else:
+                    found.append((node.module.split(".")[0], node.lineno, True))
+            elif node.level == 0 and node.module:
+                top = node.module.split(".")[0]
+                if top == "xlplan":
+                    rest = node.module.split(".")[1:]
+                    if rest:
+                        found.append((rest[0], node.lineno, True))
+                    else:
+                        found += [(alias.name, node.lineno, True) for alias in node.names]
+                else:
+                    found.append((top, node.lineno, False))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "xlplan" and len(parts) > 1:
+                    found.append((parts[1], node.lineno, True))
+                else:
+                    found.append((parts[0], node.lineno, False))
+    return found
+
+
+def modules() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(PACKAGE.glob("*.py"))}
+
+
+def own_imports() -> dict[str, list[tuple[str, int]]]:
+    """module -> the xlplan modules it imports (names that are not modules, such as
+    `__version__` in `from . import __version__`, count as the package, `__init__`)."""
+    names = modules()
+    graph: dict[str, list[tuple[str, int]]] = {}
+    for module, path in names.items():
+        graph[module] = [(name if name in names else "__init__", line)
+                         for name, line, own in imports_of(path) if own]
+    return graph
+
+
+def test_every_module_is_in_a_layer() -> None:
+    placed = [m for members in LAYERS.values() for m in members]
+    assert len(placed) == len(set(placed)), "a module is listed in two layers"
+    missing = sorted(set(modules()) - set(placed))
+    assert not missing, (f"put {missing} in a layer of LAYERS in {Path(__file__).name} "
+                         "(and in docs/architecture.md)")
+    gone = sorted(set(placed) - set(modules()))
+    assert not gone, f"LAYERS lists modules that no longer exist: {gone}"
+
+
+def violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
+    found = []
+    for module, imported in graph.items():
+        for target, line in imported:
+            if target == module or (module, target) in ALLOWED:
+                continue
+            if rank(layer_of(target)) > rank(layer_of(module)):
+                found.append(f"xlplan/{module}.py:{line} ({layer_of(module)}) imports {target} "
+                             f"({layer_of(target)}), an outer layer")
+    return found
+
+
+def test_imports_point_inwards_only() -> None:
+    assert violations(own_imports()) == []
+
+
+def test_every_allowance_is_still_needed() -> None:
+    graph = own_imports()
+    for (module, target), reason in ALLOWED.items():
+        assert any(t == target for t, _ in graph.get(module, [])), (
+            f"{module} no longer imports {target}: remove the allowance ({reason})")
+        assert rank(layer_of(target)) > rank(layer_of(module)), (
+            f"{module} -> {target} is allowed by the layers now: remove the allowance")
+
+
+def test_only_the_edge_touches_workbook_libraries() -> None:
+    found = []
+    for module, path in modules().items():
+        if layer_of(module) in EDGE_ONLY_LAYERS:
+            continue
+        for name, line, own in imports_of(path):
+            if not own and name in EXCEL_LIBRARIES:
+                found.append(f"xlplan/{module}.py:{line} imports {name}")
+    assert found == []
+
+
+def find_cycle(graph: dict[str, list[tuple[str, int]]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target, _ in graph.get(module, []):
+            if target == module or target == "__init__":
+                continue
+            if state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in graph:
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_even_through_lazy_imports() -> None:
+    cycle = find_cycle(own_imports())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+# The check itself, on made-up modules: it must catch what it is for.
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("from .merge import merge\n", ("merge", True)),
+    ("def f():\n    from .cli import main\n", ("cli", True)),
+    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .report import x\n",
+     ("report", True)),
+    ("from xlplan.template import issue_templates\n", ("template", True)),
+    ("import xlplan.validate\n", ("validate", True)),
+    ("import openpyxl.styles\n", ("openpyxl", False)),
+])
+def test_the_check_sees_every_kind_of_import(tmp_path: Path, source: str,
+                                            expected: tuple[str, bool]) -> None:
+    path = tmp_path / "m.py"
+    path.write_text(source, encoding="utf-8")
+    assert (expected[0], expected[1]) in [(name, own) for name, _, own in imports_of(path)]
+
+
+def test_the_check_fails_when_the_core_imports_a_verb() -> None:
+    graph = {"dates": [("merge", 3)], "merge": [("dates", 1)]}
+    assert violations(graph) == ["xlplan/dates.py:3 (core) imports merge (verbs), an outer layer"]
+    assert find_cycle(graph) == ["dates", "merge", "dates"]
