@@ -26,6 +26,7 @@ from conftest import (
     plan_table,
     sheet_values,
 )
+from test_merge import set_saved_time
 
 from xlplan import style
 from xlplan.layout import load_layout
@@ -136,6 +137,7 @@ def cycle(tmp_path_factory) -> SimpleNamespace:
 
     # 1. CHS returns first.
     fill_in(outbox / "CHS.xlsx", inbox / "CHS.xlsx", CHS_V1)
+    set_saved_time(inbox / "CHS.xlsx", dt.datetime(2025, 3, 2, 11, 0))
     keep("chs", merge(folder, day=3).output)
     # 2. The central team moves a due date and corrects a requirement; FYPC returns, proposing two.
     edit_master(plan, {("1.1", H["due"]): "31/12/2017",
@@ -147,10 +149,7 @@ def cycle(tmp_path_factory) -> SimpleNamespace:
     edit_master(plan, {("2.2.9", STATUS): f"{statuses['2.2.9']}; accept",
                        ("2.2.10", STATUS): f"{statuses['2.2.10']}; reject: duplicate of 2.2.3"})
     fill_in(outbox / "CHS.xlsx", inbox / "CHS v2.xlsx", CHS_V2)
-    later = (inbox / "CHS.xlsx").stat().st_mtime + 3600
-    import os
-
-    os.utime(inbox / "CHS v2.xlsx", (later, later))
+    set_saved_time(inbox / "CHS v2.xlsx", dt.datetime(2025, 3, 14, 16, 0))  # as Excel records it
     keep("chs-v2", merge(folder, day=17).output)
     # 4. The same inbox merged again.
     keep("again", merge(folder, day=18).output)

@@ -342,12 +342,11 @@ def edits_against_record(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
     """Three-way by digests: a service cell differs from what was issued -> the service changed
     it; the master's cell differs too -> both did. The return's hidden copy of the issued values
     is used only where it agrees with the record (it says which locked cell was edited)."""
-    trusted = _trusted_issued(ret, layout, issued)
+    copy = IssuedCopy(ret, layout, issued)
     edits: list[Edit] = []
     for row in rows:
         record = issued[row.action_id]
         master = current.get(row.action_id, {})
-        as_issued = trusted.get(row.action_id)
         locked_intact = locked_digest(layout, row.values) == record.locked
         for column in layout.columns:
             name = column.field
@@ -356,42 +355,53 @@ def edits_against_record(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
             value = row.values.get(name)
             master_changed: bool | None = None
             if column.owner == "service" and name in record.cells:
-                changed = cell_digest(value) != record.cells[name]
-                master_changed = cell_digest(master.get(name)) != record.cells[name]
-                old = as_issued.get(name) if as_issued is not None else (
-                    None if master_changed else master.get(name))
+                # Most cells hold what the master holds: nothing to apply, whatever was issued.
+                changed = not same(value, master.get(name)) and cell_digest(value) != record.cells[name]
+                master_changed = changed and cell_digest(master.get(name)) != record.cells[name]
+                old = master.get(name) if changed and not master_changed else None
+                if changed and master_changed:
+                    old = (copy.row(row.action_id) or {}).get(name)
             else:
-                old = (as_issued if as_issued is not None else master).get(name)
-                changed = not locked_intact and normal_text(value) != normal_text(old)
+                old = master.get(name)
+                changed = False
+                if not locked_intact:
+                    old = (copy.row(row.action_id) or master).get(name)
+                    changed = normal_text(value) != normal_text(old)
             edit = check_cell(ret, row, column, old, changed=changed)
             if edit is not None:
                 edit.master_changed = master_changed
                 edits.append(edit)
+    copy.report()
     return edits
 
 
-def _trusted_issued(ret: ServiceReturn, layout: Layout,
-                    issued: dict[str, IssuedRow]) -> dict[str, dict[str, CellValue]]:
-    """The rows of the return's hidden issued copy that agree with the master's record."""
-    if not ret.issued:
-        return {}
-    trusted: dict[str, dict[str, CellValue]] = {}
-    tampered: list[str] = []
-    for action_id, values in ret.issued.items():
-        record = issued.get(action_id)
-        if record is None:
-            continue
-        if record.locked == locked_digest(layout, values) and all(
+class IssuedCopy:
+    """The return's hidden copy of the issued values, trusted row by row only where it agrees
+    with the master's record, and only looked at where a row needs it."""
+
+    def __init__(self, ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow]) -> None:
+        self.ret, self.layout, self.issued = ret, layout, issued
+        self.tampered: list[str] = []
+
+    def row(self, action_id: str) -> dict[str, CellValue] | None:
+        values = (self.ret.issued or {}).get(action_id)
+        record = self.issued.get(action_id)
+        if values is None or record is None:
+            return None
+        if record.locked == locked_digest(self.layout, values) and all(
                 cell_digest(values.get(f)) == d for f, d in record.cells.items()):
-            trusted[action_id] = values
-        else:
-            tampered.append(display(values.get(layout.reference)) or action_id)
-    if tampered:
-        ret.problem("issued-values-changed", f"the hidden copy of the values as issued was edited for "
-                    f"{len(tampered)} action(s) ({', '.join(tampered[:5])}"
-                    f"{', …' if len(tampered) > 5 else ''}); the master's own record of what it "
-                    "issued was used instead, so nothing the copy says was trusted.", sheet=ret.sheet)
-    return trusted
+            return values
+        self.tampered.append(display(values.get(self.layout.reference)) or action_id)
+        return None
+
+    def report(self) -> None:
+        found = list(dict.fromkeys(self.tampered))
+        if found:
+            self.ret.problem(
+                "issued-values-changed", f"the hidden copy of the values as issued was edited for "
+                f"{len(found)} action(s) ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}); "
+                "the master's own record of what it issued was used instead, so nothing the copy "
+                "says was trusted.", sheet=self.ret.sheet)
 
 
 _REFUSED = object()
