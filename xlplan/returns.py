@@ -12,7 +12,7 @@ from .layout import Layout
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
+from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, open_workbook
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
@@ -173,8 +173,7 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
                            "was edited; its cells cannot be read. Restore the header as issued.",
                            sheet=sheet, column=column.header)
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
-    result.special_cells = formula_and_error_cells(book.path, sheet) if book.path.suffix.lower() in (
-        ".xlsx", ".xlsm") else {}
+    result.special_cells = book.special.get(sheet, {})
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
         values = {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}
