@@ -71,6 +71,8 @@ class PlanIndex:
     ratings: dict[str, str]  # normalised reference -> the service rating in the master
     descendants: dict[str, list[str]]  # normalised reference -> references below it
     baseline: dict[str, dict[str, CellValue]]  # ID -> the master's values
+    routes: dict[str, list[str]] = field(default_factory=dict)  # ID -> its services, per the master
+    issued_to: dict[str, int] = field(default_factory=dict)  # service -> how many actions it has
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -86,9 +88,13 @@ class PlanIndex:
                 ratings[ref] = display(action.get(layout.service_rating))
             for parent in parent_refs(ref):
                 descendants.setdefault(parent, []).append(ref)
-        return cls(services={s for services in routes.values() for s in services},
-                   ratings=ratings, descendants=descendants,
-                   baseline={a.id: a.values for a in plan.actions})
+        issued_to: dict[str, int] = {}
+        for services in routes.values():
+            for service in services:
+                issued_to[service] = issued_to.get(service, 0) + 1
+        return cls(services=set(issued_to), ratings=ratings, descendants=descendants,
+                   baseline={a.id: a.values for a in plan.actions}, routes=routes,
+                   issued_to=issued_to)
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
@@ -103,9 +109,12 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
         checked.refused = True
         return checked
     layout = ret.layout
+    if not check_size(ret, index):
+        checked.refused = True
+        return checked
     baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
     expected = list(ret.issued) if ret.issued is not None else None
-    rows = check_rows(ret, expected, baseline)
+    rows = check_rows(ret, expected, baseline, index)
     for row in rows:
         for column in layout.columns:
             if column.field not in ret.positions:
@@ -152,11 +161,44 @@ def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
     return True
 
 
+# A return may hold this many rows beyond twice what it was issued (people add a few rows,
+# paste a section twice); far more is junk, refused with one message rather than one per row.
+ROW_SLACK = 200
+MAX_ISSUED_ROWS = 100_000  # without the master: a hidden sheet of issued values longer is junk
+
+
+def check_size(ret: ServiceReturn, index: PlanIndex | None) -> bool:
+    """Refuse, with one message, a return holding far more rows than its service was issued."""
+    if index is not None:
+        issued: int | None = index.issued_to.get(ret.service or "", 0)
+    else:
+        issued = len(ret.issued) if ret.issued is not None else None
+    limit = 2 * issued + ROW_SLACK if issued is not None else MAX_ISSUED_ROWS
+    held = len(ret.rows) + len(ret.proposals)
+    if held > limit:
+        than = f"the {issued:,} issued to {ret.service}" if issued is not None else "a return can"
+        ret.problem("too-many-rows", f"the sheet holds {held:,} rows of actions, far more than "
+                    f"{than}: nothing in it was applied. Delete the rows that are not the "
+                    "service's actions (or ask for the workbook as it was sent) and send it again.",
+                    sheet=ret.sheet)
+        return False
+    if index is not None and ret.issued is not None and len(ret.issued) > limit:
+        ret.problem("too-many-rows", f"its hidden sheet of values as issued lists {len(ret.issued):,} "
+                    f"actions, far more than the {issued:,} issued to {ret.service}: the file was "
+                    "altered. Nothing in it was applied; ask the service for the workbook as it "
+                    "was sent.")
+        return False
+    return True
+
+
 def check_rows(ret: ServiceReturn, expected: list[str] | None,
-               baseline: dict[str, dict[str, CellValue]]) -> list[ReturnRow]:
-    """The rows that can be matched to issued actions; deleted, doubled and added rows reported."""
+               baseline: dict[str, dict[str, CellValue]],
+               index: PlanIndex | None = None) -> list[ReturnRow]:
+    """The rows that can be matched to issued actions; deleted, doubled and added rows reported,
+    and (with the master) rows of actions the master routes to another service."""
     layout = ret.layout
     assert layout is not None
+    routes = index.routes if index is not None else {}
     seen: dict[str, ReturnRow] = {}
     doubled: set[str] = set()
     for row in ret.rows:
@@ -171,6 +213,12 @@ def check_rows(ret: ServiceReturn, expected: list[str] | None,
                         + (" (its ID is not one this file was issued with)" if row.action_id else "")
                         + "; it is not applied. Put new actions in the green spare rows.",
                         sheet=ret.sheet, action=ref, cell=ret.cell(row.row, layout.reference))
+        elif routes and ret.service not in routes.get(row.action_id, [ret.service]):
+            owners = " and ".join(routes[row.action_id])
+            ret.problem("other-service-row", f"row {row.row + 1} is action {ref or row.action_id}, "
+                        f"which the master routes to {owners}, not {ret.service}: it is not applied.",
+                        sheet=ret.sheet, action=ref, cell=ret.cell(row.row, layout.reference))
+            doubled.add(row.action_id)  # neither applied nor reported deleted
         else:
             seen[row.action_id] = row
     if expected is not None:

@@ -234,6 +234,10 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             click.echo(f"{skipped.file}: skipped: {skipped.message}")
         if not result.checked:
             click.echo("No workbooks found to validate.", err=True)
+    if plan is None and result.checked:
+        click.echo("Note: without --plan each return was judged by the layout hidden in the file "
+                   "itself, which the sender can change. Give --plan MASTER to judge returns by "
+                   "the master.", err=True)
     sys.exit(result.exit_code if result.checked else 2)
 
 

@@ -23,6 +23,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "unsafe-xml": (Severity.ERROR, "The workbook holds XML constructs (entities, DTDs) xlplan refuses."),
     "skipped-file": (Severity.INFO, "A file in the folder that is not a return (lock file, hidden file)."),
     "macros-ignored": (Severity.WARNING, "The workbook holds macros; they are never run nor carried."),
+    "metadata-visible": (Severity.WARNING, "The hidden xlplan sheets were made visible by another program."),
     # identity
     "no-metadata": (Severity.WARNING, "The xlplan metadata is gone; the return was matched by layout."),
     "not-a-template": (Severity.ERROR, "The workbook is not an xlplan service template."),
@@ -30,6 +31,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "other-cycle": (Severity.WARNING, "The return was issued for another cycle."),
     "unknown-service": (Severity.ERROR, "The plan has no actions for this service."),
     "newer-format": (Severity.ERROR, "The workbook was written by a newer xlplan."),
+    "metadata-mismatch": (Severity.WARNING, "The return's hidden layout disagrees with the master's; "
+                          "the master's was used."),
     "superseded": (Severity.INFO, "A later return from the same service was applied instead."),
     "no-return": (Severity.WARNING, "A service sent nothing back this cycle."),
     # structure
@@ -38,6 +41,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "row-deleted": (Severity.ERROR, "An issued action is missing from the return."),
     "row-duplicated": (Severity.ERROR, "An issued action appears more than once."),
     "row-added": (Severity.ERROR, "A row was added outside the spare rows; it cannot be matched."),
+    "too-many-rows": (Severity.ERROR, "Far more rows than were issued: the whole return is refused."),
+    "other-service-row": (Severity.ERROR, "A row of an action the master routes to another service."),
     "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
     "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
     "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),

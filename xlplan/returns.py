@@ -9,7 +9,7 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
-from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
+from .metadata import HIDDEN_CELL_LIMIT, ID_HEADER, ISSUED_SHEET, META_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
 from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, open_workbook
@@ -129,12 +129,24 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
                        "Returns are the workbooks `xlplan template` wrote.")
         result.unreadable = True
         return result
-    try:
-        result.layout = layout_of(meta, path.name)
-    except XlplanError as exc:
-        result.problem("not-a-template", exc.message)
-        result.unreadable = True
-        return result
+    if META_SHEET in book.hidden and book.hidden[META_SHEET] == "visible":
+        result.problem("metadata-visible", "the hidden xlplan sheets are visible in this file "
+                       "(another program, such as Gnumeric, saved it and does not keep Excel's "
+                       "'very hidden' sheets). Nothing was lost; ask the service not to edit the "
+                       f"sheets {META_SHEET!r} and {ISSUED_SHEET!r}.")
+    if plan is not None:
+        # The master decides: which columns a service may change, which sheet and headers
+        # to read. The layout the file carries is evidence, compared, never obeyed.
+        result.layout = plan.layout
+        if meta.layout_toml != plan.meta.layout_toml:
+            _compare_layouts(result, meta, plan.layout, book)
+    else:
+        try:
+            result.layout = layout_of(meta, path.name)
+        except XlplanError as exc:
+            result.problem("not-a-template", _cut_short(meta, book) or exc.message)
+            result.unreadable = True
+            return result
     if not _read_plan_sheet(book, result, meta.header_row - 1):
         return result
     result.issued = _read_issued(book, result.layout)
@@ -142,6 +154,58 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         result.problem("no-metadata", "the hidden sheet of values as issued is gone; changes are "
                        "judged against the master instead (give --plan).")
     return result
+
+
+def _cut_short(meta: Metadata, book: Workbook) -> str | None:
+    """Why the file's own layout is unreadable, when a program cut its hidden cells short."""
+    try:
+        rows = book.raw_rows(META_SHEET)
+    except UnreadableWorkbook:
+        return None
+    if not any(len(row) > 1 and row[0] == "layout_toml" and isinstance(row[1], str)
+               and len(row[1]) == HIDDEN_CELL_LIMIT for row in rows):
+        return None
+    kind = "an .xls" if book.path.suffix.lower() == ".xls" else "a file"
+    return (f"it was saved as {kind} by a program that keeps only {HIDDEN_CELL_LIMIT} characters "
+            "of each hidden cell, so the layout stored in it was cut short. Check it against the "
+            "master (give --plan), or ask the service to send back the .xlsx they were sent.")
+
+
+def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book: Workbook) -> None:
+    """Say how the layout the file carries differs from the master's, in a person's words."""
+    try:
+        carried: Layout | None = layout_of(meta, result.path.name)
+    except XlplanError:
+        carried = None
+    if carried is None:
+        cut = _cut_short(meta, book)
+        why = (cut.split(", so ")[0] + " and it was cut short" if cut else
+               "the layout stored in its hidden sheet is damaged")
+        result.problem("metadata-mismatch", f"{why}. The file was read with the master's layout; "
+                       "only what the master lets the service change is applied.")
+        return
+    differences: list[str] = []
+    for column in master.columns:
+        theirs = next((c for c in carried.columns if c.field == column.field), None)
+        if theirs is None:
+            differences.append(f"column {column.header!r} is missing")
+        elif theirs.owner != column.owner:
+            differences.append(f"column {column.header!r} is given to {theirs.owner}, not {column.owner}")
+        elif theirs.header != column.header or theirs.type != column.type:
+            differences.append(f"column {column.header!r} is described differently")
+    extra = [c.header for c in carried.columns if c.field not in master.fields]
+    if extra:
+        differences.append("it names column(s) the master does not have: "
+                           + ", ".join(repr(h) for h in extra[:5]))
+    for name in ("sheet", "reference", "route", "rating_values"):
+        if getattr(carried, name) != getattr(master, name):
+            differences.append(f"its {name.replace('_', ' ')} differs")
+    if differences:
+        result.problem("metadata-mismatch", "the layout in this file's hidden metadata disagrees "
+                       "with the master's (" + "; ".join(differences[:6])
+                       + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+                       + "). The master's layout was used: only what it lets the service change "
+                       "is applied.")
 
 
 def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | None) -> bool:
