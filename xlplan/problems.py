@@ -21,6 +21,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "encrypted": (Severity.ERROR, "The workbook is protected by a password to open."),
     "too-large": (Severity.ERROR, "The file, or what it unpacks to, is larger than a return can be."),
     "unsafe-xml": (Severity.ERROR, "The workbook holds XML constructs (entities, DTDs) xlplan refuses."),
+    "read-failed": (Severity.ERROR, "Reading the file failed (the reader crashed or ran out of memory)."),
     "skipped-file": (Severity.INFO, "A file in the folder that is not a return (lock file, hidden file)."),
     "macros-ignored": (Severity.WARNING, "The workbook holds macros; they are never run nor carried."),
     "metadata-visible": (Severity.WARNING, "The hidden xlplan sheets were made visible by another program."),
