@@ -63,6 +63,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "parent-complete-child-open": (Severity.WARNING, "A parent rated complete while a child is not."),
     "overdue": (Severity.WARNING, "The target date has passed and the action is not complete."),
     # merge
+    "stale-lock": (Severity.WARNING, "A lock left by a merge that is no longer running was taken over."),
     "conflict": (Severity.WARNING, "The service and the master both changed a cell since issue."),
     "unmatched-column": (Severity.WARNING, "A source column matches no column of the layout."),
     "no-route": (Severity.WARNING, "An action names no service; it was issued to 'Unassigned'."),

@@ -145,8 +145,19 @@ def failed_return(path: Path, message: str) -> CheckedReturn:
     return CheckedReturn(ret, refused=True)
 
 
-def _limit_memory() -> None:
-    """In a child: cap its address space at what it has plus READER_MEMORY_BYTES (Linux)."""
+def _child_setup() -> None:
+    """In a child: cap its address space at what it has plus READER_MEMORY_BYTES (Linux), and
+    keep a dying reader's last words (a Rust allocation failure, a fault dump) off the
+    person's terminal: the file's problem says what happened."""
+    import faulthandler
+
+    faulthandler.disable()
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
     try:
         import resource
 
@@ -205,7 +216,7 @@ def _run_pool(files: list[Path], numbers: list[int], workers: int,
     _STATE = context.RawArray("b", len(files))
     broken = False
     with ProcessPoolExecutor(max_workers=min(workers, len(numbers)), mp_context=context,
-                             initializer=_limit_memory) as pool:
+                             initializer=_child_setup) as pool:
         futures = {n: pool.submit(_check_forked, n, files[n]) for n in numbers}
         for number in numbers:
             try:
