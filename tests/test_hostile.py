@@ -486,3 +486,160 @@ def test_the_lock_names_its_owner(lpt: Cycle, tmp_path: Path) -> None:
         text = (tmp_path / ".~lock.xlplan.plan.xlsx").read_text()
         assert notice is None
     assert text == f"pid {os.getpid()} on host {socket.gethostname()}\n"
+
+
+# --------------------------------------------------------------------------- 5. other programs
+
+
+def _ods_cell(value: object, indent: str) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
+    if value in ("", None):
+        return f"{indent}<table:table-cell/>\n"
+    if isinstance(value, bool):
+        return (f'{indent}<table:table-cell office:value-type="boolean" office:boolean-value='
+                f'"{str(value).lower()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n')
+    if isinstance(value, float | int):
+        return (f'{indent}<table:table-cell office:value-type="float" office:value="{value}">\n'
+                f"{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n")
+    if hasattr(value, "isoformat"):
+        return (f'{indent}<table:table-cell office:value-type="date" office:date-value='
+                f'"{value.isoformat()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n')
+    text = str(value)
+    paragraphs = []
+    for line in text.split("\n"):
+        # as OpenDocument writers do: a run of spaces is one space and <text:s text:c="N"/>
+        body = escape(line).replace("  ", " <text:s/>").replace("\t", "<text:tab/>")
+        if body.startswith(" "):
+            body = "<text:s/>" + body[1:]
+        paragraphs.append(f"{indent}  <text:p>{body}</text:p>\n")
+    return (f'{indent}<table:table-cell office:value-type="string" table:style-name={quoteattr("ce1")}>\n'
+            + "".join(paragraphs) + f"{indent}</table:table-cell>\n")
+
+
+def ods_like_gnumeric(src: Path, dst: Path, *, hidden_kept: bool = True, indent: bool = True) -> Path:
+    """`src`'s sheets re-saved as an .ods the way Gnumeric and SheetJS-based tools write it:
+    indented XML (which python-calamine cannot parse); with hidden_kept=False the hidden
+    sheets come back visible, as Gnumeric shows very-hidden ones."""
+    book = python_calamine.CalamineWorkbook.from_path(str(src))
+    hidden = {m.name for m in book.sheets_metadata if str(m.visible).rsplit(".", 1)[-1] != "Visible"}
+    body = []
+    for name in book.sheet_names:
+        style = ' table:style-name="hide"' if name in hidden and hidden_kept else ""
+        body.append(f'  <table:table table:name="{name}"{style}>\n')
+        for row in book.get_sheet_by_name(name).to_python(skip_empty_area=False):
+            body.append("    <table:table-row>\n")
+            body.extend(_ods_cell(v, "      ") for v in row)
+            body.append("    </table:table-row>\n")
+        body.append("    <table:table-row table:number-rows-repeated=\"1048000\">\n"
+                    "      <table:table-cell table:number-columns-repeated=\"1024\"/>\n"
+                    "    </table:table-row>\n  </table:table>\n")
+    content = ('<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content '
+               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+               'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">\n'
+               '<office:automatic-styles>\n  <style:style style:name="hide" style:family="table">\n'
+               '    <style:table-properties table:display="false"/>\n  </style:style>\n'
+               '</office:automatic-styles>\n<office:body>\n <office:spreadsheet>\n'
+               + "".join(body) + " </office:spreadsheet>\n</office:body>\n</office:document-content>\n")
+    if not indent:
+        content = "".join(line.strip() for line in content.splitlines())
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
+                'names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" '
+                'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-'
+                'entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>')
+    with zipfile.ZipFile(dst, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+        archive.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+    return dst
+
+
+TRICKY_TEXT = "Two  spaces,\ta tab, a trailing space \nand a second line"
+
+
+@pytest.fixture(scope="module")
+def chs_filled(lpt: Cycle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("filled") / "CHS.xlsx"
+    fill_in(lpt.chs, path, {**CHS_EDIT, ("2.1", "comments"): TRICKY_TEXT,
+                            ("2.1.2", "directorate_rag"): "Yellow"})
+    return path
+
+
+def test_an_ods_in_indented_xml_is_read_by_the_second_reader(lpt: Cycle, chs_filled: Path, good: Path,
+                                                             tmp_path: Path) -> None:
+    ods = ods_like_gnumeric(chs_filled, tmp_path / "CHS.ods")
+    with pytest.raises(Exception):  # noqa: B017 - the first reader really cannot read it
+        python_calamine.CalamineWorkbook.from_path(str(ods)).get_sheet_by_name(PLAN_SHEET).to_python()
+    code, data = validate(ods, "--plan", lpt.plan, *EARLY)
+    report = single(data)
+    assert (code, report["service"], report["cycle"]) == (1, "CHS", CYCLE)
+    assert [(p["code"], p["cell"], p["value"]) for p in report["problems"]] == [
+        ("invalid-rating", "N6", "Yellow")]
+    _, merged, plan = merge_beside(lpt, good, ods, tmp_path)
+    row = plan_rows(plan)["2.1"]
+    assert row["Directorate RAG Rating"] == "Amber"
+    assert row["Comments/ Remedial Actions"] == TRICKY_TEXT
+
+
+def test_the_second_reader_reads_what_the_first_reads(chs_filled: Path, tmp_path: Path) -> None:
+    from xlplan.ods import OdsBook
+
+    compact = ods_like_gnumeric(chs_filled, tmp_path / "compact.ods", indent=False)
+    indented = ods_like_gnumeric(chs_filled, tmp_path / "indented.ods")
+    first = python_calamine.CalamineWorkbook.from_path(str(compact))
+    second = OdsBook(indented)
+    assert second.sheet_names == first.sheet_names
+    for name in first.sheet_names:
+        expected = first.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        # calamine drops a <text:tab/>; the second reader keeps the tab, as LibreOffice shows it.
+        got = [[v.replace("\t", "") if isinstance(v, str) else v for v in row]
+               for row in second.get_sheet_by_name(name).to_python()]
+        assert got == expected, name
+    assert second.visibility()["_xlplan"] == "hidden"
+
+
+def test_an_ods_whose_hidden_sheets_came_back_visible(lpt: Cycle, chs_filled: Path, tmp_path: Path) -> None:
+    ods = ods_like_gnumeric(chs_filled, tmp_path / "CHS.ods", hidden_kept=False)
+    code, data = validate(ods, "--plan", lpt.plan, *EARLY)
+    assert "metadata-visible" in codes(single(data))
+
+
+def test_annotate_writes_an_xlsx_copy_of_an_ods(lpt: Cycle, chs_filled: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    ods = ods_like_gnumeric(chs_filled, inbox / "CHS.ods")
+    before = sha(ods)
+    marked = tmp_path / "marked"
+    result = xlplan("validate", inbox, "--plan", lpt.plan, *EARLY, "--annotate", marked)
+    assert result.exit_code == 1
+    assert f"annotated copy: {marked / 'CHS.xlsx'} (an .xlsx of the .ods's values)" in result.output
+    assert sha(ods) == before
+    book = openpyxl.load_workbook(marked / "CHS.xlsx")
+    assert book.sheetnames[0] == "xlplan problems"
+    assert book["_xlplan"].sheet_state == "hidden"
+    cell = book[PLAN_SHEET]["N6"]
+    assert cell.value == "Yellow"
+    assert cell.comment.text.startswith("ERROR: 'Yellow' is not on the scale")
+
+
+def test_annotated_copies_keep_notes_where_excel_and_exceljs_look(lpt: Cycle, chs_filled: Path,
+                                                                  tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(chs_filled, inbox / "CHS.xlsx")
+    marked = tmp_path / "marked"
+    assert xlplan("validate", inbox, "--plan", lpt.plan, *EARLY, "--annotate", marked).exit_code == 1
+    copy = marked / "CHS.xlsx"
+    with zipfile.ZipFile(copy) as archive:
+        names = archive.namelist()
+        part = sheet_part(copy)
+        rels = archive.read(part.replace("worksheets/", "worksheets/_rels/") + ".rels").decode()
+        types = archive.read("[Content_Types].xml").decode()
+    assert "xl/comments1.xml" in names and "xl/drawings/vmlDrawing1.vml" in names
+    assert not any(n.startswith("xl/comments/") or "commentsDrawing" in n for n in names)
+    assert 'Target="../comments1.xml"' in rels and 'Target="../drawings/vmlDrawing1.vml"' in rels
+    assert 'PartName="/xl/comments1.xml"' in types
+    cell = openpyxl.load_workbook(copy)[PLAN_SHEET]["N6"]  # and openpyxl still reads the note
+    assert cell.comment.text.startswith("ERROR: 'Yellow' is not on the scale")

@@ -220,7 +220,9 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
         for checked in result.checked:
             target = write_annotated(checked, annotate)
             if target and not as_json:
-                click.echo(f"  annotated copy: {target}")
+                kind = checked.ret.path.suffix.lower()
+                how = "" if kind in (".xlsx", ".xlsm") else f" (an .xlsx of the {kind}'s values)"
+                click.echo(f"  annotated copy: {target}{how}")
     if as_json:
         click.echo(result.to_model().model_dump_json(indent=2))
     else:

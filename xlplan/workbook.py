@@ -68,6 +68,7 @@ class Workbook:
     _book: object = field(repr=False)
     # sheet name -> its formula and error cells, found by the safety gate's scan (.xlsx only)
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
+    reader: str = "calamine"  # "ods-fallback": xlplan's own reader of OpenDocument XML (ods.py)
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
@@ -83,6 +84,11 @@ class Workbook:
             # skip_empty_area=False keeps positions: row 0 is the sheet's row 1 even if blank.
             return data.to_python(skip_empty_area=False)
         except Exception as exc:  # noqa: BLE001 - calamine raises several types for damage
+            fallback = None if self.reader == "ods-fallback" else _ods_fallback(self.path)
+            if fallback is not None:
+                self._book, self.reader = fallback, "ods-fallback"
+                self.hidden = fallback.visibility()  # the first reader could not tell either
+                return self.raw_rows(sheet)
             raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
                         "it again as .xlsx, and send it again.") from exc
@@ -220,6 +226,24 @@ def _too_far(path: Path, sheet: str | None, exc: xmlscan.SheetTooLarge,
                  "(or the stray value), save, and send it again.")
 
 
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _ods_fallback(path: Path):
+    """xlplan's own .ods reader, for the OpenDocument XML calamine cannot parse (Gnumeric's,
+    SheetJS's); None when the file is no .ods or that reader cannot read it either."""
+    from .ods import OdsBook
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "mimetype" not in archive.namelist() or not archive.read("mimetype").startswith(ODS_MIMETYPE):
+                return None
+        return OdsBook(path)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
+        return None
+
+
 def _is_encrypted_ooxml(path: Path) -> bool:
     with path.open("rb") as handle:
         head = handle.read(256 * 1024)
@@ -238,6 +262,11 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         raise _fail("encrypted", path, "the workbook is protected by a password to open; remove "
                     "the password in Excel (File > Info > Protect Workbook) and send it again.") from exc
     except Exception as exc:  # calamine raises several types for damaged files
+        fallback = _ods_fallback(path)
+        if fallback is not None:
+            return Workbook(path=path, sheets=fallback.sheet_names, hidden=fallback.visibility(),
+                            saved_at=container.saved_at, has_macros=container.has_macros,
+                            _book=fallback, reader="ods-fallback")
         raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
                     f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
