@@ -68,6 +68,9 @@ class Workbook:
     _book: object = field(repr=False)
     # sheet name -> its formula and error cells, found by the safety gate's scan (.xlsx only)
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
+    # sheet name -> why it is refused; said only if the sheet is read (a damaged Guidance
+    # sheet does not stop a return whose plan sheet is whole)
+    refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
     reader: str = "calamine"  # "ods-fallback": xlplan's own reader of OpenDocument XML (ods.py)
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
@@ -78,6 +81,8 @@ class Workbook:
                 for row in self.raw_rows(sheet)]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
+        if sheet in self.refused:  # the gate found it too large or damaged: never parsed
+            raise self.refused[sheet]
         # calamine parses a sheet only when asked, so damage inside one shows up here.
         try:
             data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
@@ -105,6 +110,7 @@ class Container:
     has_macros: bool
     saved_at: dt.datetime | None
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
+    refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
 
 
 def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
@@ -145,10 +151,11 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                             "a zip bomb would be.")
             for member in members:
                 _check_member(path, member)
-            special = _scan_parts(path, archive, members, limits)
+            special, refused = _scan_parts(path, archive, members, limits)
             names = {m.filename for m in members}
             return Container(has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
-                             saved_at=_saved_at(archive) or _file_time(path), special=special)
+                             saved_at=_saved_at(archive) or _file_time(path), special=special,
+                             refused=refused)
     except UnreadableWorkbook:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
@@ -177,10 +184,13 @@ def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
 
 
 def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo],
-                limits: Limits) -> dict[str, dict[tuple[int, int], tuple[str, str]]]:
+                limits: Limits) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]],
+                                         dict[str, UnreadableWorkbook]]:
     """One streaming pass per XML part: refuse DTDs and entities everywhere, and measure every
-    sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it."""
+    sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it. An .xlsx
+    sheet too large or damaged is refused when it is read (`Workbook.refused`)."""
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
+    refused: dict[str, UnreadableWorkbook] = {}
     member: zipfile.ZipInfo | None = None
     sheets: dict[str, str] = {}
     try:
@@ -194,7 +204,11 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
                     try:
                         scan = xmlscan.scan_sheet(stream, limits.sheet_cells)
                     except xmlscan.SheetTooLarge as exc:
-                        raise _too_far(path, name, exc, limits) from exc
+                        refused[name] = _too_far(path, name, exc, limits)
+                        continue
+                    except xmlscan.DamagedXml as exc:
+                        refused[name] = _damaged(path, f"its sheet {name!r}", exc)
+                        continue
                     if scan.special:
                         special[name] = scan.special
                 elif member.filename == "content.xml":
@@ -209,12 +223,13 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
         raise _fail("unsafe-xml", path, f"part {part} declares a DTD or entities, which no "
                     "spreadsheet program writes: refused unread.") from exc
     except xmlscan.DamagedXml as exc:
-        where = (f"its sheet {sheets[member.filename]!r}" if member is not None
-                 and member.filename in sheets else "its structure")
-        raise _fail("corrupt", path, f"the workbook is damaged: {where} cannot be read "
-                    f"({str(exc)[:80]}). Open it in Excel, save it again as .xlsx, and send it "
-                    "again.") from exc
-    return special
+        raise _damaged(path, "its structure", exc) from exc
+    return special, refused
+
+
+def _damaged(path: Path, where: str, exc: Exception) -> UnreadableWorkbook:
+    return _fail("corrupt", path, f"the workbook is damaged: {where} cannot be read "
+                 f"({str(exc)[:80]}). Open it in Excel, save it again as .xlsx, and send it again.")
 
 
 def _too_far(path: Path, sheet: str | None, exc: xmlscan.SheetTooLarge,
@@ -278,6 +293,7 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         has_macros=container.has_macros,
         _book=book,
         special=container.special,
+        refused=container.refused,
     )
 
 

@@ -70,12 +70,21 @@ _AS_SPACES = bytes.maketrans(_CONTROL, b" " * len(_CONTROL))
 
 
 def _feed(parser: expat.XMLParserType, stream: IO[bytes]) -> None:
+    """Parse the whole stream. Bytes that are not UTF-8 (a sloppy writer's Latin-1 accent)
+    are read as U+FFFD rather than stop the scan, as the readers themselves do."""
+    import codecs
+
     first = stream.read(CHUNK_BYTES)
     utf16 = first[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in first[:4]
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     chunk = first
     while chunk:
-        parser.Parse(chunk if utf16 else chunk.translate(_AS_SPACES), False)
+        if not utf16:
+            chunk = decoder.decode(chunk).encode("utf-8").translate(_AS_SPACES)
+        parser.Parse(chunk, False)
         chunk = stream.read(CHUNK_BYTES)
+    if not utf16:
+        parser.Parse(decoder.decode(b"", True).encode("utf-8"), False)
     parser.Parse(b"", True)
 
 
