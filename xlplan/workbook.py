@@ -198,20 +198,23 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
         for member in members:
             if not member.filename.endswith((".xml", ".rels", ".vml")) or not member.file_size:
                 continue
+            if member.filename in sheets:
+                name = sheets[member.filename]
+                with archive.open(member) as stream:
+                    xmlscan.check_prolog(stream)
+                try:
+                    scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells)
+                except xmlscan.SheetTooLarge as exc:
+                    refused[name] = _too_far(path, name, exc, limits)
+                    continue
+                except xmlscan.DamagedXml as exc:
+                    refused[name] = _damaged(path, f"its sheet {name!r}", exc)
+                    continue
+                if scan.special:
+                    special[name] = scan.special
+                continue
             with archive.open(member) as stream:
-                if member.filename in sheets:
-                    name = sheets[member.filename]
-                    try:
-                        scan = xmlscan.scan_sheet(stream, limits.sheet_cells)
-                    except xmlscan.SheetTooLarge as exc:
-                        refused[name] = _too_far(path, name, exc, limits)
-                        continue
-                    except xmlscan.DamagedXml as exc:
-                        refused[name] = _damaged(path, f"its sheet {name!r}", exc)
-                        continue
-                    if scan.special:
-                        special[name] = scan.special
-                elif member.filename == "content.xml":
+                if member.filename == "content.xml":
                     try:
                         xmlscan.scan_ods_content(stream, limits.sheet_cells)
                     except xmlscan.SheetTooLarge as exc:
