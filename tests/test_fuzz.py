@@ -30,6 +30,7 @@ BASE = EXAMPLE / "returns" / "CHS.xlsx"
 GOOD = EXAMPLE / "returns" / "FYPC.xlsx"
 PLAN = EXAMPLE / "plan.xlsx"
 SEED = 20261125
+EXIT_OF_STATUS = {"ok": 0, "warnings": 0, "errors": 1, "refused": 1, "unreadable": 2}
 CASES = 320
 BATCH = 40
 
@@ -234,7 +235,7 @@ def test_every_broken_return_gets_an_answer(batch: int, cases: list[tuple[Path, 
     worst = 0
     for path in chunk:
         report = reported[path.name]
-        worst = max(worst, {"ok": 0, "warnings": 0, "errors": 1, "refused": 1, "unreadable": 2}[report["status"]])
+        worst = max(worst, EXIT_OF_STATUS[report["status"]])
         for problem in report["problems"]:
             assert problem["message"] and "Traceback" not in problem["message"], path.name
         if report["status"] == "unreadable":

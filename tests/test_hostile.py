@@ -425,7 +425,8 @@ def test_far_more_rows_than_issued_is_one_message(lpt: Cycle, good: Path, tmp_pa
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert (code, codes(report)) == (1, ["too-many-rows"])
-    assert "holds 2,061 rows of actions, far more than the 61 issued to CHS" in report["problems"][0]["message"]
+    message = report["problems"][0]["message"]
+    assert "holds 2,061 rows of actions, far more than the 61 issued to CHS" in message
     _, merged, plan = merge_beside(lpt, good, hostile, tmp_path)
     assert [p["code"] for p in problems_of(merged, "CHS.xlsx")] == ["too-many-rows"]
 

@@ -9,7 +9,15 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
-from .metadata import HIDDEN_CELL_LIMIT, ID_HEADER, ISSUED_SHEET, META_SHEET, SPARE_PREFIX, Metadata, NewerFormat
+from .metadata import (
+    HIDDEN_CELL_LIMIT,
+    ID_HEADER,
+    ISSUED_SHEET,
+    META_SHEET,
+    SPARE_PREFIX,
+    Metadata,
+    NewerFormat,
+)
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
 from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, open_workbook
@@ -144,7 +152,10 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         try:
             result.layout = layout_of(meta, path.name)
         except XlplanError as exc:
-            result.problem("not-a-template", _cut_short(meta, book) or exc.message)
+            message = (CUT_SHORT + ". Check it against the master (give --plan), or ask the "
+                       "service to send back the workbook as they received it."
+                       if _cut_short(book) else exc.message)
+            result.problem("not-a-template", message)
             result.unreadable = True
             return result
     if not _read_plan_sheet(book, result, meta.header_row - 1):
@@ -156,19 +167,20 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
     return result
 
 
-def _cut_short(meta: Metadata, book: Workbook) -> str | None:
-    """Why the file's own layout is unreadable, when a program cut its hidden cells short."""
+CUT_SHORT = (f"it was saved by a program that keeps only {HIDDEN_CELL_LIMIT} characters of each "
+             "hidden cell (as some web tools do when saving as .xls), so the layout stored in it "
+             "was cut short")
+
+
+def _cut_short(book: Workbook) -> bool:
+    """Was the file's own layout cut at 255 characters? xlplan writes pieces of at most 250
+    (an older xlplan wrote one long cell), so a piece of exactly 255 was cut."""
     try:
         rows = book.raw_rows(META_SHEET)
     except UnreadableWorkbook:
-        return None
-    if not any(len(row) > 1 and row[0] == "layout_toml" and isinstance(row[1], str)
-               and len(row[1]) == HIDDEN_CELL_LIMIT for row in rows):
-        return None
-    kind = "an .xls" if book.path.suffix.lower() == ".xls" else "a file"
-    return (f"it was saved as {kind} by a program that keeps only {HIDDEN_CELL_LIMIT} characters "
-            "of each hidden cell, so the layout stored in it was cut short. Check it against the "
-            "master (give --plan), or ask the service to send back the .xlsx they were sent.")
+        return False
+    return any(len(row) > 1 and row[0] == "layout_toml" and isinstance(row[1], str)
+               and len(row[1]) == HIDDEN_CELL_LIMIT for row in rows)
 
 
 def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book: Workbook) -> None:
@@ -178,9 +190,7 @@ def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book
     except XlplanError:
         carried = None
     if carried is None:
-        cut = _cut_short(meta, book)
-        why = (cut.split(", so ")[0] + " and it was cut short" if cut else
-               "the layout stored in its hidden sheet is damaged")
+        why = CUT_SHORT if _cut_short(book) else "the layout stored in its hidden sheet is damaged"
         result.problem("metadata-mismatch", f"{why}. The file was read with the master's layout; "
                        "only what the master lets the service change is applied.")
         return
