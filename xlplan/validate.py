@@ -111,9 +111,15 @@ class _CheckJob:
     cycle: str | None
 
     def __call__(self, path: Path) -> CheckedReturn:
-        ret = read_return(path, self.master)
-        checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
-                               index=self.index)
+        try:
+            ret = read_return(path, self.master)
+            checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
+                                   index=self.index)
+        except Exception as exc:  # noqa: BLE001 - one file never stops the others
+            return failed_return(path, f"xlplan failed while reading it ({type(exc).__name__}); "
+                                 "it was not merged. Open it in Excel, save it again as .xlsx and "
+                                 "send it again; if that does not help, report it to the xlplan "
+                                 "maintainers with the file.")
         ret.release()
         return checked
 
@@ -128,13 +134,7 @@ _STATE = None
 def _check_forked(number: int, path: Path) -> CheckedReturn:
     assert _JOB is not None and _STATE is not None
     _STATE[number] = 1
-    try:
-        checked = _JOB(path)
-    except Exception as exc:  # noqa: BLE001 - one file never stops the others
-        checked = failed_return(path, f"xlplan failed while reading it ({type(exc).__name__}); it "
-                                "was not merged. Open it in Excel, save it again as .xlsx and send "
-                                "it again; if that does not help, report it to the xlplan "
-                                "maintainers with the file.")
+    checked = _JOB(path)
     _STATE[number] = 2
     return checked
 
@@ -224,6 +224,8 @@ def _run_pool(files: list[Path], numbers: list[int], workers: int,
             except BrokenProcessPool:
                 broken = True
                 break
+            except Exception:  # noqa: BLE001 - its result could not be sent back: that file's problem
+                results[number] = failed_return(files[number], CRASHED)
     if not broken:
         return []
     for number, future in futures.items():
