@@ -337,6 +337,14 @@ def tiny_workbook(path: Path, sheet_data: bytes) -> Path:
     return path
 
 
+def test_a_far_value_in_a_cell_with_a_namespace_prefix(lpt: Cycle, tmp_path: Path) -> None:
+    prefixed = (b'<row r="1048576"><x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/'
+                b'2006/main" r="XFD1048576"><x:v>1</x:v></x:c></row>')
+    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(prefixed)})
+    code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
+    assert (code, codes(single(data))) == (2, ["too-large"])
+
+
 @pytest.mark.parametrize("ref", ["XFD1048576", "IV1048576"])
 def test_a_tiny_workbook_with_one_value_at_the_last_cell(ref: str, lpt: Cycle, good: Path,
                                                          tmp_path: Path) -> None:

@@ -201,9 +201,10 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
             if member.filename in sheets:
                 name = sheets[member.filename]
                 with archive.open(member) as stream:
-                    xmlscan.check_prolog(stream)
+                    root = xmlscan.check_prolog(stream) or ""
                 try:
-                    scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells)
+                    scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells,
+                                                 prefixed=":" in root)
                 except xmlscan.SheetTooLarge as exc:
                     refused[name] = _too_far(path, name, exc, limits)
                     continue

@@ -44,7 +44,9 @@ class SheetTooLarge(Exception):
 
 
 class _RootReached(Exception):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 def _refuse(*_args: object) -> None:
@@ -92,11 +94,12 @@ def _local(name: str) -> str:
     return name.rpartition(":")[2]
 
 
-def check_prolog(stream: IO[bytes]) -> None:
+def check_prolog(stream: IO[bytes]) -> str | None:
     """Raise UnsafeXml if the part declares a DTD or entities; read only up to its root element.
 
     A part that is not well-formed before its root is left to the reader to refuse, but the
-    rest of it is still searched (linearly) for a DTD, which a lenient reader might meet."""
+    rest of it is still searched (linearly) for a DTD, which a lenient reader might meet.
+    Returns the root element's name as written ("worksheet", "x:worksheet"), if reached."""
     parser = _parser()
     parser.StartElementHandler = _stop_at_root
     carry = b""
@@ -104,18 +107,18 @@ def check_prolog(stream: IO[bytes]) -> None:
         chunk = stream.read(CHUNK_BYTES)
         try:
             parser.Parse(chunk, not chunk)
-        except _RootReached:
-            return
+        except _RootReached as root:
+            return root.name
         except expat.ExpatError:
             _search_rest(stream, carry + chunk)
-            return
+            return None
         if not chunk:
-            return
+            return None
         carry = chunk[-16:]
 
 
-def _stop_at_root(_name: str, _attrs: dict) -> None:
-    raise _RootReached
+def _stop_at_root(name: str, _attrs: dict) -> None:
+    raise _RootReached(name)
 
 
 def _declares_dtd(data: bytes | bytearray) -> bool:
@@ -184,26 +187,29 @@ class SheetScan:
 # The quick pass: cell references and the marks of formulas and error cells, found with
 # patterns that look at most a few hundred bytes from each "<c" (so time stays linear even
 # in a part that is one long unclosed tag).
-_CELL_REF = re.compile(rb'<(?:[A-Za-z_][\w.-]{0,20}:)?c\s[^>]{0,300}?\br="([A-Z]{1,3})([0-9]{1,7})"')
-_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,20}:)?c[\s/>]")
-# A formula (<f>, <f t="shared" …/>, <x:f>) or an error value (t="e"): plain substrings,
-# found at memchr speed; <formula1> of a validation is none of them.
-_SPECIAL_MARKS = (b"<f>", b"<f ", b"<f/", b":f>", b":f ", b":f/", b't="e"', b"t='e'")
+_CELL_REF = re.compile(rb'<c\s[^>]{0,300}?\br="([A-Z]{1,3})([0-9]{1,7})"')
+_CELL_TAG = re.compile(rb"<c[\s/>]")
+# What the quick pass cannot judge, as plain substrings found at memory speed: a formula
+# (<f>, <f t="shared" …/>), an error value (t="e"), a cell with a prefix (<x:c …>) in a
+# sheet whose root has none. (<formula> of a conditional format is none of them.)
+_SPECIAL_MARKS = (b"<f>", b"<f ", b't="e"', b":c ")
 
 
-def measure_sheet(open_part: Callable[[], IO[bytes]], max_cells: int) -> SheetScan:
+def measure_sheet(open_part: Callable[[], IO[bytes]], max_cells: int, *,
+                  prefixed: bool = False) -> SheetScan:
     """How far an .xlsx sheet's cells reach, and its formula and error cells.
 
     A quick pass reads every cell reference as it stands in the bytes; it can only
     overestimate (a reference inside a comment counts), so when everything it finds is
     within bounds, every cell carries its own reference and no formula or error value is
     present, that is the answer. Otherwise the exact pass (`scan_sheet`, expat) decides.
-    What spreadsheet programs write nearly always takes the quick pass."""
+    What spreadsheet programs write nearly always takes the quick pass; a sheet whose
+    elements carry a prefix (<x:c>, `prefixed`) always takes the exact one."""
     max_row = max_col = refs = tags = 0
-    special = False
+    special = prefixed
     with open_part() as stream:
         carry = b""
-        while True:
+        while not prefixed:
             chunk = stream.read(CHUNK_BYTES)
             data = carry + chunk
             cut = data.rfind(b"<") if chunk else len(data)
