@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,9 +191,18 @@ def _check_in_children(job: _CheckJob, files: list[Path], workers: int) -> Itera
     _JOB = job
     try:
         while todo:
-            suspects = _run_pool(files, todo, workers, results)
+            pool = _run_pool(files, todo, workers, results)
+            while True:  # results as they come, so a progress bar moves
+                try:
+                    next(pool)
+                except StopIteration as done:
+                    suspects = done.value
+                    break
+                while shown in results:
+                    yield results[shown]
+                    shown += 1
             for number in suspects:
-                if _run_pool(files, [number], 1, results):
+                if _finish(_run_pool(files, [number], 1, results)):  # it kills its reader alone too
                     results[number] = failed_return(files[number], CRASHED)
             todo = [n for n in todo if n not in results]
             while shown in results:
@@ -203,10 +212,19 @@ def _check_in_children(job: _CheckJob, files: list[Path], workers: int) -> Itera
         _JOB = None
 
 
+def _finish(pool: Generator[int, None, list[int]]) -> list[int]:
+    while True:
+        try:
+            next(pool)
+        except StopIteration as done:
+            return done.value
+
+
 def _run_pool(files: list[Path], numbers: list[int], workers: int,
-              results: dict[int, CheckedReturn]) -> list[int]:
-    """Check files[n] for n in `numbers` in a pool, into `results`; returns the files that
-    were being read when a child died (none if all went well)."""
+              results: dict[int, CheckedReturn]) -> Generator[int, None, list[int]]:
+    """Check files[n] for n in `numbers` in a pool, into `results`, yielding each number as
+    its result arrives; returns the files that were being read when a child died (none if
+    all went well)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -226,6 +244,7 @@ def _run_pool(files: list[Path], numbers: list[int], workers: int,
                 break
             except Exception:  # noqa: BLE001 - its result could not be sent back: that file's problem
                 results[number] = failed_return(files[number], CRASHED)
+            yield number
     if not broken:
         return []
     for number, future in futures.items():
