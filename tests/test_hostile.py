@@ -345,6 +345,19 @@ def test_a_far_value_in_a_cell_with_a_namespace_prefix(lpt: Cycle, tmp_path: Pat
     assert (code, codes(single(data))) == (2, ["too-large"])
 
 
+def test_a_worksheet_part_is_measured_even_where_workbook_xml_does_not_name_it(lpt: Cycle,
+                                                                              tmp_path: Path) -> None:
+    hostile = tmp_path / "CHS.xlsx"
+    shutil.copy(lpt.chs, hostile)
+    with zipfile.ZipFile(hostile, "a") as archive:
+        archive.writestr("xl/worksheets/sheet99.xml", b'<?xml version="1.0"?><worksheet ' + MAIN_NS
+                         + b"><sheetData>" + far_cell("XFD1048576") + b"</sheetData></worksheet>")
+    code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
+    report = single(data)
+    assert (code, codes(report)) == (2, ["too-large"])
+    assert "a sheet holds a value as far out as cell XFD1048576" in report["problems"][0]["message"]
+
+
 @pytest.mark.parametrize("ref", ["XFD1048576", "IV1048576"])
 def test_a_tiny_workbook_with_one_value_at_the_last_cell(ref: str, lpt: Cycle, good: Path,
                                                          tmp_path: Path) -> None:

@@ -198,30 +198,35 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
         for member in members:
             if not member.filename.endswith((".xml", ".rels", ".vml")) or not member.file_size:
                 continue
-            if member.filename in sheets:
-                name = sheets[member.filename]
-                with archive.open(member) as stream:
-                    root = xmlscan.check_prolog(stream) or ""
-                try:
-                    scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells,
-                                                 prefixed=":" in root)
-                except xmlscan.SheetTooLarge as exc:
-                    refused[name] = _too_far(path, name, exc, limits)
-                    continue
-                except xmlscan.DamagedXml as exc:
-                    refused[name] = _damaged(path, f"its sheet {name!r}", exc)
-                    continue
-                if scan.special:
-                    special[name] = scan.special
-                continue
             with archive.open(member) as stream:
-                if member.filename == "content.xml":
+                root = xmlscan.check_prolog(stream) or ""
+            if member.filename == "content.xml":
+                with archive.open(member) as stream:
                     try:
                         xmlscan.scan_ods_content(stream, limits.sheet_cells)
                     except xmlscan.SheetTooLarge as exc:
                         raise _too_far(path, None, exc, limits) from exc
-                else:
-                    xmlscan.check_prolog(stream)
+                continue
+            # Every worksheet is measured, whether workbook.xml names it or a reader finds it
+            # another way: by its root element, not only by the name we resolved.
+            if member.filename not in sheets and root.rpartition(":")[2] != "worksheet":
+                continue
+            name = sheets.get(member.filename)
+            try:
+                scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells,
+                                             prefixed=":" in root)
+            except xmlscan.SheetTooLarge as exc:
+                if name is None:
+                    raise _too_far(path, None, exc, limits) from exc
+                refused[name] = _too_far(path, name, exc, limits)
+                continue
+            except xmlscan.DamagedXml as exc:
+                if name is None:
+                    raise
+                refused[name] = _damaged(path, f"its sheet {name!r}", exc)
+                continue
+            if scan.special and name is not None:
+                special[name] = scan.special
     except xmlscan.UnsafeXml as exc:
         part = member.filename if member is not None else "xl/workbook.xml"
         raise _fail("unsafe-xml", path, f"part {part} declares a DTD or entities, which no "
