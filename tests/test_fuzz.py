@@ -17,6 +17,7 @@ import io
 import json
 import random
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +67,8 @@ def _zip_members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
 
 def _write_zip(members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+    with warnings.catch_warnings(), zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        warnings.simplefilter("ignore", UserWarning)  # a doubled member is the point
         for info, data in members:
             name = info if isinstance(info, str) else info.filename
             archive.writestr(name, data)
