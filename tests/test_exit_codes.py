@@ -71,14 +71,25 @@ def _break(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
     monkeypatch.setattr(target, broken)
 
 
-def test_an_unexpected_error_exits_3_with_one_line_naming_the_file(issued, monkeypatch) -> None:
+def test_an_unexpected_error_reading_one_file_is_that_files_problem(issued, monkeypatch) -> None:
+    """One file never stops the others (#14): a bug met while reading a return makes that
+    return `read-failed`, exit 2, not a crash of the whole command."""
     plan, chs = issued
     _break(monkeypatch, "xlplan.validate.read_return")
+    result = CliRunner().invoke(main, ["validate", str(chs), "--plan", str(plan)])
+    assert result.exit_code == 2
+    assert "[read-failed]" in result.stdout and "RuntimeError" in result.stdout
+    assert "Traceback" not in result.output
+
+
+def test_an_unexpected_error_exits_3_with_one_line_naming_the_file(issued, monkeypatch) -> None:
+    plan, chs = issued
+    _break(monkeypatch, "xlplan.validate.list_inbox")
     result = CliRunner().invoke(main, ["validate", str(chs), "--plan", str(plan)])
     assert result.exit_code == 3
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr  # one line
-    assert result.stderr.startswith(f"xlplan: unexpected error in `validate` while checking {chs}: "
+    assert result.stderr.startswith(f"xlplan: unexpected error in `validate` on {chs}, {plan}: "
                                     "RuntimeError: a bug over two lines.")
     assert "Please report it to the xlplan maintainers" in result.stderr
     assert "--debug" in result.stderr
@@ -97,7 +108,7 @@ def test_an_unexpected_error_outside_a_file_names_the_files_given(issued, monkey
 
 def test_debug_shows_the_traceback(issued, monkeypatch) -> None:
     plan, chs = issued
-    _break(monkeypatch, "xlplan.validate.read_return")
+    _break(monkeypatch, "xlplan.validate.list_inbox")
     result = CliRunner().invoke(main, ["--debug", "validate", str(chs), "--plan", str(plan)])
     assert result.exit_code == 3
     assert "Traceback" in result.stderr and "RuntimeError: a bug" in result.stderr

@@ -593,6 +593,13 @@ PLANTED_ELSEWHERE = {
     "bad-address": "test_mail.py::test_bad_addresses_and_services_without_one_are_listed",
     "no-workbook-attached": "test_mail.py::test_an_inbox_of_emails_gives_the_same_master_as_the_bare_files",
     "unknown-sender": "test_mail.py::test_validate_names_the_email_and_warns_of_a_stranger",
+    "metadata-mismatch":
+        "test_hostile.py::test_a_return_whose_hidden_layout_gives_it_every_column_changes_nothing_else",
+    "metadata-visible": "test_hostile.py::test_metadata_sheets_made_visible_are_told",
+    "other-service-row": "test_hostile.py::test_rows_the_master_routes_to_another_service_are_not_applied",
+    "read-failed": "test_hostile.py::test_a_reader_out_of_memory_is_that_files_problem",
+    "stale-lock": "test_hostile.py::test_a_lock_left_by_a_process_that_is_gone_is_taken_over",
+    "too-many-rows": "test_hostile.py::test_far_more_rows_than_issued_is_one_message",
 }
 
 

@@ -85,6 +85,8 @@ class PlanIndex:
     # overdue is judged on. Made here, before the workers fork, as new small objects: a worker
     # reading the master's own cells would copy the memory pages around them.
     progress: dict[str, dict[str, CellValue]] = field(default_factory=dict)
+    routes: dict[str, list[str]] = field(default_factory=dict)  # ID -> its services, per the master
+    issued_to: dict[str, int] = field(default_factory=dict)  # service -> how many actions it has
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -111,10 +113,13 @@ class PlanIndex:
         issued: dict[str, dict[str, IssuedRow]] = {}
         for row in plan.record.rows.values():
             issued.setdefault(row.service, {})[row.action_id] = row
-        return cls(services={s for services in routes.values() for s in services},
-                   ratings=ratings, descendants=descendants,
+        issued_to: dict[str, int] = {}
+        for services in routes.values():
+            for service in services:
+                issued_to[service] = issued_to.get(service, 0) + 1
+        return cls(services=set(issued_to), ratings=ratings, descendants=descendants,
                    baseline={a.id: a.values for a in plan.actions}, issued=issued,
-                   progress=progress)
+                   progress=progress, routes=routes, issued_to=issued_to)
 
 
 def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date | None = None,
@@ -130,11 +135,14 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
         checked.refused = True
         return checked
     layout = ret.layout
+    if not check_size(ret, index):
+        checked.refused = True
+        return checked
     issued = index.issued.get(ret.service or "") if index is not None else None
     if issued and ret.meta is not None and ret.meta.cycle != issued_cycle(index, ret.service):
         issued = None  # an earlier cycle's return, accepted: judged by its own issued copy
     if issued:
-        rows = match_rows(ret, layout, issued, index.baseline)
+        rows = match_rows(ret, layout, issued, index.baseline, index.routes)
         if rows is None:
             checked.refused = True
             return checked
@@ -143,7 +151,7 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     else:
         baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
         expected = list(ret.issued) if ret.issued is not None else None
-        rows = check_rows(ret, expected, baseline)
+        rows = check_rows(ret, expected, baseline, index)
         for row in rows:
             for column in layout.columns:
                 if column.field not in ret.positions:
@@ -233,11 +241,44 @@ def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
     return True
 
 
+# A return may hold this many rows beyond twice what it was issued (people add a few rows,
+# paste a section twice); far more is junk, refused with one message rather than one per row.
+ROW_SLACK = 200
+MAX_ISSUED_ROWS = 100_000  # without the master: a hidden sheet of issued values longer is junk
+
+
+def check_size(ret: ServiceReturn, index: PlanIndex | None) -> bool:
+    """Refuse, with one message, a return holding far more rows than its service was issued."""
+    if index is not None:
+        issued: int | None = index.issued_to.get(ret.service or "", 0)
+    else:
+        issued = len(ret.issued) if ret.issued is not None else None
+    limit = 2 * issued + ROW_SLACK if issued is not None else MAX_ISSUED_ROWS
+    held = len(ret.rows) + len(ret.proposals)
+    if held > limit:
+        than = f"the {issued:,} issued to {ret.service}" if issued is not None else "a return can"
+        ret.problem("too-many-rows", f"the sheet holds {held:,} rows of actions, far more than "
+                    f"{than}: nothing in it was applied. Delete the rows that are not the "
+                    "service's actions (or ask for the workbook as it was sent) and send it again.",
+                    sheet=ret.sheet)
+        return False
+    if index is not None and ret.issued is not None and len(ret.issued) > limit:
+        ret.problem("too-many-rows", f"its hidden sheet of values as issued lists {len(ret.issued):,} "
+                    f"actions, far more than the {issued:,} issued to {ret.service}: the file was "
+                    "altered. Nothing in it was applied; ask the service for the workbook as it "
+                    "was sent.")
+        return False
+    return True
+
+
 def check_rows(ret: ServiceReturn, expected: list[str] | None,
-               baseline: dict[str, dict[str, CellValue]]) -> list[ReturnRow]:
-    """The rows that can be matched to issued actions; deleted, doubled and added rows reported."""
+               baseline: dict[str, dict[str, CellValue]],
+               index: PlanIndex | None = None) -> list[ReturnRow]:
+    """The rows that can be matched to issued actions; deleted, doubled and added rows reported,
+    and (with the master) rows of actions the master routes to another service."""
     layout = ret.layout
     assert layout is not None
+    routes = index.routes if index is not None else {}
     seen: dict[str, ReturnRow] = {}
     doubled: set[str] = set()
     for row in ret.rows:
@@ -252,6 +293,13 @@ def check_rows(ret: ServiceReturn, expected: list[str] | None,
                         + (" (its ID is not one this file was issued with)" if row.action_id else "")
                         + "; it is not applied. Put new actions in the green spare rows.",
                         sheet=ret.sheet, action=ref, cell=ret.cell(row.row, layout.reference))
+        elif (routes and ret.service not in routes.get(row.action_id, [ret.service])
+              and not has_joint_part(index, layout, row.action_id, ret.service)):
+            owners = " and ".join(routes[row.action_id])
+            ret.problem("other-service-row", f"row {row.row + 1} is action {ref or row.action_id}, "
+                        f"which the master routes to {owners}, not {ret.service}: it is not applied.",
+                        sheet=ret.sheet, action=ref, cell=ret.cell(row.row, layout.reference))
+            doubled.add(row.action_id)  # neither applied nor reported deleted
         else:
             seen[row.action_id] = row
     if expected is not None:
@@ -265,7 +313,8 @@ def check_rows(ret: ServiceReturn, expected: list[str] | None,
 
 
 def match_rows(ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow],
-               current: dict[str, dict[str, CellValue]]) -> list[ReturnRow] | None:
+               current: dict[str, dict[str, CellValue]],
+               routes: dict[str, list[str]] | None = None) -> list[ReturnRow] | None:
     """The returned rows, each set to the issued action its locked cells show it is; rows that
     match none are refused, copies counted once. None refuses the whole file (sorted)."""
     # Without metadata the IDs are guesses by reference, not hidden IDs: content decides.
@@ -287,7 +336,12 @@ def match_rows(ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow],
         ref = display(row.values.get(layout.reference)) or None
         where = {"sheet": ret.sheet, "action": ref, "cell": ret.cell(row.row, layout.reference)}
         if match.action_id is None:
-            if match.claimed in issued:
+            owners = (routes or {}).get(match.claimed)
+            if owners and ret.service not in owners:
+                ret.problem("other-service-row", f"row {row.row + 1} is action {ref or match.claimed}, "
+                            f"which the master routes to {' and '.join(owners)}, not {ret.service}: "
+                            "it is not applied.", **where)
+            elif match.claimed in issued:
                 ret.problem("row-unidentified", f"row {row.row + 1} matches no action issued to "
                             f"{ret.service}: its grey (read-only) cells are not those issued with "
                             "its hidden ID, nor those of any other action. Its cells were not "
@@ -402,6 +456,18 @@ class IssuedCopy:
                 f"{len(found)} action(s) ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}); "
                 "the master's own record of what it issued was used instead, so nothing the copy "
                 "says was trusted.", sheet=self.ret.sheet)
+
+
+def has_joint_part(index: PlanIndex | None, layout: Layout, action_id: str, service: str | None) -> bool:
+    """Is there a row of this action that is `service`'s? A template issued before its joint
+    action was split carries the joint row's ID for every service; merge applies the edit to
+    the service's own row (Plan.part_for)."""
+    if index is None or service is None or action_id not in index.baseline:
+        return False
+    ref = normal_ref(display(index.baseline[action_id].get(layout.reference)))
+    return bool(ref) and any(
+        service in index.routes.get(other, []) and normal_ref(display(values.get(layout.reference))) == ref
+        for other, values in index.baseline.items())
 
 
 _REFUSED = object()

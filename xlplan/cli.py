@@ -352,7 +352,9 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
         for checked in result.checked:
             target = write_annotated(checked, annotate)
             if target and not as_json:
-                click.echo(f"  annotated copy: {target}")
+                kind = checked.ret.path.suffix.lower()
+                how = "" if kind in (".xlsx", ".xlsm") else f" (an .xlsx of the {kind}'s values)"
+                click.echo(f"  annotated copy: {target}{how}")
     if as_json:
         click.echo(result.to_json())
     else:
@@ -370,6 +372,10 @@ def validate(files: tuple[Path, ...], plan: Path | None, as_of: dt.date | None, 
             due = f" (due {result.due:%d/%m/%Y})" if result.due else ""
             click.echo(f"No return yet from: {', '.join(result.awaiting)}{due}." if result.awaiting
                        else f"Every service issued has returned{due}.")
+    if plan is None and result.checked:
+        click.echo("Note: without --plan each return was judged by the layout hidden in the file "
+                   "itself, which the sender can change. Give --plan MASTER to judge returns by "
+                   "the master.", err=True)
     sys.exit(result.exit_code if result.checked else 2)
 
 

@@ -9,6 +9,9 @@ import re
 MAX_CELL_CHARS = 32_767
 # Sheet names: at most 31 characters, none of []:*?/\ and not starting or ending with '.
 MAX_SHEET_NAME = 31
+# Programs that save the old .xls format (SheetJS among them) keep at most this many
+# characters of a cell; xlplan's hidden metadata is split into pieces shorter than this.
+XLS_TEXT_CHARS = 255
 # A note (comment) box: Excel truncates what it shows; keep notes readable.
 MAX_NOTE_CHARS = 2_000
 # Characters XML 1.0 cannot hold; a cell containing one makes Excel repair the file.

@@ -201,6 +201,17 @@ def _validate_layout(text: str, source: str) -> Layout:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise XlplanError(f"Layout {source}: not valid TOML: {exc}. Fix the line it names.") from exc
+    except RecursionError as exc:  # arrays or tables nested thousands deep: no layout is
+        raise XlplanError(f"Layout {source}: not a layout (its values are nested far deeper "
+                          "than any layout's).") from exc
+    try:
+        return _model(data, source)
+    except RecursionError as exc:
+        raise XlplanError(f"Layout {source}: not a layout (its values are nested far deeper "
+                          "than any layout's).") from exc
+
+
+def _model(data: dict, source: str) -> Layout:
     try:
         return Layout.model_validate(data)
     except ValidationError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -154,33 +155,47 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 @contextmanager
-def plan_lock(path: Path) -> Iterator[None]:
-    """One merge at a time on one master: a lock file beside it, made atomically."""
+def plan_lock(path: Path) -> Iterator[str | None]:
+    """One merge at a time on one master: a lock file beside it, made atomically.
+
+    The lock names its owner ("pid 1234 on host ward-pc"). A lock whose owner was on this
+    machine and is no longer running (killed, crashed, the laptop slept mid-merge) is taken
+    over at once; the context yields a notice saying so (None otherwise). A lock from another
+    machine cannot be checked, so it is taken over only once it is LOCK_STALE_SECONDS old."""
     lock = path.with_name(f".~lock.xlplan.{path.name}")
-    for _attempt in range(2):
+    notice: str | None = None
+    for _attempt in range(3):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             break
         except FileExistsError as exc:
             try:
                 age = time.time() - lock.stat().st_mtime
+                owner = lock.read_text(encoding="utf-8", errors="replace")[:200]
             except OSError:
                 continue
-            if age > LOCK_STALE_SECONDS:
-                lock.unlink(missing_ok=True)
+            gone = _owner_gone(owner)
+            if gone or age > LOCK_STALE_SECONDS:
+                if _still(lock, owner):
+                    lock.unlink(missing_ok=True)
+                who = _describe(owner)
+                notice = (f"A lock left on {path.name} by an earlier merge ({who}, "
+                          + ("no longer running" if gone else f"{age / 60:.0f} minutes old")
+                          + ") was taken over.")
                 continue
             raise XlplanError(
-                f"Another xlplan merge is writing {path} (lock file {lock.name}, "
-                f"{age:.0f} s old). Wait for it to finish; if none is running, delete the lock file."
+                f"Another xlplan merge is writing {path} ({_describe(owner)}, lock file "
+                f"{lock.name}, {age:.0f} s old). Wait for it to finish; if none is running, "
+                "delete the lock file."
             ) from exc
         except OSError as exc:
             raise XlplanError(f"Cannot lock {path} for writing: {exc.strerror or exc}.") from exc
     else:
         raise XlplanError(f"Cannot lock {path} for writing; delete {lock} and try again.")
     try:
-        os.write(fd, str(os.getpid()).encode())
+        os.write(fd, f"pid {os.getpid()} on host {socket.gethostname()}\n".encode())
         os.close(fd)
-        yield
+        yield notice
     finally:
         lock.unlink(missing_ok=True)
 
@@ -204,3 +219,37 @@ def keep_backup(plan_path: Path, why: str = "merge") -> Path:
         raise XlplanError(f"Cannot keep a copy of {plan_path} before updating it: "
                           f"{exc.strerror or exc}. Nothing was changed; use -o to write elsewhere.") from exc
     return backup
+
+
+def _owner(text: str) -> tuple[int, str] | None:
+    parts = text.split()
+    if len(parts) >= 5 and parts[0] == "pid" and parts[1].isdigit() and parts[2:4] == ["on", "host"]:
+        return int(parts[1]), parts[4]
+    return None
+
+
+def _describe(text: str) -> str:
+    owner = _owner(text)
+    return f"process {owner[0]} on {owner[1]}" if owner else "owner not recorded"
+
+
+def _owner_gone(text: str) -> bool:
+    """Is the lock's owner a process of this machine that no longer runs?"""
+    owner = _owner(text)
+    if owner is None or owner[1] != socket.gethostname():
+        return False
+    try:
+        os.kill(owner[0], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
+
+
+def _still(lock: Path, owner: str) -> bool:
+    """The lock still holds what was judged stale (another merge may have just taken it over)."""
+    try:
+        return lock.read_text(encoding="utf-8", errors="replace")[:200] == owner
+    except OSError:
+        return False

@@ -38,12 +38,14 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
     if not folder.is_dir():
         raise XlplanError(f"Cannot write {target}: the folder {folder} does not exist. Create it "
                           "or choose another -o.")
-    with plan_lock(target):
+    with plan_lock(target) as lock_notice:
         plan = read_plan(plan_path)
         as_of = as_of or dt.date.today()
         validation = validate(inbox, plan=plan, as_of=as_of, progress=progress,
                               accept_cycle=accept_cycle)
         result = MergeResult(plan=plan, output=target, cycle="", merged_at=now(), as_of=as_of)
+        if lock_notice:
+            result.problems.append(Problem("stale-lock", lock_notice, file=target.name))
         result.problems.extend(plan.read_problems)
         result.problems.extend(p for p in validation.skipped if p.severity != Severity.INFO)
         result.returns_read = len(validation.checked)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import FORMAT_VERSION, __version__
 from .errors import XlplanError
-from .excel import MAX_CELL_CHARS
+from .excel import XLS_TEXT_CHARS
 
 META_SHEET = "_xlplan"
 ISSUED_SHEET = "_xlplan_issued"
@@ -18,7 +18,11 @@ ID_HEADER = "xlplan ID"
 STATUS_HEADER = "Changed this cycle"
 # Spare rows carry IDs with this prefix, so a proposal is told apart from a pasted row.
 SPARE_PREFIX = "new-"
-CHUNK = MAX_CELL_CHARS - 100
+# No hidden cell holds more than this: a return re-saved as .xls by a program that cuts
+# cells at 255 characters then keeps its metadata whole. A piece of exactly the limit
+# means a value was cut (see returns._cut_short).
+HIDDEN_CELL_LIMIT = XLS_TEXT_CHARS
+CHUNK = HIDDEN_CELL_LIMIT - 5
 
 
 class NewerFormat(XlplanError):

@@ -24,8 +24,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "too-large": (Severity.ERROR, "The file, or what it unpacks to, is larger than a return can be."),
     "unsafe-xml": (Severity.ERROR, "The workbook holds XML constructs (entities, DTDs) xlplan refuses."),
     "numbers": (Severity.ERROR, "An Apple Numbers file: export it as .xlsx from Numbers."),
+    "read-failed": (Severity.ERROR, "Reading the file failed (the reader crashed or ran out of memory)."),
     "skipped-file": (Severity.INFO, "A file in the folder that is not a return (lock file, hidden file)."),
     "macros-ignored": (Severity.WARNING, "The workbook holds macros; they are never run nor carried."),
+    "metadata-visible": (Severity.WARNING, "The hidden xlplan sheets were made visible by another program."),
     # identity
     "no-metadata": (Severity.WARNING, "The xlplan metadata is gone; the return was matched by layout."),
     "not-a-template": (Severity.ERROR, "The workbook is not an xlplan service template."),
@@ -33,6 +35,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "other-cycle": (Severity.WARNING, "The return was issued for another cycle."),
     "unknown-service": (Severity.ERROR, "The plan has no actions for this service."),
     "newer-format": (Severity.ERROR, "The workbook was written by a newer xlplan."),
+    "metadata-mismatch": (Severity.WARNING, "The return's hidden layout disagrees with the master's; "
+                          "the master's was used."),
     "superseded": (Severity.INFO, "A later return from the same service was applied instead."),
     "no-return": (Severity.WARNING, "A service sent nothing back this cycle."),
     # structure
@@ -41,6 +45,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "row-deleted": (Severity.ERROR, "An issued action is missing from the return."),
     "row-duplicated": (Severity.ERROR, "An issued action appears more than once."),
     "row-added": (Severity.ERROR, "A row was added outside the spare rows; it cannot be matched."),
+    "too-many-rows": (Severity.ERROR, "Far more rows than were issued: the whole return is refused."),
+    "other-service-row": (Severity.ERROR, "A row of an action the master routes to another service."),
     "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
     "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
     "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),
@@ -60,6 +66,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "parent-complete-child-open": (Severity.WARNING, "A parent rated complete while a child is not."),
     "overdue": (Severity.WARNING, "The target date has passed and the action is not complete."),
     # merge
+    "stale-lock": (Severity.WARNING, "A lock left by a merge that is no longer running was taken over."),
     "conflict": (Severity.WARNING, "The service and the master both changed a cell since issue."),
     "unmatched-column": (Severity.WARNING, "A source column matches no column of the layout."),
     "no-route": (Severity.WARNING, "An action names no service; it was issued to 'Unassigned'."),

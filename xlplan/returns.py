@@ -10,10 +10,18 @@ from .errors import XlplanError
 from .excel import CellValue, cell_name, display
 from .layout import Layout
 from .mail import MAIL_SUFFIXES, unpack_inbox_file
-from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
+from .metadata import (
+    HIDDEN_CELL_LIMIT,
+    ID_HEADER,
+    ISSUED_SHEET,
+    META_SHEET,
+    SPARE_PREFIX,
+    Metadata,
+    NewerFormat,
+)
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
+from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, open_workbook
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
@@ -152,12 +160,27 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
                        "Returns are the workbooks `xlplan template` wrote.")
         result.unreadable = True
         return result
-    try:
-        result.layout = layout_of(meta, path.name)
-    except XlplanError as exc:
-        result.problem("not-a-template", exc.message)
-        result.unreadable = True
-        return result
+    if META_SHEET in book.hidden and book.hidden[META_SHEET] == "visible":
+        result.problem("metadata-visible", "the hidden xlplan sheets are visible in this file "
+                       "(another program, such as Gnumeric, saved it and does not keep Excel's "
+                       "'very hidden' sheets). Nothing was lost; ask the service not to edit the "
+                       f"sheets {META_SHEET!r} and {ISSUED_SHEET!r}.")
+    if plan is not None:
+        # The master decides: which columns a service may change, which sheet and headers
+        # to read. The layout the file carries is evidence, compared, never obeyed.
+        result.layout = plan.layout
+        if meta.layout_toml != plan.meta.layout_toml:
+            _compare_layouts(result, meta, plan.layout, book)
+    else:
+        try:
+            result.layout = layout_of(meta, path.name)
+        except XlplanError as exc:
+            message = (CUT_SHORT + ". Check it against the master (give --plan), or ask the "
+                       "service to send back the workbook as they received it."
+                       if _cut_short(book) else exc.message)
+            result.problem("not-a-template", message)
+            result.unreadable = True
+            return result
     if not _read_plan_sheet(book, result, meta.header_row - 1):
         return result
     result.issued = _read_issued(book, result.layout)
@@ -165,6 +188,57 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         result.problem("no-metadata", "the hidden sheet of values as issued is gone; changes are "
                        "judged against the master instead (give --plan).")
     return result
+
+
+CUT_SHORT = (f"it was saved by a program that keeps only {HIDDEN_CELL_LIMIT} characters of each "
+             "hidden cell (as some web tools do when saving as .xls), so the layout stored in it "
+             "was cut short")
+
+
+def _cut_short(book: Workbook) -> bool:
+    """Was the file's own layout cut at 255 characters? xlplan writes pieces of at most 250
+    (an older xlplan wrote one long cell), so a piece of exactly 255 was cut."""
+    try:
+        rows = book.raw_rows(META_SHEET)
+    except UnreadableWorkbook:
+        return False
+    return any(len(row) > 1 and row[0] == "layout_toml" and isinstance(row[1], str)
+               and len(row[1]) == HIDDEN_CELL_LIMIT for row in rows)
+
+
+def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book: Workbook) -> None:
+    """Say how the layout the file carries differs from the master's, in a person's words."""
+    try:
+        carried: Layout | None = layout_of(meta, result.path.name)
+    except XlplanError:
+        carried = None
+    if carried is None:
+        why = CUT_SHORT if _cut_short(book) else "the layout stored in its hidden sheet is damaged"
+        result.problem("metadata-mismatch", f"{why}. The file was read with the master's layout; "
+                       "only what the master lets the service change is applied.")
+        return
+    differences: list[str] = []
+    for column in master.columns:
+        theirs = next((c for c in carried.columns if c.field == column.field), None)
+        if theirs is None:
+            differences.append(f"column {column.header!r} is missing")
+        elif theirs.owner != column.owner:
+            differences.append(f"column {column.header!r} is given to {theirs.owner}, not {column.owner}")
+        elif theirs.header != column.header or theirs.type != column.type:
+            differences.append(f"column {column.header!r} is described differently")
+    extra = [c.header for c in carried.columns if c.field not in master.fields]
+    if extra:
+        differences.append("it names column(s) the master does not have: "
+                           + ", ".join(repr(h) for h in extra[:5]))
+    for name in ("sheet", "reference", "route", "rating_values"):
+        if getattr(carried, name) != getattr(master, name):
+            differences.append(f"its {name.replace('_', ' ')} differs")
+    if differences:
+        result.problem("metadata-mismatch", "the layout in this file's hidden metadata disagrees "
+                       "with the master's (" + "; ".join(differences[:6])
+                       + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+                       + "). The master's layout was used: only what it lets the service change "
+                       "is applied.")
 
 
 def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | None) -> bool:
@@ -196,8 +270,7 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
                            "was edited; its cells cannot be read. Restore the header as issued.",
                            sheet=sheet, column=column.header)
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
-    result.special_cells = formula_and_error_cells(book.path, sheet) if book.path.suffix.lower() in (
-        ".xlsx", ".xlsm") else {}
+    result.special_cells = book.special.get(sheet, {})
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
         values = {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}

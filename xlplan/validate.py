@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from .checks import CheckedReturn, PlanIndex, check_return
 from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
 from .problems import NESTED_IN_FILE, Problem, ProblemOut
-from .returns import list_inbox, read_return
+from .returns import ServiceReturn, list_inbox, read_return
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -61,24 +61,33 @@ class ValidationResult:
         return self.to_model().model_dump_json(indent=2, exclude=nested)
 
 
-# Below this many returns a pool costs more to start than it saves.
+# Below this many returns a pool of several costs more to start than it saves: one child reads
+# them all, one after the other.
 PARALLEL_FROM = 8
+# A child reading one return may use this much more memory than the parent had when it forked
+# (Linux): a reader that asks for more fails inside the child, and the file is reported.
+READER_MEMORY_BYTES = 2 * 2**30
 
 
 def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.date | None = None,
              cycle: str | None = None,
              progress: Callable[[Path, int, int], None] | None = None,
-             workers: int | None = None, accept_cycle: str | None = None) -> ValidationResult:
-    """Read and check every return. Returns are independent, so with many of them the work is
-    spread over the machine's cores (`workers`, default: all of them)."""
+             workers: int | None = None, isolate: bool = True,
+             accept_cycle: str | None = None) -> ValidationResult:
+    """Read and check every return. Returns are read in child processes (`isolate`, where the
+    system can fork): a reader that aborts or runs out of memory on one file makes that file
+    unreadable and the others are still read. With many returns the children work in parallel
+    (`workers`, default: one per core)."""
     master = read_plan(plan) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
     index = PlanIndex.of(master) if master is not None else None
     job = _CheckJob(master, index, as_of, cycle, accept_cycle)
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers > 1 and len(files) >= PARALLEL_FROM and _can_fork():
-        checked = _check_in_pool(job, files, workers)
+    if len(files) < PARALLEL_FROM:
+        workers = 1
+    if files and (isolate or workers > 1) and _can_fork():
+        checked = _check_in_children(job, files, workers)
     else:
         checked = map(job, files)
     for number, (path, item) in enumerate(zip(files, checked, strict=True), start=1):
@@ -114,19 +123,60 @@ class _CheckJob:
             checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
                                    index=self.index, accept_cycle=self.accept_cycle)
             checked.problems.extend(check_sender(ret, self.master))
-        except Exception as exc:
-            exc.add_note(f"while checking {path}")  # the CLI's last guard names the file
-            raise
+        except Exception as exc:  # noqa: BLE001 - one file never stops the others
+            return failed_return(path, f"xlplan failed while reading it ({type(exc).__name__}); "
+                                 "it was not merged. Open it in Excel, save it again as .xlsx and "
+                                 "send it again; if that does not help, report it to the xlplan "
+                                 "maintainers with the file.")
         ret.release()
         return checked
 
 
-_JOB: _CheckJob | None = None  # what forked workers inherit instead of receiving the plan
+# What forked children inherit instead of receiving: the job (with the plan) and a shared
+# byte per file, 1 while a child reads it and 2 once done, so the file a dead child was
+# reading can be told.
+_JOB: _CheckJob | None = None
+_STATE = None
 
 
-def _check_forked(path: Path) -> CheckedReturn:
-    assert _JOB is not None
-    return _JOB(path)
+def _check_forked(number: int, path: Path) -> CheckedReturn:
+    assert _JOB is not None and _STATE is not None
+    _STATE[number] = 1
+    checked = _JOB(path)
+    _STATE[number] = 2
+    return checked
+
+
+def failed_return(path: Path, message: str) -> CheckedReturn:
+    ret = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
+    ret.problems.append(Problem("read-failed", message, file=path.name))
+    return CheckedReturn(ret, refused=True)
+
+
+def _child_setup() -> None:
+    """In a child: cap its address space at what it has plus READER_MEMORY_BYTES (Linux), and
+    keep a dying reader's last words (a Rust allocation failure, a fault dump) off the
+    person's terminal: the file's problem says what happened."""
+    import faulthandler
+
+    faulthandler.disable()
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
+    try:
+        import resource
+
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[0])
+        cap = pages * os.sysconf("SC_PAGE_SIZE") + READER_MEMORY_BYTES
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or cap < hard:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError):
+        pass
 
 
 def _can_fork() -> bool:
@@ -135,17 +185,85 @@ def _can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _check_in_pool(job: _CheckJob, files: list[Path], workers: int):
-    """Forked workers inherit the plan (no copy is sent); each sends back only its return's
-    edits and problems, in the order of `files`."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _check_in_children(job: _CheckJob, files: list[Path], workers: int) -> Iterator[CheckedReturn]:
+    """Forked children inherit the plan (no copy is sent); each sends back only its return's
+    edits and problems. Results come in the order of `files`.
 
+    When a child dies (the reader aborted, or was killed for memory), every file in flight
+    is lost with the pool: the files being read at that moment are each read again alone
+    (so the one that kills its reader is found and reported), the rest in a new pool."""
     global _JOB
+    results: dict[int, CheckedReturn] = {}
+    todo = list(range(len(files)))
+    shown = 0
     _JOB = job
     try:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(workers, len(files)), mp_context=context) as pool:
-            yield from pool.map(_check_forked, files, chunksize=4)
+        while todo:
+            pool = _run_pool(files, todo, workers, results)
+            while True:  # results as they come, so a progress bar moves
+                try:
+                    next(pool)
+                except StopIteration as done:
+                    suspects = done.value
+                    break
+                while shown in results:
+                    yield results[shown]
+                    shown += 1
+            for number in suspects:
+                if _finish(_run_pool(files, [number], 1, results)):  # it kills its reader alone too
+                    results[number] = failed_return(files[number], CRASHED)
+            todo = [n for n in todo if n not in results]
+            while shown in results:
+                yield results[shown]
+                shown += 1
     finally:
         _JOB = None
+
+
+def _finish(pool: Generator[int, None, list[int]]) -> list[int]:
+    while True:
+        try:
+            next(pool)
+        except StopIteration as done:
+            return done.value
+
+
+def _run_pool(files: list[Path], numbers: list[int], workers: int,
+              results: dict[int, CheckedReturn]) -> Generator[int, None, list[int]]:
+    """Check files[n] for n in `numbers` in a pool, into `results`, yielding each number as
+    its result arrives; returns the files that were being read when a child died (none if
+    all went well)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _STATE
+    context = multiprocessing.get_context("fork")
+    _STATE = context.RawArray("b", len(files))
+    broken = False
+    with ProcessPoolExecutor(max_workers=min(workers, len(numbers)), mp_context=context,
+                             initializer=_child_setup) as pool:
+        futures = {n: pool.submit(_check_forked, n, files[n]) for n in numbers}
+        for number in numbers:
+            try:
+                results[number] = futures[number].result()
+            except BrokenProcessPool:
+                broken = True
+                break
+            except Exception:  # noqa: BLE001 - its result could not be sent back: that file's problem
+                results[number] = failed_return(files[number], CRASHED)
+            yield number
+    if not broken:
+        return []
+    for number, future in futures.items():
+        if number not in results and future.done() and future.exception() is None:
+            results[number] = future.result()
+    suspects = [n for n in numbers if n not in results and _STATE[n] == 1]
+    # A child that died before starting a file leaves none started: every unfinished file
+    # is then a suspect, each read alone.
+    return suspects or [n for n in numbers if n not in results]
+
+
+CRASHED = ("the reader stopped abruptly on this file (it crashed or ran out of memory): the "
+           "workbook is damaged or built to break spreadsheet readers. It was not merged; open it "
+           "in Excel, save it again as .xlsx, and send it again.")

@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import xmlscan
 from .excel import CellValue, cell_text
 from .problems import Problem
 
@@ -27,14 +28,26 @@ MAX_ZIP_MEMBERS = 10_000
 MAX_RATIO = 250  # uncompressed/compressed per member; real sheets stay well under 100
 
 
+# Zip methods spreadsheet programs write: stored and deflated. Anything else (Deflate64,
+# bzip2, LZMA, ...) is refused before a reader meets it.
+ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+ZIP_METHOD_NAMES = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz", 99: "AES"}
+ZIP_ENCRYPTED = 0x01  # general-purpose flag bit 0: the member is password-encrypted
+ZIP_PATCHED = 0x20  # bit 5: "compressed patched data", which no spreadsheet program writes
+ZIP_STRONG_ENCRYPTION = 0x40  # bit 6
+
+
 @dataclass(frozen=True)
 class Limits:
     file_bytes: int
     unpacked_bytes: int
+    # Rows x columns spanned by a sheet's values: what the reader allocates (about 32 bytes
+    # a cell, plus Python's list of them). A return of 5,000 rows x 100 columns is 500,000.
+    sheet_cells: int = 5_000_000
 
 
 RETURN_LIMITS = Limits(file_bytes=50 * 2**20, unpacked_bytes=250 * 2**20)
-MASTER_LIMITS = Limits(file_bytes=500 * 2**20, unpacked_bytes=4 * 2**30)
+MASTER_LIMITS = Limits(file_bytes=500 * 2**20, unpacked_bytes=4 * 2**30, sheet_cells=25_000_000)
 
 
 class UnreadableWorkbook(Exception):
@@ -66,6 +79,12 @@ class Workbook:
             if not reader_failed(exc):
                 raise
             return []
+    # sheet name -> its formula and error cells, found by the safety gate's scan (.xlsx only)
+    special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
+    # sheet name -> why it is refused; said only if the sheet is read (a damaged Guidance
+    # sheet does not stop a return whose plan sheet is whole)
+    refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
+    reader: str = "calamine"  # "ods-fallback": xlplan's own reader of OpenDocument XML (ods.py)
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
@@ -75,6 +94,8 @@ class Workbook:
                 for row in self.raw_rows(sheet)]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
+        if sheet in self.refused:  # the gate found it too large or damaged: never parsed
+            raise self.refused[sheet]
         # calamine parses a sheet only when asked, so damage inside one shows up here.
         try:
             data = self._book.get_sheet_by_name(sheet)  # type: ignore[attr-defined]
@@ -83,6 +104,11 @@ class Workbook:
         except BaseException as exc:  # noqa: BLE001 - calamine raises several types for damage
             if not reader_failed(exc):
                 raise
+            fallback = None if self.reader == "ods-fallback" else _ods_fallback(self.path)
+            if fallback is not None:
+                self._book, self.reader = fallback, "ods-fallback"
+                self.hidden = fallback.visibility()  # the first reader could not tell either
+                return self.raw_rows(sheet)
             raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
                         f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
                         "it again as .xlsx, and send it again.") from exc
@@ -105,6 +131,8 @@ class Container:
 
     has_macros: bool
     saved_at: dt.datetime | None
+    special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
+    refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
 
 
 def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
@@ -143,11 +171,6 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                 raise _fail("too-large", path, f"the workbook unpacks to {total / 2**20:,.0f} MB "
                             f"(limit {limits.unpacked_bytes / 2**20:,.0f} MB): refused unread, as "
                             "a zip bomb would be.")
-            for member in members:
-                if member.file_size > 2**20 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
-                    raise _fail("too-large", path, f"part {member.filename} is compressed "
-                                f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
-                                "zip bomb is: refused unread.")
             names = {m.filename for m in members}
             if any(n.endswith(".iwa") for n in names) or "index.xml.gz" in names \
                     or "Index.zip" in names:
@@ -155,39 +178,121 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                             "open. In Numbers choose File > Export To > Excel…, and use the "
                             ".xlsx it makes.")
             for member in members:
-                if member.filename.endswith((".xml", ".rels", ".vml")) and member.file_size:
-                    with archive.open(member) as stream:
-                        prolog = _xml_prolog(stream)
-                    if b"<!DOCTYPE" in prolog or b"<!ENTITY" in prolog:
-                        raise _fail("unsafe-xml", path, f"part {member.filename} declares a DTD or "
-                                    "entities, which no spreadsheet program writes: refused unread.")
+                _check_member(path, member)
+            special, refused = _scan_parts(path, archive, members, limits)
             return Container(has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
-                             saved_at=_saved_at(archive) or _file_time(path))
+                             saved_at=_saved_at(archive) or _file_time(path), special=special,
+                             refused=refused)
     except UnreadableWorkbook:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
-            zlib.error, NotImplementedError) as exc:  # a damaged part, an unknown compression
-        raise _fail("corrupt", path, f"the workbook is damaged or truncated ({exc}). "
-                    "Ask for it to be saved and sent again.") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError, OverflowError) as exc:
+        # zipfile's own text names an internal part and a CRC; the person needs what to do.
+        raise _fail("corrupt", path, "the workbook is damaged or truncated (a part of it cannot "
+                    "be unpacked). Ask for it to be saved and sent again.") from exc
 
 
-_ROOT_START = re.compile(rb"<[A-Za-z_:]")
+def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
+    """Refuse, from the zip directory alone, what no spreadsheet program writes."""
+    if member.flag_bits & (ZIP_ENCRYPTED | ZIP_STRONG_ENCRYPTION):
+        raise _fail("encrypted", path, "parts of the workbook are encrypted with a zip password, "
+                    "which spreadsheet programs never do. Ask the service to save it again from "
+                    "Excel as .xlsx, without any password, and send it again.")
+    if member.compress_type not in ZIP_METHODS or member.flag_bits & ZIP_PATCHED:
+        method = ("patched data" if member.compress_type in ZIP_METHODS
+                  else ZIP_METHOD_NAMES.get(member.compress_type, f"method {member.compress_type}"))
+        raise _fail("corrupt", path, f"the workbook was packed with a compression spreadsheet "
+                    f"programs do not use ({method}), probably by a zip tool after it was saved. "
+                    "Open it in Excel, save it again as .xlsx, and send it again.")
+    if member.file_size > 2**20 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+        raise _fail("too-large", path, f"part {member.filename} is compressed "
+                    f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
+                    "zip bomb is: refused unread.")
 
 
-def _xml_prolog(stream) -> bytes:
-    """Everything before the root element: the only place a DTD (and its entities) can be.
+def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo],
+                limits: Limits) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]],
+                                         dict[str, UnreadableWorkbook]]:
+    """One streaming pass per XML part: refuse DTDs and entities everywhere, and measure every
+    sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it. An .xlsx
+    sheet too large or damaged is refused when it is read (`Workbook.refused`)."""
+    special: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
+    refused: dict[str, UnreadableWorkbook] = {}
+    member: zipfile.ZipInfo | None = None
+    sheets: dict[str, str] = {}
+    try:
+        sheets = {part: name for name, part in _sheet_parts(archive).items()}
+        for member in members:
+            if not member.filename.endswith((".xml", ".rels", ".vml")) or not member.file_size:
+                continue
+            with archive.open(member) as stream:
+                root = xmlscan.check_prolog(stream) or ""
+            if member.filename == "content.xml":
+                with archive.open(member) as stream:
+                    try:
+                        xmlscan.scan_ods_content(stream, limits.sheet_cells)
+                    except xmlscan.SheetTooLarge as exc:
+                        raise _too_far(path, None, exc, limits) from exc
+                continue
+            # Every worksheet is measured, whether workbook.xml names it or a reader finds it
+            # another way: by its root element, not only by the name we resolved.
+            if member.filename not in sheets and root.rpartition(":")[2] != "worksheet":
+                continue
+            name = sheets.get(member.filename)
+            try:
+                scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells,
+                                             prefixed=":" in root)
+            except xmlscan.SheetTooLarge as exc:
+                if name is None:
+                    raise _too_far(path, None, exc, limits) from exc
+                refused[name] = _too_far(path, name, exc, limits)
+                continue
+            except xmlscan.DamagedXml as exc:
+                if name is None:
+                    raise
+                refused[name] = _damaged(path, f"its sheet {name!r}", exc)
+                continue
+            if scan.special and name is not None:
+                special[name] = scan.special
+    except xmlscan.UnsafeXml as exc:
+        part = member.filename if member is not None else "xl/workbook.xml"
+        raise _fail("unsafe-xml", path, f"part {part} declares a DTD or entities, which no "
+                    "spreadsheet program writes: refused unread.") from exc
+    except xmlscan.DamagedXml as exc:
+        raise _damaged(path, "its structure", exc) from exc
+    return special, refused
 
-    Read in chunks until the root's start tag, so a DOCTYPE hidden behind a long comment is
-    still seen; the size limits above bound how far that can go."""
-    seen = b""
-    while True:
-        chunk = stream.read(XML_SNIFF_BYTES)
-        if not chunk:
-            return seen
-        seen += chunk
-        match = _ROOT_START.search(seen)
-        if match:
-            return seen[: match.start()]
+
+def _damaged(path: Path, where: str, exc: Exception) -> UnreadableWorkbook:
+    return _fail("corrupt", path, f"the workbook is damaged: {where} cannot be read "
+                 f"({str(exc)[:80]}). Open it in Excel, save it again as .xlsx, and send it again.")
+
+
+def _too_far(path: Path, sheet: str | None, exc: xmlscan.SheetTooLarge,
+             limits: Limits) -> UnreadableWorkbook:
+    where = f"sheet {sheet!r}" if sheet else "a sheet"
+    return _fail("too-large", path, f"{where} holds a value as far out as cell {exc.where}: "
+                 f"reading it would mean a grid of {exc.cells:,} cells (at most "
+                 f"{limits.sheet_cells:,} are read). Delete the rows and columns beyond the plan "
+                 "(or the stray value), save, and send it again.")
+
+
+ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _ods_fallback(path: Path):
+    """xlplan's own .ods reader, for the OpenDocument XML calamine cannot parse (Gnumeric's,
+    SheetJS's); None when the file is no .ods or that reader cannot read it either."""
+    from .ods import OdsBook
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "mimetype" not in archive.namelist() or not archive.read("mimetype").startswith(ODS_MIMETYPE):
+                return None
+        return OdsBook(path)
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
+        return None
 
 
 def _is_encrypted_ooxml(path: Path) -> bool:
@@ -234,6 +339,11 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
     except BaseException as exc:  # calamine raises several types for damaged files
         if not reader_failed(exc):
             raise
+        fallback = _ods_fallback(path)
+        if fallback is not None:
+            return Workbook(path=path, sheets=fallback.sheet_names, hidden=fallback.visibility(),
+                            saved_at=container.saved_at, has_macros=container.has_macros,
+                            _book=fallback, reader="ods-fallback")
         raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
                     f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
@@ -246,6 +356,8 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         has_macros=container.has_macros,
         _book=book,
         kinds=kinds,
+        special=container.special,
+        refused=container.refused,
     )
 
 
@@ -277,77 +389,41 @@ def _file_time(path: Path) -> dt.datetime | None:
         return None
 
 
-_SHEET_ENTRY = re.compile(rb'<sheet\b[^>]*?\bname="([^"]*)"[^>]*?\br:id="([^"]+)"', re.S)
-_REL_ENTRY = re.compile(rb'<Relationship\b[^>]*?\bId="([^"]+)"[^>]*?\bTarget="([^"]+)"', re.S)
-_REL_ENTRY_REV = re.compile(rb'<Relationship\b[^>]*?\bTarget="([^"]+)"[^>]*?\bId="([^"]+)"', re.S)
-_CELL = re.compile(rb'<c\b([^>]*?)(?:/>|>(.*?)</c>)', re.S)
-_REF = re.compile(rb'\br="([A-Z]{1,3})(\d+)"')
-_ERROR_TYPE = re.compile(rb'\bt="e"')
-_VALUE = re.compile(rb"<v>([^<]*)</v>")
-_FORMULA = re.compile(rb"<f\b[^>]*?(?:/>|>([^<]*)</f>)", re.S)
-
-
 def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> the zip part holding its XML, from workbook.xml and its relationships."""
-    workbook_xml = archive.read("xl/workbook.xml")
-    rels_xml = archive.read("xl/_rels/workbook.xml.rels")
-    targets = dict(_REL_ENTRY.findall(rels_xml))
-    targets.update({rid: target for target, rid in _REL_ENTRY_REV.findall(rels_xml)})
+    """Sheet name -> the zip part holding its XML, from workbook.xml and its relationships.
+
+    Both parts are read with the same DTD-refusing parser as everything else (UnsafeXml,
+    DamagedXml); a workbook without them (an .ods) has no such parts."""
+    names = set(archive.namelist())
+    if "xl/workbook.xml" not in names or "xl/_rels/workbook.xml.rels" not in names:
+        return {}
+    rels = xmlscan.elements(archive.read("xl/_rels/workbook.xml.rels"), ["Relationship"])
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
     parts: dict[str, str] = {}
-    for name, rid in _SHEET_ENTRY.findall(workbook_xml):
-        if rid in targets:
-            target = targets[rid].decode()
-            parts[_unescape(name)] = target.lstrip("/") if target.startswith("/") else "xl/" + target
+    for sheet in xmlscan.elements(archive.read("xl/workbook.xml"), ["sheet"]):
+        target = targets.get(sheet.get("id"))
+        if target and "name" in sheet:
+            parts[sheet["name"]] = target.lstrip("/") if target.startswith("/") else "xl/" + target
     return parts
-
-
-def _col_index(letters: bytes) -> int:
-    index = 0
-    for char in letters:
-        index = index * 26 + (char - 64)
-    return index - 1
 
 
 def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
     """Cells of an .xlsx sheet holding a formula or an error value: (row, col) -> (kind, text).
 
     python-calamine gives the cached values only, and shows an error cell as empty, so the
-    sheet's XML is scanned for <f> and t="e" (only when it holds either at all).
-    """
-    found: dict[tuple[int, int], tuple[str, str]] = {}
+    sheet's XML is scanned (one streaming pass) for <f> and t="e". `open_workbook` has done
+    this for every sheet already (Workbook.special); this is for a file read another way."""
     try:
         with zipfile.ZipFile(path) as archive:
             part = _sheet_parts(archive).get(sheet)
             if part is None:
-                return found
-            data = archive.read(part)
-    except (KeyError, zipfile.BadZipFile, OSError):
-        return found
-    # <f> or <f …> is a formula; <formula1> (validations, conditional formats) is not.
-    if b"<f>" not in data and b"<f " not in data and b't="e"' not in data:
-        return found
-    for match in _CELL.finditer(data):
-        attrs, body = match[1], match[2] or b""
-        is_error = bool(_ERROR_TYPE.search(attrs))
-        formula = _FORMULA.search(body)
-        if not (is_error or formula):
-            continue
-        ref = _REF.search(attrs)
-        if not ref:
-            continue
-        key = (int(ref[2]) - 1, _col_index(ref[1]))
-        if is_error:
-            value = _VALUE.search(body)
-            found[key] = ("error", value[1].decode("utf-8", "replace") if value else "#ERROR")
-        else:
-            found[key] = ("formula", "=" + _unescape(formula[1] or b""))
-    return found
-
-
-def _unescape(raw: bytes) -> str:
-    import html
-
-    return html.unescape(raw.decode("utf-8", "replace"))
+                return {}
+            with archive.open(part) as stream:
+                return xmlscan.scan_sheet(stream, RETURN_LIMITS.sheet_cells).special
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml,
+            xmlscan.SheetTooLarge):
+        return {}
 
 
 def sheets_with_drawings(path: Path) -> set[str]:
@@ -362,7 +438,8 @@ def sheets_with_drawings(path: Path) -> set[str]:
                 # relationships/drawing: images, charts, shapes. vmlDrawing is just the notes.
                 if rels in listing and b'relationships/drawing"' in archive.read(rels):
                     names.add(name)
-    except (KeyError, zipfile.BadZipFile, OSError):
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
+            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
         pass
     return names
 
