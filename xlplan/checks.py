@@ -13,7 +13,7 @@ from .dates import parse_uk_date
 from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
-from .problems import Problem, Severity, short
+from .problems import Problem, Severity, plural, short
 from .returns import ReturnRow, ServiceReturn
 
 
@@ -26,6 +26,7 @@ class Edit:
     old: CellValue  # as issued
     new: CellValue
     cell: str | None
+    action: str | None = None  # the reference as issued, for messages (never the hidden ID)
 
 
 @dataclass
@@ -114,6 +115,8 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
             if edit is not None:
                 checked.edits.append(edit)
     for proposal in ret.proposals:
+        if refuse_update_in_spare_row(ret, proposal):
+            continue
         for column in layout.columns:
             if column.field in ret.positions and proposal.values.get(column.field) is not None:
                 value = check_value(ret, proposal, column, proposal.values[column.field])
@@ -127,7 +130,28 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
     for edit in checked.edits:
         final[edit.action_id][edit.field] = edit.new
     check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today())
+    check_required(ret, rows, final, checked.proposals)
     return checked
+
+
+def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> bool:
+    """A spare row with progress, evidence or a rating but no action (no reference, nothing in
+    the columns that describe an action) is an update typed in the wrong place: adding it
+    would put a blank action in the plan and count it in the Summary. True: refused."""
+    layout = ret.layout
+    assert layout is not None
+    names_action = [c for c in layout.columns
+                    if c.field == layout.reference or (c.owner != "service" and c.field != layout.route)]
+    if any(display(row.values.get(c.field)).strip() for c in names_action):
+        return False
+    filled = [c.header for c in layout.columns if display(row.values.get(c.field)).strip()]
+    ret.problem("update-in-spare-row", f"spare row {row.row + 1} holds "
+                + ", ".join(repr(short(h, 40)) for h in filled) + " but no reference and no action, "
+                "so it cannot be added to the plan and was not applied. If it is an update to an "
+                "existing action, type it on that action's own row; if it is a new action, fill in "
+                f"its {layout.column(layout.reference).header!r} and describe the action.",
+                sheet=ret.sheet, cell=ret.cell(row.row, layout.reference))
+    return True
 
 
 def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
@@ -223,7 +247,7 @@ def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellV
     new = check_value(ret, row, column, value)
     if new is _REFUSED:
         return None
-    return Edit(row.action_id, column.field, issued, new, cell)
+    return Edit(row.action_id, column.field, issued, new, cell, action=ref)
 
 
 def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellValue):
@@ -314,7 +338,7 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
             due = parse_uk_date(values.get(layout.due_field))
             if due is not None and due < as_of:
                 ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
-                            f"and rated {rating or 'nothing'}: not complete. Update the rating, the "
+                            f"and {_rated(rating)}: not complete. Update the rating, the "
                             "date or the comments.", cell=ret.cell(row.row, layout.due_field),
                             column=layout.column(layout.due_field).header,
                             value=display(values.get(layout.due_field)), **where)
@@ -325,7 +349,82 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                 child_rating = rating_of(child_ref)
                 if child_rating not in complete:
                     ret.problem("parent-complete-child-open", f"rated {rating} (complete) while "
-                                f"its sub-action {child_ref} is rated {child_rating or 'nothing'}.",
+                                f"its sub-action {child_ref} is {_rated(child_rating)}.",
                                 cell=ret.cell(row.row, rating_field), column=rating_header,
                                 value=rating, **where)
                     break
+
+
+def _rated(rating: str) -> str:
+    """'rated Amber', or 'not rated' (never 'rated nothing')."""
+    return f"rated {rating}" if rating else "not rated"
+
+
+# --- the master itself, after a merge ---------------------------------------------------------
+
+
+def check_master(plan: Plan) -> list[Problem]:
+    """What the master holds that the committee cannot trust as read, listed every merge until
+    put right: ratings off the scale, required cells left empty."""
+    return unmapped_ratings(plan) + required_missing_in_master(plan)
+
+
+def _listing(refs: list[str], limit: int = 12) -> str:
+    more = f" and {len(refs) - limit} more" if len(refs) > limit else ""
+    return ", ".join(refs[:limit]) + more
+
+
+def unmapped_ratings(plan: Plan) -> list[Problem]:
+    """Ratings kept as written (at import, or typed in the master) that are not on the scale:
+    the Summary counts them as not rated, so say so until they are changed or mapped."""
+    layout = plan.layout
+    found: dict[tuple[str, str], list[str]] = {}
+    for action in plan.actions:
+        for column in layout.columns:
+            if column.type != "rating":
+                continue
+            value = display(action.get(column.field)).strip()
+            if value and layout.normalise_rating(value) is None:
+                found.setdefault((column.header, value), []).append(plan.ref(action))
+    problems: list[Problem] = []
+    scale = ", ".join(layout.rating_values)
+    for (header, value), refs in found.items():
+        problems.append(Problem(
+            "unmapped-rating", f"{value!r} is not on the scale ({scale}), so the Summary counts "
+            f"{plural(len(refs), 'action')} as not rated: {_listing(refs)}. Change these cells "
+            f"to a rating of the scale, or map the word: on the Key sheet, add {value} to "
+            "'Also read as' of the rating it means (for example Blue), then merge again.",
+            column=header, value=value, action=refs[0] if len(refs) == 1 else None))
+    return problems
+
+
+def required_missing_in_master(plan: Plan) -> list[Problem]:
+    """Columns the layout marks `required` that are empty in the master, one line per column."""
+    layout = plan.layout
+    problems: list[Problem] = []
+    for column in layout.columns:
+        if not column.required:
+            continue
+        empty = [plan.ref(a) for a in plan.actions if not display(a.get(column.field)).strip()]
+        if empty:
+            problems.append(Problem(
+                "required-missing", f"{column.header!r} must be filled in and is empty for "
+                f"{plural(len(empty), 'action')}: {_listing(empty)}. Fill it in on the plan sheet.",
+                sheet=layout.sheet, column=column.header))
+    return problems
+
+
+def check_required(ret: ServiceReturn, rows: list[ReturnRow],
+                   final: dict[str, dict[str, CellValue]], proposals: list[ReturnRow]) -> None:
+    """Required columns a return left empty: the service's own on its rows, any on a proposal."""
+    layout = ret.layout
+    assert layout is not None
+    required = [c for c in layout.columns if c.required and c.field in ret.positions]
+    for column in required:
+        mine = [(row, final[row.action_id]) for row in rows] if column.owner == "service" else []
+        for row, values in mine + [(p, p.values) for p in proposals]:
+            if not display(values.get(column.field)).strip():
+                ref = display(values.get(layout.reference)) or None
+                ret.problem("required-missing", f"{column.header!r} must be filled in.",
+                            sheet=ret.sheet, cell=ret.cell(row.row, column.field), action=ref,
+                            column=column.header)

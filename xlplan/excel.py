@@ -74,6 +74,16 @@ def value_for_column(value: CellValue, column_type: str) -> CellValue:
     return value
 
 
+def row_as_seen(values: dict[str, CellValue], types: dict[str, str]) -> dict[str, CellValue]:
+    """`value_for_column` over one row read from a sheet ({field: value}, {field: type}).
+
+    Only a date can change, so the millions of text cells of a large plan cost one test each."""
+    for name, value in values.items():
+        if type(value) is dt.date:
+            values[name] = value_for_column(value, types.get(name, "text"))
+    return values
+
+
 def clean_for_cell(text: str) -> str:
     """Text safe to store: no characters XML cannot hold, within Excel's cell limit.
 

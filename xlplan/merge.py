@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .checks import CheckedReturn, same
+from .checks import CheckedReturn, check_master, same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import plan_lock, write_master
-from .plan import UNASSIGNED, Action, LogEntry, Plan, natural_key, now, read_plan, require_plan
+from .plan import UNASSIGNED, Action, LogEntry, Plan, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .validate import validate
 from .workbook import sheets_with_drawings
@@ -99,8 +99,10 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
         for checked in chosen:
             apply_return(plan, checked, result, by_id, proposed)
         report_missing(plan, chosen, result)
+        result.problems.extend(check_master(plan))
         report_uncarried(plan_path, plan, result)
-        plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
+        # The master keeps the central team's row order (sorted by lead, by theme, ...);
+        # proposals were appended at the end, tinted, for the team to move where they belong.
         if output is None:
             result.backup = keep_backup(plan_path)
         write_master(plan, target, result)
@@ -148,9 +150,9 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         column = plan.layout.column(edit.field)
         if action is None:
             result.problems.append(Problem(
-                "unknown-action", f"action {edit.action_id} was removed from the master after "
-                "issue; the service's edit to it was not applied.", file=ret.path.name,
-                service=service, column=column.header, cell=edit.cell))
+                "unknown-action", f"action {edit.action or edit.action_id} was removed from the "
+                "master after issue; the service's edit to it was not applied.", file=ret.path.name,
+                service=service, action=edit.action, column=column.header, cell=edit.cell))
             continue
         current = action.get(edit.field)
         if same(current, edit.new):
@@ -203,13 +205,20 @@ def report_missing(plan: Plan, chosen: list[CheckedReturn], result: MergeResult)
 
 
 def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
-    for name in sorted(sheets_with_drawings(plan_path)):
-        if any(sheet.name == name for sheet in plan.carried) or name == plan.layout.sheet:
-            result.problems.append(Problem(
-                "sheet-content-lost", f"sheet {name!r} of the master holds images, charts or "
-                "shapes; xlplan carries the sheet's cell values only. Keep such items in a "
-                "separate workbook (the previous master is kept as a backup).",
-                file=plan_path.name, sheet=name))
+    """Images and charts on the central team's sheets cannot be carried: say so once, the
+    first time, naming the sheet; the master records which drawings were reported."""
+    reported = set((plan.meta.drawings_reported or "").split())
+    for name, digest in sorted(sheets_with_drawings(plan_path).items()):
+        ours = any(sheet.name == name for sheet in plan.carried) or name == plan.layout.sheet
+        if not ours or digest in reported:
+            continue
+        reported.add(digest)
+        result.problems.append(Problem(
+            "sheet-content-lost", f"sheet {name!r} of the master holds images, charts or "
+            "shapes; xlplan carries the sheet's cells only, so they are not in the new master. "
+            "Keep such items in a separate workbook (the previous master is kept as a backup). "
+            "This is said once.", file=plan_path.name, sheet=name))
+    plan.meta.drawings_reported = " ".join(sorted(reported)) or None
 
 
 def keep_backup(plan_path: Path) -> Path:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import XlplanError
-from .excel import CellValue, display
+from .excel import CellValue, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
@@ -253,6 +253,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         raise XlplanError(f"{path} is a service template ({meta.service}), not the master plan. "
                           "Give the master workbook.")
     layout = layout_of(meta, str(path))
+    if KEY_SHEET in book.sheets:
+        layout = with_key_aliases(layout, book.rows(KEY_SHEET), path)
     if layout.sheet not in book.sheets:
         raise XlplanError(f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
                           f"Rename it back to {layout.sheet!r}.")
@@ -270,10 +272,13 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
+    # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
+    types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()
     no_id: list[Action] = []
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
-        values = {f: (row[i] if i < len(row) else None) for f, i in positions.items()}
+        values = row_as_seen({f: (row[i] if i < len(row) else None) for f, i in positions.items()},
+                             types)
         if all(v is None for v in values.values()):
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
@@ -304,6 +309,41 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         if name not in owned:
             plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
     return plan
+
+
+KEY_ALIASES_HEADER = "Also read as"
+
+
+def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) -> Layout:
+    """The layout with the spellings the central team added on the Key sheet's "Also read as"
+    column (a rating kept as written at import, such as "Complete", mapped to Blue).
+
+    The Key sheet is rebuilt from the layout on every write, so what was added there stays."""
+    start = next((i for i, r in enumerate(rows) if len(r) > 2 and display(r[0]).strip() == "Rating"
+                  and display(r[2]).strip() == KEY_ALIASES_HEADER), None)
+    if start is None:
+        return layout
+    added: dict[str, list[str]] = {}
+    for row in rows[start + 1:]:
+        value = display(row[0]).strip() if row else ""
+        if not value:
+            break
+        names = [n.strip() for n in display(row[2] if len(row) > 2 else None).split(",")]
+        if value in layout.rating_values:
+            known = {a.strip().lower() for a in layout.rating(value).aliases}
+            added[value] = [n for n in names if n and n.lower() not in known]
+    if not any(added.values()):
+        return layout
+    data = layout.model_dump(by_alias=True)
+    for rating in data["rating"]:
+        rating["aliases"] = rating["aliases"] + added.get(rating["value"], [])
+    try:
+        return Layout.model_validate(data)
+    except ValueError as exc:
+        raise XlplanError(f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
+                          f"gives one name to two ratings, or a rating's own name to another "
+                          f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
+                          "Give each spelling to one rating only.") from exc
 
 
 def _find(header: list[CellValue], text: str) -> int | None:

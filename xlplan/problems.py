@@ -41,9 +41,13 @@ CODES: dict[str, tuple[Severity, str]] = {
     "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
     "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
     "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),
+    "update-in-spare-row": (Severity.ERROR, "A spare row holds progress or a rating but no "
+                            "action: type the update on the action's own row."),
     # values
     "invalid-rating": (Severity.ERROR, "A rating outside the scale."),
     "rating-normalised": (Severity.INFO, "A rating spelled differently was read as the scale's value."),
+    "unmapped-rating": (Severity.WARNING, "A rating in the master is not on the scale; it "
+                        "counts as not rated until changed or mapped on the Key sheet."),
     "invalid-choice": (Severity.ERROR, "A value outside the column's list."),
     "error-value": (Severity.ERROR, "An Excel error value (#REF!, #N/A) instead of content."),
     "too-long": (Severity.ERROR, "Text longer than Excel's 32,767-character cell limit."),
@@ -106,6 +110,11 @@ class Problem:
     def line(self) -> str:
         where = self.where()
         return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """'1 conflict', '3 conflicts', '1 action added' read as people write them."""
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
 
 
 def short(text: str, limit: int = 60) -> str:

@@ -10,6 +10,7 @@ from . import style
 from .dates import parse_uk_date
 from .excel import column_letter, display
 from .plan import CHANGES_HEADERS, CHANGES_SHEET, ISSUES_SHEET, SUMMARY_SHEET, Plan, proposal_status
+from .problems import plural
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
         counts = {value: 0 for value in scale}
         unrated = overdue = done = 0
         for action in actions:
-            rating = display(action.get(rating_field)) if rating_field else ""
+            rating = layout.normalise_rating(display(action.get(rating_field)) if rating_field else "") or ""
             if rating in counts:
                 counts[rating] += 1
             else:
@@ -101,8 +102,8 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     rating_field = plan.layout.service_rating
     rated_by = plan.layout.column(rating_field).header if rating_field else "service"
     ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
-                          f"{len(merge.changes)} cells changed, {merge.refused} refused, "
-                          f"{merge.conflicts} conflicts · ratings are the "
+                          f"{plural(len(merge.changes), 'cell')} changed, {merge.refused} refused, "
+                          f"{plural(merge.conflicts, 'conflict')} · ratings are the "
                           f"{rated_by} column · a joint action counts once for each service",
                     book.fmt(italic=True))
     head_row = 3

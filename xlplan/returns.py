@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import XlplanError
-from .excel import CellValue, cell_name, display
+from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
@@ -175,9 +175,12 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
     result.special_cells = formula_and_error_cells(book.path, sheet) if book.path.suffix.lower() in (
         ".xlsx", ".xlsm") else {}
+    # A date typed into a text column is the text the person saw, not a date serial.
+    types = {c.field: c.type for c in layout.columns}
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
-        values = {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}
+        values = row_as_seen({f: (row[c] if c < len(row) else None)
+                              for f, c in result.positions.items()}, types)
         action_id = display(row[id_col]).strip() if id_col is not None and id_col < len(row) else ""
         if action_id.startswith(SPARE_PREFIX):
             if any(v is not None for v in values.values()):
@@ -197,12 +200,14 @@ def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValu
         return None
     known = set(layout.fields)
     columns = [(i, display(c)) for i, c in enumerate(rows[0]) if display(c) in known]
+    types = {c.field: c.type for c in layout.columns}
     issued: dict[str, dict[str, CellValue]] = {}
     for row in rows[1:]:
         if not row or row[0] is None:
             continue
         size = len(row)
-        issued[display(row[0])] = {name: (row[i] if i < size else None) for i, name in columns}
+        issued[display(row[0])] = row_as_seen({name: (row[i] if i < size else None)
+                                               for i, name in columns}, types)
     return issued
 
 

@@ -293,18 +293,48 @@ def _unescape(raw: bytes) -> str:
     return html.unescape(raw.decode("utf-8", "replace"))
 
 
-def sheets_with_drawings(path: Path) -> set[str]:
-    """Names of the sheets that hold images, charts or shapes (a drawing part)."""
-    names: set[str] = set()
+def sheets_with_drawings(path: Path) -> dict[str, str]:
+    """Sheets that hold images, charts or shapes: name -> a short digest of the drawing.
+
+    A drawing part with no anchored object in it is nothing: LibreOffice writes an empty one
+    for a sheet it saved, and that must not be reported as content lost."""
+    import hashlib
+
+    found: dict[str, str] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             listing = set(archive.namelist())
             for name, part in _sheet_parts(archive).items():
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
+                if rels not in listing:
+                    continue
                 # relationships/drawing: images, charts, shapes. vmlDrawing is just the notes.
-                if rels in listing and b'relationships/drawing"' in archive.read(rels):
-                    names.add(name)
+                for target in _DRAWING_TARGET.findall(archive.read(rels)):
+                    drawing = _resolve(folder, target.decode())
+                    data = archive.read(drawing) if drawing in listing else b""
+                    if _ANCHOR.search(data):
+                        found[name] = hashlib.sha256(data).hexdigest()[:12]
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
-    return names
+    return found
+
+
+_DRAWING_TARGET = re.compile(
+    rb'<Relationship\b(?=[^>]*?relationships/drawing")[^>]*?\bTarget="([^"]+)"', re.S)
+# Every object on a drawing is anchored to the sheet by one of these.
+_ANCHOR = re.compile(rb"<(?:\w+:)?(?:twoCellAnchor|oneCellAnchor|absoluteAnchor)\b")
+
+
+def _resolve(folder: str, target: str) -> str:
+    """A relationship's target as a zip part name ('../drawings/drawing1.xml' from xl/worksheets)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    parts = folder.split("/") if folder else []
+    for piece in target.split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
