@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .carry import Formula, Relocation, relocate
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan, proposal_status
@@ -50,12 +51,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         else:
             rows = (SheetRow(a.id, a.values, status=_proposed_status(a)) for a in plan.actions)
         layout = plan.layout
+        moves = plan_moves(plan)
+        rows = with_extra_columns(plan, rows, moves)
         write_plan_sheet(
             book, layout, rows, title=plan.meta.title,
             subtitle=f"Master plan · {len(plan.actions)} actions · layout {layout.name} · "
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
-            status_column=True, lock=None, row_count=len(plan.actions))
+            status_column=True, lock=None, row_count=len(plan.actions),
+            extra_columns=[(c.header, c.width) for c in plan.extra_columns])
         if merge is not None:
             write_merge_sheets(book, plan, merge)
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
@@ -67,11 +71,47 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
-            write_plain_sheet(book, name, sheet.rows, sheet.state)
+            write_plain_sheet(book, name, relocated_rows(sheet.rows, sheet.name, moves),
+                              sheet.state, sheet.widths)
         write_metadata_sheet(book, plan.meta)
         book.close()
 
     atomic_write(path, build)
+
+
+def plan_moves(plan: Plan) -> Relocation | None:
+    """Where the plan sheet's rows and columns go in the master about to be written (actions
+    in plan order under the header), or None when nothing moves."""
+    rows = {a.row: HEADER_ROW + 1 + i for i, a in enumerate(plan.actions) if a.row is not None}
+    columns = {old: new for old, new in plan.column_moves.items() if old != new}
+    if not columns and all(old == new for old, new in rows.items()):
+        return None
+    first = min(rows, default=HEADER_ROW + 1)
+    return Relocation(plan.layout.sheet, rows, plan.column_moves,
+                      header_shift=rows.get(first, first) - first)
+
+
+def _moved(values: list, sheet: str, moves: Relocation | None) -> list:
+    if moves is None or not any(isinstance(v, Formula) for v in values):
+        return values
+    return [Formula(relocate(v.text, sheet, moves), v.value) if isinstance(v, Formula) else v
+            for v in values]
+
+
+def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation | None
+                       ) -> Iterator[SheetRow]:
+    """The plan sheet's rows with the central team's own columns, their formulas following
+    the cells they point at."""
+    extra = {a.id: a.extra for a in plan.actions if a.extra} if plan.extra_columns else {}
+    for row in rows:
+        if row.action_id in extra:
+            row.extra = _moved(extra[row.action_id], plan.layout.sheet, moves)
+        yield row
+
+
+def relocated_rows(rows: list[list], sheet: str, moves: Relocation | None) -> list[list]:
+    """A sheet of the central team's, its formulas' references into the plan sheet moved."""
+    return [_moved(row, sheet, moves) for row in rows] if moves is not None else rows
 
 
 def _proposed_status(action) -> str:

@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .carry import Carried, ExtraColumn, extra_cells, with_formulas
 from .errors import XlplanError
 from .excel import CellValue, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
-from .workbook import MASTER_LIMITS, UnreadableWorkbook, Workbook, open_workbook
+from .workbook import MASTER_LIMITS, SheetLayer, UnreadableWorkbook, Workbook, open_workbook, sheet_layers
 
 UNASSIGNED = "Unassigned"
 # Sheets xlplan rebuilds on every write; any other sheet is the central team's and is carried.
@@ -36,6 +37,10 @@ class Action:
     # Where a proposal came from ("2017-Q2 new-1"): merging the same return again must not
     # add it twice.
     proposal_key: str | None = None
+    # The central team's own columns (Plan.extra_columns), in order; and the 0-based row of
+    # the plan sheet the action was read from, so their formulas follow it when rows move.
+    extra: list[Carried] = field(default_factory=list)
+    row: int | None = None
 
     def get(self, field_name: str) -> CellValue:
         return self.values.get(field_name)
@@ -69,8 +74,9 @@ class CarriedSheet:
     """A sheet the central team added to the master: its values travel through every merge."""
 
     name: str
-    rows: list[list[CellValue]]
+    rows: list[list[Carried]]
     state: str = "visible"
+    widths: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +86,10 @@ class Plan:
     actions: list[Action]
     log: list[LogEntry] = field(default_factory=list)
     carried: list[CarriedSheet] = field(default_factory=list)
+    extra_columns: list[ExtraColumn] = field(default_factory=list)
+    # Column of the plan sheet as read -> where the master writes it (layout columns, status,
+    # ID, then the central team's own): formulas pointing at a moved column follow it.
+    column_moves: dict[int, int] = field(default_factory=dict)
     read_problems: list[Problem] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -258,7 +268,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if layout.sheet not in book.sheets:
         raise XlplanError(f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
                           f"Rename it back to {layout.sheet!r}.")
-    rows = book.rows(layout.sheet)
+    raw = book.raw_rows(layout.sheet)
+    rows = book.values(raw)
     header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
     if header_index is None:
         raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
@@ -272,6 +283,22 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
+    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
+    theirs = [name for name in book.sheets if name not in owned]
+    layers = sheet_layers(path, [layout.sheet, *theirs])
+    plan_layer = layers.get(layout.sheet, SheetLayer())
+    known = {*positions.values(), id_col, status_col}
+    extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
+                and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
+    plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
+                                      plan_layer.widths.get(c), c) for c in extra_at]
+    extras = extra_cells(raw, extra_at, plan_layer.formulas)
+    count = len(layout.columns)
+    plan.column_moves = {old: layout.fields.index(f) for f, old in positions.items()}
+    plan.column_moves.update({old: new for old, new in ((status_col, count), (id_col, count + 1))
+                              if old is not None})
+    plan.column_moves.update({old: count + 2 + k for k, old in enumerate(extra_at)})
+    del raw  # a large master: hold its cells once
     # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
     types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()
@@ -280,12 +307,22 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         values = row_as_seen({f: (row[i] if i < len(row) else None) for f, i in positions.items()},
                              types)
         if all(v is None for v in values.values()):
+            loose = [plan.extra_columns[k].header or f"column {c + 1}" for k, c in enumerate(extra_at)
+                     if extras[offset - 1][k] is not None]
+            if loose:
+                plan.read_problems.append(Problem(
+                    "sheet-content-lost", f"row {offset} of the plan sheet is not an action but "
+                    f"holds {', '.join(repr(h) for h in loose)}; xlplan rebuilds the plan sheet "
+                    "from its actions, so that row is not in the new master. Keep totals and notes "
+                    "on a sheet of your own.", file=str(path), sheet=layout.sheet))
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
         proposed_by, proposal_key = parse_proposal(status)
         action = Action(id=action_id, values=values, proposed_by=proposed_by,
-                        proposal_key=proposal_key)
+                        proposal_key=proposal_key, row=offset - 1)
+        if extra_at:
+            action.extra = extras[offset - 1]
         if not action_id or action_id in seen_ids:
             no_id.append(action)
             plan.read_problems.append(Problem(
@@ -304,10 +341,10 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if CHANGES_SHEET in book.sheets:
         plan.log.extend(_log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
                                      merged_at=meta.last_merged_at or ""))
-    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
-    for name in book.sheets:
-        if name not in owned:
-            plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
+    for name in theirs:
+        layer = layers.get(name, SheetLayer())
+        plan.carried.append(CarriedSheet(name, _trim(with_formulas(book.raw_rows(name), layer.formulas)),
+                                         book.hidden.get(name, "visible"), layer.widths))
     return plan
 
 

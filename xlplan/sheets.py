@@ -74,6 +74,28 @@ def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None
         ws.write_string(row, col, clean_for_cell(str(value)), fmt)
 
 
+def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
+    """A cell of the central team's own (a column or sheet xlplan does not own), as it was:
+    a formula stays a formula (with its last result), a number a number, a date a date."""
+    from .carry import Formula
+
+    if isinstance(value, Formula):
+        shown = value.value
+        if isinstance(shown, dt.date):
+            base = dt.datetime(1899, 12, 30)
+            shown = (dt.datetime.combine(shown, dt.time()) if type(shown) is dt.date
+                     else shown) - base
+            shown = shown.days + shown.seconds / 86400
+        ws.write_formula(row, col, value.text, date_fmt if isinstance(value.value, dt.date) else fmt,
+                         "" if shown is None else shown)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt)
+    elif value is not None:
+        write_value(ws, row, col, value, fmt, date_fmt)
+
+
 @dataclass
 class CellMark:
     """A highlight on one cell of the plan sheet, with the note that explains it."""
@@ -89,6 +111,7 @@ class SheetRow:
     status: str = ""
     marks: dict[str, CellMark] = field(default_factory=dict)
     fill: str | None = None  # whole-row tint (proposed actions)
+    extra: list = field(default_factory=list)  # the central team's own columns, after the ID
 
 
 @dataclass
@@ -110,6 +133,7 @@ def write_plan_sheet(
     status_column: bool,
     lock: TemplateLock | None,
     row_count: int,
+    extra_columns: Sequence[tuple[str, float | None]] = (),
 ) -> None:
     """The action plan sheet: title, headers as the trust prints them, one row per action."""
     ws = book.workbook.add_worksheet(layout.sheet)
@@ -138,6 +162,14 @@ def write_plan_sheet(
     if status_col is not None:
         ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
+    # The central team's own columns (master only), after the hidden ID, as they had them.
+    for offset, (header, width) in enumerate(extra_columns, start=id_col + 1):
+        ws.set_column(offset, offset, width or 15)
+        if header:
+            ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
+    extra_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
+    extra_date_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                              num_format=DATE_FORMAT, align="left")
 
     def cell_format(column: Column, locked: bool, fill: str | None):
         props: dict[str, object] = {"text_wrap": True, "border": 1,
@@ -199,6 +231,9 @@ def write_plan_sheet(
             write_string(row_index, status_col, sheet_row.status,
                          status_changed_fmt if sheet_row.status else status_fmt)
         write_string(row_index, id_col, sheet_row.action_id, id_fmt)
+        for offset, value in enumerate(sheet_row.extra, start=id_col + 1):
+            if value is not None:
+                write_carried(ws, row_index, offset, value, extra_fmt, extra_date_fmt)
     if lock:
         from .metadata import SPARE_PREFIX
 
@@ -220,7 +255,7 @@ def write_plan_sheet(
     first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
     _add_column_rules(book, ws, layout, first, last)
     ws.freeze_panes(HEADER_ROW + 1, 0)
-    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col)
+    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col + len(extra_columns))
     ws.set_landscape()
     # A wide plan (the CQC layout's 18 columns) is unreadable fitted to A4: print it on A3.
     ws.set_paper(8 if sum(c.width for c in columns) > WIDE_LAYOUT else 9)
@@ -385,15 +420,18 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     return ws
 
 
-def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[CellValue]], state: str) -> None:
-    """A central team's own sheet, carried across as values."""
+def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], state: str,
+                      widths: dict[int, float] | None = None) -> None:
+    """A central team's own sheet, carried across: values, formulas and column widths."""
     ws = book.workbook.add_worksheet(name)
+    for col, width in sorted((widths or {}).items()):
+        ws.set_column(col, col, width)
     body = book.fmt(valign="top")
     dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
             if value is not None:
-                write_value(ws, r, c, value, body, dated)
+                write_carried(ws, r, c, value, body, dated)
     if state == "hidden":
         ws.hide()
     elif state == "veryhidden":

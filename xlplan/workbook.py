@@ -55,10 +55,15 @@ class Workbook:
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
+        return self.values(self.raw_rows(sheet))
+
+    @staticmethod
+    def values(raw: list[list[object]]) -> list[list[CellValue]]:
+        """Raw calamine rows as xlplan holds cells."""
         # Most cells are text or empty: handle those inline (millions of cells in a master).
         return [[(v if v and not v.isspace() else None) if type(v) is str else cell_text(v)
                  for v in row]
-                for row in self.raw_rows(sheet)]
+                for row in raw]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
         # calamine parses a sheet only when asked, so damage inside one shows up here.
@@ -338,3 +343,75 @@ def _resolve(folder: str, target: str) -> str:
         elif piece and piece != ".":
             parts.append(piece)
     return "/".join(parts)
+
+
+@dataclass
+class SheetLayer:
+    """What calamine does not give of a sheet: its formulas (whole, shared ones expanded to
+    each cell) and its column widths. Read so the central team's sheets keep them."""
+
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=…"
+    widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width
+
+
+_FORMULA_PARTS = re.compile(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", re.S)
+_SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
+_SHARED = re.compile(rb'\bt="shared"')
+_COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
+_ATTR = re.compile(rb'\b(min|max|width)="([^"]+)"')
+
+
+def sheet_layers(path: Path, sheets: list[str]) -> dict[str, SheetLayer]:
+    """Formulas and column widths of these sheets of an .xlsx, one pass over the zip."""
+    layers: dict[str, SheetLayer] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = _sheet_parts(archive)
+            for sheet in sheets:
+                if sheet in parts and parts[sheet] in archive.NameToInfo:
+                    layers[sheet] = _layer(archive.read(parts[sheet]))
+    except (KeyError, zipfile.BadZipFile, OSError):
+        pass
+    return layers
+
+
+def _layer(data: bytes) -> SheetLayer:
+    layer = SheetLayer()
+    head_end = data.find(b"<sheetData")
+    for match in _COL.finditer(data, 0, head_end if head_end >= 0 else len(data)):
+        attrs = dict(_ATTR.findall(match[1]))
+        try:
+            first, last, width = int(attrs[b"min"]), int(attrs[b"max"]), float(attrs[b"width"])
+        except (KeyError, ValueError):
+            continue
+        # The file holds the width plus the cell padding (5 pixels of 7-pixel digits);
+        # the writer adds it again, so keep the width as Excel shows it.
+        shown = round(max(width - 5 / 7, 0.5), 2)
+        for col in range(first - 1, min(last, first + 100)):
+            layer.widths[col] = shown
+    if b"<f>" not in data and b"<f " not in data:
+        return layer
+    shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
+    # Only the cells holding a formula are looked at: a master has millions of plain cells.
+    for formula in _FORMULA_PARTS.finditer(data):
+        start = data.rfind(b"<c ", 0, formula.start())
+        ref = _REF.search(data, start, data.find(b">", start)) if start >= 0 else None
+        if not ref:
+            continue
+        key = (int(ref[2]) - 1, _col_index(ref[1]))
+        attrs, text = formula[1], _unescape(formula[2] or b"")
+        index = _SHARED_INDEX.search(attrs) if _SHARED.search(attrs) else None
+        if index and text:
+            shared[index[1]] = (text, (ref[1] + ref[2]).decode())
+        elif index and index[1] in shared:
+            # A formula filled down in Excel is stored once and shared: the other cells
+            # hold only its index, so it is translated to each cell, as Excel shows it.
+            from openpyxl.formula.translate import Translator
+
+            origin_text, origin = shared[index[1]]
+            layer.formulas[key] = Translator("=" + origin_text, origin=origin).translate_formula(
+                (ref[1] + ref[2]).decode())
+            continue
+        if text:
+            layer.formulas[key] = "=" + text
+    return layer
