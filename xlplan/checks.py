@@ -140,9 +140,14 @@ def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> bool:
     would put a blank action in the plan and count it in the Summary. True: refused."""
     layout = ret.layout
     assert layout is not None
-    names_action = [c for c in layout.columns
-                    if c.field == layout.reference or (c.owner != "service" and c.field != layout.route)]
-    if any(display(row.values.get(c.field)).strip() for c in names_action):
+    # What an update holds: ratings, dates, progress and evidence, who the service or owner
+    # is. Anything else (a reference, a requirement, the action itself) names an action.
+    update_only = {layout.route, *layout.evidence_fields}
+    update_only.update(c.field for c in layout.columns if c.type in ("rating", "date")
+                       or (c.owner == "service" and c.type == "text"))
+    update_only.discard(layout.reference)
+    if any(display(row.values.get(c.field)).strip() for c in layout.columns
+           if c.field not in update_only):
         return False
     filled = [c.header for c in layout.columns if display(row.values.get(c.field)).strip()]
     ret.problem("update-in-spare-row", f"spare row {row.row + 1} holds "
@@ -385,7 +390,7 @@ def unmapped_ratings(plan: Plan) -> list[Problem]:
                 continue
             value = display(action.get(column.field)).strip()
             if value and layout.normalise_rating(value) is None:
-                found.setdefault((column.header, value), []).append(plan.ref(action))
+                found.setdefault((column.header, value), []).append(_named(plan, action))
     problems: list[Problem] = []
     scale = ", ".join(layout.rating_values)
     for (header, value), refs in found.items():
@@ -398,6 +403,13 @@ def unmapped_ratings(plan: Plan) -> list[Problem]:
     return problems
 
 
+def _named(plan: Plan, action) -> str:
+    """An action as people find it: its reference, or its row when it has none."""
+    if display(action.get(plan.layout.reference)).strip() or action.row is None:
+        return plan.ref(action)
+    return f"row {action.row + 1}"
+
+
 def required_missing_in_master(plan: Plan) -> list[Problem]:
     """Columns the layout marks `required` that are empty in the master, one line per column."""
     layout = plan.layout
@@ -405,7 +417,7 @@ def required_missing_in_master(plan: Plan) -> list[Problem]:
     for column in layout.columns:
         if not column.required:
             continue
-        empty = [plan.ref(a) for a in plan.actions if not display(a.get(column.field)).strip()]
+        empty = [_named(plan, a) for a in plan.actions if not display(a.get(column.field)).strip()]
         if empty:
             problems.append(Problem(
                 "required-missing", f"{column.header!r} must be filled in and is empty for "
