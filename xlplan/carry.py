@@ -62,7 +62,9 @@ def extra_cells(rows: list[list[object]], columns: list[int],
     cells = [[carried_value(row[c]) if c < len(row) else None for c in columns] for row in rows]
     where = {c: k for k, c in enumerate(columns)}
     for (r, c), text in formulas.items():
-        if c in where and r < len(cells):
+        if c in where:
+            while r >= len(cells):  # a formula never calculated: calamine saw no row there
+                cells.append([None] * len(columns))
             cells[r][where[c]] = Formula(text, cells[r][where[c]])
     return cells
 

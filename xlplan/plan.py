@@ -299,6 +299,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
                               if old is not None})
     plan.column_moves.update({old: count + 2 + k for k, old in enumerate(extra_at)})
     del raw  # a large master: hold its cells once
+    rows.extend([] for _ in range(len(extras) - len(rows)))
     # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
     types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()

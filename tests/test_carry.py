@@ -1,0 +1,734 @@
+"""Issue 13, "A master you can trust": what the central team owns goes through every merge
+(cases 6, 7, 12), values keep the form the person saw (8), spare-row updates, ratings off the
+scale and required cells are reported (9, 10), and the words say what they mean (13).
+
+Each test builds the LPT plan, edits the master in Excel (openpyxl) the way a central team
+does, has services fill in their templates, runs `xlplan merge` through the CLI, and reads
+the written master back: the cells that must hold something hold it, and nothing else moved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import openpyxl
+import pytest
+from conftest import (
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    ID_HEADER,
+    LPT_SOURCE,
+    PLAN_SHEET,
+    invoke,
+    metadata,
+    plan_table,
+    sheet_values,
+)
+from openpyxl.utils import get_column_letter
+from test_merge import (
+    CQC,
+    H,
+    LAYOUT_HEADERS,
+    STATUS_HEADER,
+    by_id,
+    edit_master,
+    issues_with,
+    ref_to_id,
+    refs_in_order,
+    table_after,
+)
+
+from xlplan.simulate import fill_in
+
+CYCLE = "2017-Q2"
+AS_OF = "2017-07-31"
+EPOCH = "1500000000"
+OWN = [STATUS_HEADER, ID_HEADER]  # the two columns xlplan adds after the layout's
+
+
+def merge(*args):
+    return invoke("merge", *args, env={"SOURCE_DATE_EPOCH": EPOCH})
+
+
+def letter(field: str) -> str:
+    """The column letter of a layout field on a plan sheet xlplan wrote."""
+    return get_column_letter(CQC.fields.index(field) + 1)
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory):
+    """The LPT master, and its templates issued for 2017-Q2."""
+    folder = tmp_path_factory.mktemp("carry")
+    plan, outbox = folder / "plan.xlsx", folder / "outbox"
+    assert invoke("import", LPT_SOURCE, "-o", plan).exit_code == 0
+    result = invoke("template", plan, "-o", outbox, "--cycle", CYCLE, "--due", "14/07/2017")
+    assert result.exit_code == 0, result.output
+    return SimpleNamespace(plan=plan, outbox=outbox, ids=ref_to_id(plan))
+
+
+CHS_EDITS = {("2.1", "directorate_rag"): "Amber", ("5.2.2", "comments"): "Two posts filled."}
+
+
+@pytest.fixture(scope="module")
+def chs_inbox(issued, tmp_path_factory):
+    inbox = tmp_path_factory.mktemp("chs-inbox")
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", CHS_EDITS)
+    return inbox
+
+
+def copy_plan(issued, tmp_path: Path, extra=None, edits=None) -> Path:
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy2(issued.plan, plan)
+    if extra or edits:
+        edit_master(plan, edits or {}, extra=extra)
+    return plan
+
+
+def layout_part(table: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+    """Each action's layout columns and xlplan's own: what the central columns must not touch."""
+    return {i: {h: row[h] for h in LAYOUT_HEADERS + OWN} for i, row in table.items()}
+
+
+def row_of(sheet, action_id: str) -> int:
+    header = [c.value for c in sheet[HEADER_ROW]]
+    id_col = header.index(ID_HEADER) + 1
+    return next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+                if sheet.cell(r, id_col).value == action_id)
+
+
+# --- case 6: the central team's own columns ---------------------------------------------------
+
+
+NOTES_HEADER, SCORE_HEADER = "Central notes", "Score"
+
+
+def add_central_columns(book) -> None:
+    """After the hidden ID: "Central notes" (text, a formula on its own row, wide) and
+    "Score" (numbers and a sum), as a central team adds them in Excel."""
+    sheet = book[PLAN_SHEET]
+    width = sheet.max_column
+    notes, score = width + 1, width + 2
+    sheet.cell(HEADER_ROW, notes, NOTES_HEADER)
+    sheet.cell(HEADER_ROW, score, SCORE_HEADER)
+    sheet.column_dimensions[get_column_letter(notes)].width = 33
+    rows = {sheet.cell(r, CQC.fields.index("action_ref") + 1).value: r
+            for r in range(FIRST_DATA_ROW, sheet.max_row + 1)}
+    rag, ref = letter("directorate_rag"), letter("action_ref")
+    sheet.cell(rows["1"], notes, "Chased Corporate 03/07/2017 — Zoë")
+    r = rows["2.1"]
+    sheet.cell(r, notes, f'={ref}{r}&": "&IF({rag}{r}="Blue","closed","open")')
+    sheet.cell(rows["2.1"], score, 3)
+    sheet.cell(rows["2.2"], score, 4.5)
+    s = get_column_letter(score)
+    sheet.cell(rows["1"], score, f"=SUM({s}{rows['2.1']}:{s}{rows['2.2']})")
+
+
+def extra_cells(path: Path) -> dict[str, tuple[object, object]]:
+    """{xlplan ID: (Central notes, Score)} as written (formulas as their text)."""
+    sheet = openpyxl.load_workbook(path)[PLAN_SHEET]
+    header = [c.value for c in sheet[HEADER_ROW]]
+    id_col, notes, score = (header.index(h) + 1 for h in (ID_HEADER, NOTES_HEADER, SCORE_HEADER))
+    return {sheet.cell(r, id_col).value: (sheet.cell(r, notes).value, sheet.cell(r, score).value)
+            for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, id_col).value}
+
+
+@pytest.fixture(scope="module")
+def central(issued, chs_inbox, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("central-columns")
+    plain = folder / "plain.xlsx"
+    shutil.copy2(issued.plan, plain)
+    plan = folder / "plan.xlsx"
+    shutil.copy2(issued.plan, plan)
+    edit_master(plan, {}, extra=add_central_columns)
+    out, plain_out, again = folder / "out.xlsx", folder / "plain-out.xlsx", folder / "again.xlsx"
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+    assert merge(plain, chs_inbox, "-o", plain_out, "--as-of", AS_OF).exit_code == 0
+    second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
+    return SimpleNamespace(plan=plan, out=out, plain_out=plain_out, again=again, result=result,
+                           second=second, before=extra_cells(plan))
+
+
+def test_central_columns_keep_header_values_and_formulas_through_the_merge(issued, central):
+    ids = issued.ids
+    assert central.result.exit_code == 0, central.result.output
+    header, _ = plan_table(central.out)
+    assert header[len(LAYOUT_HEADERS):] == OWN + [NOTES_HEADER, SCORE_HEADER]
+
+    after = extra_cells(central.out)
+    assert after == central.before
+    rag, ref = letter("directorate_rag"), letter("action_ref")
+    sheet = openpyxl.load_workbook(central.out)[PLAN_SHEET]
+    r = row_of(sheet, ids["2.1"])
+    assert after[ids["2.1"]][0] == f'={ref}{r}&": "&IF({rag}{r}="Blue","closed","open")'
+    assert after[ids["1"]] == ("Chased Corporate 03/07/2017 — Zoë", after[ids["1"]][1])
+    assert after[ids["1"]][1].startswith("=SUM(")
+    assert after[ids["2.1"]][1] == 3 and after[ids["2.2"]][1] == 4.5  # numbers, not text
+    notes = header.index(NOTES_HEADER) + 1
+    assert sheet.column_dimensions[get_column_letter(notes)].width == pytest.approx(33, abs=0.1)
+    assert sheet.cell(r, notes).data_type == "f"
+
+
+def test_central_columns_change_nothing_else(central):
+    """Every layout cell, status and ID is what the same merge gives without the columns."""
+    assert layout_part(by_id(central.out)) == layout_part(by_id(central.plain_out))
+    assert "sheet-content-lost" not in central.result.output
+
+
+def test_central_columns_survive_every_merge(central):
+    assert central.second.exit_code == 0, central.second.output
+    assert extra_cells(central.again) == central.before
+    # Only the status column differs: nothing changed this time.
+    assert {i: {**r, STATUS_HEADER: ""} for i, r in layout_part(by_id(central.again)).items()} == {
+        i: {**r, STATUS_HEADER: ""} for i, r in layout_part(by_id(central.out)).items()}
+
+
+def test_central_columns_are_never_issued_to_services(central, tmp_path):
+    outbox = tmp_path / "outbox"
+    result = invoke("template", central.out, "-o", outbox, "--cycle", "2017-Q3")
+
+    assert result.exit_code == 0, result.output
+    for template in outbox.glob("*.xlsx"):
+        values = {str(v) for row in sheet_values(template, PLAN_SHEET) for v in row}
+        assert NOTES_HEADER not in values and SCORE_HEADER not in values, template.name
+        assert not any(v.startswith("Chased Corporate") for v in values), template.name
+
+
+def share_formulas(path: Path, column: str, first: int, last: int) -> None:
+    """Rewrite the plan sheet's formulas in column rows first..last as Excel stores a formula
+    filled down: written once, with the other cells holding only its shared index."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {i.filename: archive.read(i.filename) for i in archive.infolist()}
+    name = "xl/worksheets/sheet1.xml"
+    data = parts[name].decode()
+
+    def share(match: re.Match) -> str:
+        row = int(match[2])
+        if row == first:
+            return f'{match[1]}<f t="shared" ref="{column}{first}:{column}{last}" si="0">{match[3]}</f>'
+        return f'{match[1]}<f t="shared" si="0"/>'
+
+    data, count = re.subn(rf'(<c r="{column}(\d+)"[^>]*>)<f>([^<]*)</f>', share, data)
+    assert count == last - first + 1, count
+    parts[name] = data.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for filename, content in parts.items():
+            archive.writestr(filename, content)
+
+
+def test_a_formula_filled_down_in_excel_is_kept_in_every_row(issued, chs_inbox, tmp_path):
+    rag = letter("directorate_rag")
+    rows = {}
+
+    def filled_down(book):
+        sheet = book[PLAN_SHEET]
+        col = sheet.max_column + 1
+        sheet.cell(HEADER_ROW, col, NOTES_HEADER)
+        for r in range(FIRST_DATA_ROW, FIRST_DATA_ROW + 6):
+            sheet.cell(r, col, f'=IF({rag}{r}="Blue","closed","open")')
+        rows["column"] = get_column_letter(col)
+
+    plan = copy_plan(issued, tmp_path, extra=filled_down)
+    share_formulas(plan, rows["column"], FIRST_DATA_ROW, FIRST_DATA_ROW + 5)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out)[PLAN_SHEET]
+    header = [c.value for c in sheet[HEADER_ROW]]
+    col = header.index(NOTES_HEADER) + 1
+    assert [sheet.cell(r, col).value for r in range(FIRST_DATA_ROW, FIRST_DATA_ROW + 7)] == [
+        f'=IF({rag}{r}="Blue","closed","open")' for r in range(FIRST_DATA_ROW, FIRST_DATA_ROW + 6)
+    ] + [None]
+
+
+def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_blank(
+        issued, chs_inbox, tmp_path):
+    """The team inserted its column next to Comments and left a blank row above 2.1: the
+    master puts the column after the ID and closes the gap, so each reference moves with
+    the cell it points at (on the plan sheet and from the team's own sheet)."""
+    ids = issued.ids
+    inserted_at = CQC.fields.index("comments") + 2  # 1-based, right of Comments
+    refs = {}
+
+    def insert(book):
+        sheet = book[PLAN_SHEET]
+        sheet.insert_cols(inserted_at)
+        ref_col = CQC.fields.index("action_ref") + 1
+        blank_above = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+                           if sheet.cell(r, ref_col).value == "2.1")
+        sheet.insert_rows(blank_above)
+        sheet.cell(HEADER_ROW, inserted_at, NOTES_HEADER)
+        rag = get_column_letter(CQC.fields.index("directorate_rag") + 2)  # moved right by one
+        for ref in ("1", "2.1", "2.2"):
+            r = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+                     if sheet.cell(r, ref_col).value == ref)
+            sheet.cell(r, inserted_at, f'=IF({rag}{r}="Amber","watch","")')
+            refs[ref] = r
+        notes = book.create_sheet("Notes")
+        notes["A1"] = f"='{PLAN_SHEET}'!{get_column_letter(inserted_at)}{refs['2.1']}"
+        notes["A2"] = f"=COUNTIF('{PLAN_SHEET}'!{rag}{FIRST_DATA_ROW}:{rag}{refs['2.2']},\"Amber\")"
+
+    plan = copy_plan(issued, tmp_path, extra=insert)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(out)
+    sheet = book[PLAN_SHEET]
+    header = [c.value for c in sheet[HEADER_ROW]]
+    assert header[:len(LAYOUT_HEADERS)] == LAYOUT_HEADERS
+    notes_col = header.index(NOTES_HEADER) + 1
+    assert notes_col == len(LAYOUT_HEADERS) + 3  # after the status and the ID
+    rag = letter("directorate_rag")
+    new_rows = {ref: row_of(sheet, ids[ref]) for ref in refs}
+    assert new_rows["2.1"] == refs["2.1"] - 1  # the blank row is gone
+    for ref, r in new_rows.items():
+        assert sheet.cell(r, notes_col).value == f'=IF({rag}{r}="Amber","watch","")', ref
+    assert book["Notes"]["A1"].value == f"='{PLAN_SHEET}'!{get_column_letter(notes_col)}{new_rows['2.1']}"
+    assert book["Notes"]["A2"].value == (
+        f"=COUNTIF('{PLAN_SHEET}'!{rag}{FIRST_DATA_ROW}:{rag}{new_rows['2.2']},\"Amber\")")
+
+
+def test_a_total_under_the_table_is_reported_not_silently_dropped(issued, chs_inbox, tmp_path):
+    below = {}
+
+    def total(book):
+        sheet = book[PLAN_SHEET]
+        col = sheet.max_column + 1
+        sheet.cell(HEADER_ROW, col, SCORE_HEADER)
+        sheet.cell(FIRST_DATA_ROW, col, 2)
+        below["row"] = sheet.max_row + 2
+        sheet.cell(below["row"], col, f"=SUM({get_column_letter(col)}4:{get_column_letter(col)}200)")
+
+    plan = copy_plan(issued, tmp_path, extra=total)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    lost = issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")
+    assert len(lost) == 1 and lost[0]["Sheet"] == PLAN_SHEET
+    assert f"row {below['row']}" in lost[0]["Message"] and SCORE_HEADER in lost[0]["Message"]
+
+
+def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, tmp_path):
+    def own_sheet(book):
+        sheet = book.create_sheet("Tracker")
+        sheet.append(["Month", "Actions", "Closed", "Share"])
+        sheet.append(["July", 40, 12, "=C2/B2"])
+        sheet.append(["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"])
+        sheet.column_dimensions["A"].width = 28
+
+    plan = copy_plan(issued, tmp_path, extra=own_sheet)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out)["Tracker"]
+    assert [[c.value for c in row] for row in sheet.iter_rows(max_col=4)] == [
+        ["Month", "Actions", "Closed", "Share"], ["July", 40, 12, "=C2/B2"],
+        ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"]]
+    assert sheet.column_dimensions["A"].width == pytest.approx(28, abs=0.1)
+
+
+# --- case 7: the master's own row order ---------------------------------------------------------
+
+
+PROPOSAL = {"action_ref": "11.9", "action": "Weekly medicines-safety huddle on every ward.",
+            "directorate_rag": "White"}
+
+
+def sort_by_lead(book) -> None:
+    """The central team sorted the plan by Directorate (its lead), whole rows."""
+    sheet = book[PLAN_SHEET]
+    width = sheet.max_column
+    rows = [[sheet.cell(r, c).value for c in range(1, width + 1)]
+            for r in range(FIRST_DATA_ROW, sheet.max_row + 1)]
+    lead = CQC.fields.index("directorate")
+    rows.sort(key=lambda row: (row[lead] or "").lower())
+    for offset, row in enumerate(rows):
+        for c, value in enumerate(row, start=1):
+            sheet.cell(FIRST_DATA_ROW + offset, c, value)
+
+
+def test_merge_keeps_the_central_teams_order_and_puts_a_proposal_last(issued, tmp_path):
+    plan = copy_plan(issued, tmp_path, extra=sort_by_lead)
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", CHS_EDITS, proposals=[PROPOSAL])
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+    order = refs_in_order(plan)
+    assert order != refs_in_order(issued.plan)
+
+    result = merge(plan, inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    assert refs_in_order(out) == order + [PROPOSAL["action_ref"]]
+    assert merge(out, inbox, "-o", again, "--as-of", AS_OF).exit_code == 0
+    assert refs_in_order(again) == order + [PROPOSAL["action_ref"]]
+
+
+# --- case 12: a master saved by LibreOffice -------------------------------------------------------
+
+
+EMPTY_DRAWING = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+                 b'<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
+                 b'spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/'
+                 b'main"></xdr:wsDr>')
+
+
+def add_empty_drawings(path: Path) -> None:
+    """What LibreOffice writes when it saves a workbook: an empty drawing part per sheet."""
+    with zipfile.ZipFile(path) as archive:
+        parts = {i.filename: archive.read(i.filename) for i in archive.infolist()}
+    sheets = sorted(n for n in parts if re.fullmatch(r"xl/worksheets/sheet\d+\.xml", n))
+    for number, sheet in enumerate(sheets, start=1):
+        drawing = f"xl/drawings/drawing{100 + number}.xml"
+        parts[drawing] = EMPTY_DRAWING
+        rels = sheet.replace("worksheets/", "worksheets/_rels/") + ".rels"
+        entry = (f'<Relationship Id="rIdLO{number}" Type="http://schemas.openxmlformats.org/'
+                 f'officeDocument/2006/relationships/drawing" Target="../drawings/'
+                 f'drawing{100 + number}.xml"/>').encode()
+        if rels in parts:
+            parts[rels] = parts[rels].replace(b"</Relationships>", entry + b"</Relationships>")
+        else:
+            parts[rels] = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Relationships xmlns="http://'
+                           b'schemas.openxmlformats.org/package/2006/relationships">' + entry
+                           + b"</Relationships>")
+        parts[sheet] = parts[sheet].replace(b"</worksheet>", f'<drawing r:id="rIdLO{number}"/></worksheet>'.encode())
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for filename, content in parts.items():
+            archive.writestr(filename, content)
+
+
+def test_a_master_saved_by_libreoffice_draws_no_lost_content_warning(issued, chs_inbox, tmp_path):
+    def notes(book):
+        book.create_sheet("Notes").append(["Committee", "14/09/2017"])
+
+    plan = copy_plan(issued, tmp_path, extra=notes)
+    add_empty_drawings(plan)
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+    add_empty_drawings(out)  # saved by LibreOffice again before the next cycle
+    second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
+
+    assert result.exit_code == 0 and second.exit_code == 0, result.output + second.output
+    for written in (out, again):
+        assert not issues_with(table_after(written, "Issues", "Severity"), "sheet-content-lost")
+    assert "sheet-content-lost" not in result.output + second.output
+    assert sheet_values(again, "Notes")[0] == ["Committee", "14/09/2017"]
+
+
+def add_chart(book) -> None:
+    from openpyxl.chart import BarChart, Reference
+
+    sheet = book.create_sheet("Notes")
+    sheet.append(["Closed", 3])
+    chart = BarChart()
+    chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=1))
+    sheet.add_chart(chart, "D2")
+
+
+def test_a_real_chart_is_reported_once_naming_its_sheet(issued, chs_inbox, tmp_path):
+    plan = copy_plan(issued, tmp_path, extra=add_chart)
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+    # The team pastes the same chart back in: it was said already, so it is not said again.
+    book = openpyxl.load_workbook(out)
+    del book["Notes"]
+    add_chart(book)
+    book.save(out)
+    second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
+
+    assert result.exit_code == 0 and second.exit_code == 0, result.output + second.output
+    lost = issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")
+    assert [(i["Sheet"], i["Severity"]) for i in lost] == [("Notes", "warning")]
+    assert "Notes" in lost[0]["Message"]
+    assert metadata(out).get("drawings_reported")
+    assert not issues_with(table_after(again, "Issues", "Severity"), "sheet-content-lost")
+    assert metadata(again)["drawings_reported"] == metadata(out)["drawings_reported"]
+
+
+# --- case 8: values keep the form the person saw --------------------------------------------------
+
+
+TYPED_DATE = dt.datetime(2017, 9, 12)  # "12/09/2017" typed: Excel stores a date serial
+
+
+@pytest.fixture(scope="module")
+def dated(issued, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dated")
+    inbox = folder / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {
+        ("5.2.2", "comments"): TYPED_DATE,  # a text column
+        ("5.2.3", "due"): TYPED_DATE,  # a date column
+    })
+    out, again, outbox = folder / "out.xlsx", folder / "again.xlsx", folder / "outbox"
+    first = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
+    second = merge(out, inbox, "-o", again, "--as-of", AS_OF)
+    issue = invoke("template", out, "-o", outbox, "--cycle", "2017-Q3")
+    return SimpleNamespace(out=out, again=again, outbox=outbox, first=first, second=second,
+                           issue=issue, inbox=inbox)
+
+
+def test_a_date_typed_in_a_text_column_is_the_text_seen(issued, dated):
+    ids = issued.ids
+    assert dated.first.exit_code == 0, dated.first.output
+    sheet = openpyxl.load_workbook(dated.out)[PLAN_SHEET]
+    comments = sheet[f"{letter('comments')}{row_of(sheet, ids['5.2.2'])}"]
+    due = sheet[f"{letter('due')}{row_of(sheet, ids['5.2.3'])}"]
+
+    assert (comments.value, comments.data_type) == ("12/09/2017", "s")
+    assert due.is_date and due.value.date() == TYPED_DATE.date()
+    assert "2 cell(s) changed" in dated.first.output
+
+
+def test_the_changes_sheet_shows_the_text_seen(issued, dated):
+    changes = {r["Column"]: r for r in table_after(dated.out, "Changes", "Service")}
+
+    assert changes[H["comments"]]["New value"] == "12/09/2017"
+    assert changes[H["due"]]["New value"] in (TYPED_DATE, TYPED_DATE.date())
+
+
+def test_the_next_template_shows_the_same_text(issued, dated):
+    assert dated.issue.exit_code == 0, dated.issue.output
+    _, rows = plan_table(dated.outbox / "CHS.xlsx")
+    row = next(r for r in rows if r[H["action_ref"]] == "5.2.2")
+
+    assert row[H["comments"]] == "12/09/2017"
+
+
+def test_merging_the_same_return_again_changes_nothing_and_draws_no_conflict(dated):
+    assert dated.second.exit_code == 0, dated.second.output
+    assert "0 cell(s) changed" in dated.second.output
+    assert "0 conflict(s)" in dated.second.output
+    assert by_id(dated.again) == by_id(dated.out) | {
+        i: {**r, STATUS_HEADER: ""} for i, r in by_id(dated.out).items() if r[STATUS_HEADER]}
+
+
+def test_a_date_kept_in_a_text_column_of_an_older_master_is_its_text(issued, chs_inbox, tmp_path):
+    plan = copy_plan(issued, tmp_path, edits={("3.1", "group"): TYPED_DATE})
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    assert by_id(out)[issued.ids["3.1"]][H["group"]] == "12/09/2017"
+
+
+# --- case 9: an update typed into a spare row -----------------------------------------------------
+
+
+SPARE_UPDATE = {"comments": "Audit completed; report to the July committee.",
+                "directorate_rag": "Purple"}
+
+
+@pytest.fixture(scope="module")
+def spare(issued, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spare")
+    inbox = folder / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", CHS_EDITS, proposals=[SPARE_UPDATE])
+    plain = folder / "plain"
+    fill_in(issued.outbox / "CHS.xlsx", plain / "CHS.xlsx", CHS_EDITS)
+    out, plain_out = folder / "out.xlsx", folder / "plain-out.xlsx"
+    result = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
+    assert merge(issued.plan, plain, "-o", plain_out, "--as-of", AS_OF).exit_code == 0
+    return SimpleNamespace(inbox=inbox, out=out, plain_out=plain_out, result=result)
+
+
+def test_an_update_in_a_spare_row_is_refused_with_what_to_do(spare):
+    assert spare.result.exit_code == 0, spare.result.output
+    refused = issues_with(table_after(spare.out, "Issues", "Severity"), "update-in-spare-row")
+
+    assert len(refused) == 1 and refused[0]["Severity"] == "error"
+    assert "type it on that action's own row" in refused[0]["Message"]
+    assert H["comments"][:30] in refused[0]["Message"]
+    assert "update-in-spare-row" in spare.result.output
+    assert "1 refused" in spare.result.output
+
+
+def test_an_update_in_a_spare_row_adds_no_action_and_is_not_counted(spare):
+    assert by_id(spare.out) == by_id(spare.plain_out)
+    summary = {r["Service"]: r for r in table_after(spare.out, "Summary", "Service")}
+    plain = {r["Service"]: r for r in table_after(spare.plain_out, "Summary", "Service")}
+    assert summary["CHS"] == plain["CHS"]
+
+
+def test_validate_refuses_the_spare_row_update_too(spare, issued):
+    result = invoke("validate", spare.inbox / "CHS.xlsx", "--plan", issued.plan, "--as-of", AS_OF)
+
+    assert result.exit_code == 1, result.output
+    assert "[update-in-spare-row]" in result.output and "own row" in result.output
+
+
+def test_a_real_proposal_in_a_spare_row_is_still_added(issued, tmp_path):
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {}, proposals=[PROPOSAL])
+    out = tmp_path / "out.xlsx"
+
+    result = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    assert refs_in_order(out)[-1] == PROPOSAL["action_ref"]
+    assert not issues_with(table_after(out, "Issues", "Severity"), "update-in-spare-row")
+
+
+# --- case 10: ratings off the scale, and required cells ----------------------------------------------
+
+
+def summary_of(path: Path, service: str) -> dict[str, object]:
+    return next(r for r in table_after(path, "Summary", "Service") if r["Service"] == service)
+
+
+def map_on_key(path: Path, rating: str, word: str) -> None:
+    """The central team adds a spelling to 'Also read as' on the Key sheet, in Excel."""
+    book = openpyxl.load_workbook(path)
+    key = book["Key"]
+    row = next(r for r in range(1, key.max_row + 1) if key.cell(r, 1).value == rating
+               and key.cell(r, 2).value)
+    key.cell(row, 3).value = ", ".join(filter(None, [key.cell(row, 3).value, word]))
+    book.save(path)
+
+
+@pytest.fixture(scope="module")
+def complete(issued, chs_inbox, tmp_path_factory):
+    """"Complete" kept as written at import on two CHS actions; one merge, then another."""
+    folder = tmp_path_factory.mktemp("complete")
+    plan = folder / "plan.xlsx"
+    shutil.copy2(issued.plan, plan)
+    edit_master(plan, {("5.1", "directorate_rag"): "Complete", ("5.2.4", "directorate_rag"): "Complete"})
+    out, again, mapped, after = (folder / f"{n}.xlsx" for n in ("out", "again", "mapped", "after"))
+    first = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+    second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
+    shutil.copy2(again, folder / "to-map.xlsx")
+    map_on_key(folder / "to-map.xlsx", "Blue", "Complete")
+    third = merge(folder / "to-map.xlsx", chs_inbox, "-o", mapped, "--as-of", AS_OF)
+    fourth = merge(mapped, chs_inbox, "-o", after, "--as-of", AS_OF)
+    return SimpleNamespace(out=out, again=again, mapped=mapped, after=after,
+                           results=[first, second, third, fourth])
+
+
+def test_a_rating_off_the_scale_is_listed_every_merge_until_mapped(complete):
+    assert all(r.exit_code == 0 for r in complete.results), [r.output for r in complete.results]
+    for written in (complete.out, complete.again):
+        listed = issues_with(table_after(written, "Issues", "Severity"), "unmapped-rating")
+        assert len(listed) == 1
+        assert (listed[0]["Value"], listed[0]["Column"]) == ("Complete", H["directorate_rag"])
+        assert "5.1, 5.2.4" in listed[0]["Message"] and "Also read as" in listed[0]["Message"]
+        assert summary_of(written, "CHS")["Blue"] == 0
+    for written in (complete.mapped, complete.after):
+        assert not issues_with(table_after(written, "Issues", "Severity"), "unmapped-rating")
+
+
+def test_a_mapped_rating_counts_as_its_scale_value_and_stays_as_written(issued, complete):
+    before, after = summary_of(complete.again, "CHS"), summary_of(complete.mapped, "CHS")
+
+    assert after["Blue"] == before["Blue"] + 2
+    assert after["Not rated"] == before["Not rated"] - 2
+    assert after["Complete %"] > before["Complete %"]
+    assert by_id(complete.mapped)[issued.ids["5.1"]][H["directorate_rag"]] == "Complete"
+    key = sheet_values(complete.after, "Key")
+    assert any(row[0] == "Blue" and "Complete" in row[2] for row in key)
+    assert summary_of(complete.after, "CHS")["Blue"] == after["Blue"]
+
+
+def test_a_word_given_to_two_ratings_on_the_key_is_refused_with_a_message(issued, tmp_path):
+    plan = copy_plan(issued, tmp_path)
+    map_on_key(plan, "Blue", "Done")
+    map_on_key(plan, "Purple", "Done")
+    old = plan.read_bytes()
+
+    result = merge(plan, tmp_path, "-o", tmp_path / "out.xlsx")
+
+    assert result.exit_code == 2, result.output
+    assert "Key" in result.output and "Also read as" in result.output and "Traceback" not in result.output
+    assert plan.read_bytes() == old and not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_required_cell_left_empty_in_the_master_is_listed(issued, chs_inbox, tmp_path):
+    plan = copy_plan(issued, tmp_path, edits={("5.2.6", "action_ref"): None})
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    missing = issues_with(table_after(out, "Issues", "Severity"), "required-missing")
+    assert [(m["Column"], m["Severity"]) for m in missing] == [(H["action_ref"], "warning")]
+    assert re.search(r"1 action: row \d+\.", missing[0]["Message"]), missing[0]["Message"]
+
+
+def test_a_proposal_without_its_required_reference_is_flagged(issued, tmp_path):
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {},
+            proposals=[{k: v for k, v in PROPOSAL.items() if k != "action_ref"}])
+
+    result = invoke("validate", inbox / "CHS.xlsx", "--plan", issued.plan, "--as-of", AS_OF)
+
+    assert "[required-missing]" in result.output and H["action_ref"] in result.output
+
+
+# --- case 13: the words ---------------------------------------------------------------------------
+
+
+def test_the_summary_says_1_conflict_and_1_cell(issued, tmp_path):
+    plan = copy_plan(issued, tmp_path, edits={("5.2.2", "comments"): "Central: chased."})
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {("5.2.2", "comments"): "Posts filled."})
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    subtitle = str(sheet_values(out, "Summary")[1][0])
+    assert "1 cell changed" in subtitle and "1 conflict ·" in subtitle, subtitle
+
+
+def test_diff_says_1_action_added(issued, tmp_path):
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {}, proposals=[PROPOSAL])
+    out, report = tmp_path / "out.xlsx", tmp_path / "diff.xlsx"
+    assert merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF).exit_code == 0
+
+    result = invoke("diff", issued.plan, out, "-o", report)
+
+    assert result.exit_code == 0, result.output
+    assert "0 cells changed, 1 action added (green)" in str(sheet_values(report, PLAN_SHEET)[1][0])
+
+
+def test_an_edit_to_a_removed_action_names_its_reference(issued, tmp_path):
+    plan = copy_plan(issued, tmp_path)
+    book = openpyxl.load_workbook(plan)
+    sheet = book[PLAN_SHEET]
+    sheet.delete_rows(row_of(sheet, issued.ids["5.2.2"]))
+    book.save(plan)
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {("5.2.2", "comments"): "Posts filled."})
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    unknown = issues_with(table_after(out, "Issues", "Severity"), "unknown-action")
+    assert len(unknown) == 1
+    assert unknown[0]["Action"] == "5.2.2" and "action 5.2.2 was removed" in unknown[0]["Message"]
+    assert issued.ids["5.2.2"] not in unknown[0]["Message"]
+    assert issued.ids["5.2.2"] not in result.output
+
+
+def test_overdue_and_unrated_says_not_rated(issued, tmp_path):
+    inbox = tmp_path / "inbox"
+    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {})
+
+    result = invoke("validate", inbox / "CHS.xlsx", "--plan", issued.plan, "--as-of", "2019-01-01")
+
+    assert "and not rated: not complete" in result.output
+    assert "rated nothing" not in result.output
