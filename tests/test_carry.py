@@ -45,6 +45,11 @@ from test_merge import (
 
 from xlplan.simulate import fill_in
 
+try:  # tests/ as a package or as a rootdir-inserted folder
+    from .libreoffice import libreoffice_fixture  # noqa: F401  (the `libreoffice` fixture)
+except ImportError:
+    from libreoffice import libreoffice_fixture  # noqa: F401
+
 CYCLE = "2017-Q2"
 AS_OF = "2017-07-31"
 EPOCH = "1500000000"
@@ -425,6 +430,29 @@ def test_a_master_saved_by_libreoffice_draws_no_lost_content_warning(issued, chs
         assert not issues_with(table_after(written, "Issues", "Severity"), "sheet-content-lost")
     assert "sheet-content-lost" not in result.output + second.output
     assert sheet_values(again, "Notes")[0] == ["Committee", "14/09/2017"]
+
+
+@pytest.mark.libreoffice
+def test_a_master_saved_in_libreoffice_merges_twice_without_false_warnings(
+        issued, chs_inbox, tmp_path, libreoffice):
+    """The real thing: the master with the team's columns, opened and saved in LibreOffice
+    before each merge, keeps its columns and formulas and draws no lost-content warning."""
+    lo = libreoffice
+    plan = copy_plan(issued, tmp_path, extra=add_central_columns)
+    before = extra_cells(plan)
+    saved, out, saved_again, again = (tmp_path / f"{n}.xlsx" for n in ("saved", "out", "saved2", "again"))
+    with lo.open(plan) as doc:
+        doc.save_as(saved, "xlsx")
+
+    first = merge(saved, chs_inbox, "-o", out, "--as-of", AS_OF)
+    with lo.open(out) as doc:
+        doc.save_as(saved_again, "xlsx")
+    second = merge(saved_again, chs_inbox, "-o", again, "--as-of", AS_OF)
+
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    for written in (out, again):
+        assert not issues_with(table_after(written, "Issues", "Severity"), "sheet-content-lost")
+        assert extra_cells(written) == before
 
 
 def add_chart(book) -> None:
