@@ -32,9 +32,9 @@ from conftest import (
 from openpyxl.utils import get_column_letter
 from test_merge import (
     CQC,
-    H,
     LAYOUT_HEADERS,
     STATUS_HEADER,
+    H,
     by_id,
     edit_master,
     issues_with,
@@ -407,7 +407,8 @@ def add_empty_drawings(path: Path) -> None:
             parts[rels] = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Relationships xmlns="http://'
                            b'schemas.openxmlformats.org/package/2006/relationships">' + entry
                            + b"</Relationships>")
-        parts[sheet] = parts[sheet].replace(b"</worksheet>", f'<drawing r:id="rIdLO{number}"/></worksheet>'.encode())
+        drawn = f'<drawing r:id="rIdLO{number}"/></worksheet>'.encode()
+        parts[sheet] = parts[sheet].replace(b"</worksheet>", drawn)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for filename, content in parts.items():
             archive.writestr(filename, content)
