@@ -285,11 +285,13 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     plan = Plan(meta=meta, layout=layout, actions=[])
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET}
     theirs = [name for name in book.sheets if name not in owned]
-    layers = sheet_layers(path, [layout.sheet, *theirs])
-    plan_layer = layers.get(layout.sheet, SheetLayer())
     known = {*positions.values(), id_col, status_col}
     extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
                 and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
+    # The plan sheet's XML (large) is scanned only when the team has columns of its own.
+    wanted = [layout.sheet] * bool(extra_at) + theirs
+    layers = sheet_layers(path, wanted) if wanted else {}
+    plan_layer = layers.get(layout.sheet, SheetLayer())
     plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
                                       plan_layer.widths.get(c), c) for c in extra_at]
     extras = extra_cells(raw, extra_at, plan_layer.formulas)
