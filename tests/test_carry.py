@@ -482,9 +482,36 @@ def test_a_real_chart_is_reported_once_naming_its_sheet(issued, chs_inbox, tmp_p
     lost = issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")
     assert [(i["Sheet"], i["Severity"]) for i in lost] == [("Notes", "warning")]
     assert "Notes" in lost[0]["Message"]
-    assert metadata(out).get("drawings_reported")
+    assert metadata(out).get("uncarried_reported")
     assert not issues_with(table_after(again, "Issues", "Severity"), "sheet-content-lost")
-    assert metadata(again)["drawings_reported"] == metadata(out)["drawings_reported"]
+    assert metadata(again)["uncarried_reported"] == metadata(out)["uncarried_reported"]
+
+
+def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued, chs_inbox, tmp_path):
+    from openpyxl.comments import Comment
+
+    def annotate(book):
+        sheet = book[PLAN_SHEET]
+        sheet[f"{letter('group')}{FIRST_DATA_ROW}"].comment = Comment("Ask the board", "Quality lead")
+        notes = book.create_sheet("Notes")
+        notes.append(["Committee dates", None])
+        notes.merge_cells("A1:B1")
+        notes["A1"].comment = Comment("Check with the secretary", "Quality lead")
+
+    plan = copy_plan(issued, tmp_path, extra=annotate)
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+    second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
+
+    assert result.exit_code == 0 and second.exit_code == 0, result.output + second.output
+    lost = {i["Sheet"]: i["Message"] for i in
+            issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")}
+    assert set(lost) == {PLAN_SHEET, "Notes"}
+    assert "1 note (comments)" in lost[PLAN_SHEET] and "merged" not in lost[PLAN_SHEET]
+    assert "merged cells" in lost["Notes"] and "1 note (comments)" in lost["Notes"]
+    assert sheet_values(out, "Notes")[0][0] == "Committee dates"
+    assert not issues_with(table_after(again, "Issues", "Severity"), "sheet-content-lost")
 
 
 # --- case 8: values keep the form the person saw --------------------------------------------------

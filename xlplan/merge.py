@@ -16,7 +16,7 @@ from .masterbook import plan_lock, write_master
 from .plan import UNASSIGNED, Action, LogEntry, Plan, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .validate import validate
-from .workbook import sheets_with_drawings
+from .workbook import sheets_with_drawings, uncarried_features
 
 EXIT_WRITTEN, EXIT_STRICT, EXIT_NOT_WRITTEN = 0, 1, 2
 
@@ -205,20 +205,29 @@ def report_missing(plan: Plan, chosen: list[CheckedReturn], result: MergeResult)
 
 
 def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
-    """Images and charts on the central team's sheets cannot be carried: say so once, the
-    first time, naming the sheet; the master records which drawings were reported."""
-    reported = set((plan.meta.drawings_reported or "").split())
-    for name, digest in sorted(sheets_with_drawings(plan_path).items()):
-        ours = any(sheet.name == name for sheet in plan.carried) or name == plan.layout.sheet
-        if not ours or digest in reported:
+    """What the central team put on the master that cannot be carried (images, charts, merged
+    cells, notes…): said once, the first time, naming the sheet; the master records it."""
+    import hashlib
+
+    reported = set((plan.meta.uncarried_reported or "").split())
+    carried = [sheet.name for sheet in plan.carried]
+    drawings = {name: digest for name, digest in sheets_with_drawings(plan_path).items()
+                if name in carried or name == plan.layout.sheet}
+    features = uncarried_features(plan_path, carried, plan.layout.sheet)
+    for name in sorted(set(drawings) | set(features)):
+        what = (["images, charts or shapes"] if name in drawings else []) + features.get(name, [])
+        digest = hashlib.sha256(f"{name}|{drawings.get(name, '')}|{what}".encode()).hexdigest()[:12]
+        if digest in reported:
             continue
         reported.add(digest)
+        keeps = ("its actions" if name == plan.layout.sheet
+                 else "the sheet's values, formulas and column widths")
         result.problems.append(Problem(
-            "sheet-content-lost", f"sheet {name!r} of the master holds images, charts or "
-            "shapes; xlplan carries the sheet's cells only, so they are not in the new master. "
-            "Keep such items in a separate workbook (the previous master is kept as a backup). "
-            "This is said once.", file=plan_path.name, sheet=name))
-    plan.meta.drawings_reported = " ".join(sorted(reported)) or None
+            "sheet-content-lost", f"sheet {name!r} of the master holds {' and '.join(what)}; "
+            f"xlplan carries {keeps} only, so these are not in the new master. Keep such items "
+            "in a separate workbook (the previous master is kept as a backup). This is said once.",
+            file=plan_path.name, sheet=name))
+    plan.meta.uncarried_reported = " ".join(sorted(reported)) or None
 
 
 def keep_backup(plan_path: Path) -> Path:

@@ -44,9 +44,9 @@ class Metadata(BaseModel):
     # The latest merge (a master): the cycle and time of the rows on its Changes sheet.
     last_cycle: str | None = None
     last_merged_at: str | None = None
-    # Drawings (images, charts) already reported as not carried, by digest, space-separated:
-    # each is reported once, the first time, not every cycle.
-    drawings_reported: str | None = None
+    # What could not be carried (images, charts, merged cells, notes…) and was reported, by
+    # digest, space-separated: each is reported once, the first time, not every cycle.
+    uncarried_reported: str | None = None
     generator: str = ""
 
 

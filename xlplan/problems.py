@@ -67,7 +67,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "route-inherited": (Severity.INFO, "A blank routing cell was inherited from the parent action."),
     "duplicate-reference": (Severity.WARNING, "Two actions share a reference; both are kept."),
     "blank-reference": (Severity.WARNING, "An action has no reference; it is kept with its own ID."),
-    "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
+    "sheet-content-lost": (Severity.WARNING, "Something on the master xlplan cannot carry (an image, "
+                           "a chart, merged cells, notes); said once."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
 }
 

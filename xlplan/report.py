@@ -12,6 +12,7 @@ from .excel import column_letter, display
 from .plan import CHANGES_HEADERS, CHANGES_SHEET, ISSUES_SHEET, SUMMARY_SHEET, Plan, proposal_status
 from .problems import plural
 from .sheets import Book, CellMark, SheetRow, write_table
+from .workbook import XLPLAN_NOTE_START
 
 if TYPE_CHECKING:
     from .merge import Change, MergeResult
@@ -24,7 +25,7 @@ CHANGE_WIDTHS = [16, 24, 10, 30, 40, 40, 10, 10]
 
 def change_note(change: Change) -> str:
     when = change.saved_at.strftime("%d/%m/%Y %H:%M") if change.saved_at else "unknown time"
-    lines = [f"Changed by {change.service} ({change.file}, saved {when}).",
+    lines = [f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when}).",
              f"Previous value: {display(change.old) or '(empty)'}"]
     if change.kind == "conflict":
         lines.append("CONFLICT: both changed this cell since issue; the service's value is "

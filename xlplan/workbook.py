@@ -298,6 +298,67 @@ def _unescape(raw: bytes) -> str:
     return html.unescape(raw.decode("utf-8", "replace"))
 
 
+# What xlplan never writes on a sheet it carries, so finding one there means it would be lost.
+_FEATURES = ((re.compile(rb"<mergeCell\b"), "merged cells"),
+             (re.compile(rb"<conditionalFormatting\b"), "conditional formatting"),
+             (re.compile(rb"<dataValidation\b"), "drop-down lists or validation rules"),
+             (re.compile(rb"<hyperlink\b"), "hyperlinks"))
+_COMMENTS_TARGET = re.compile(
+    rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S)
+_AUTHOR = re.compile(rb"<author>([^<]*)</author>")
+_COMMENT = re.compile(rb'<comment\b[^>]*?\bauthorId="(\d+)"[^>]*>(.*?)</comment>', re.S)
+_TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
+XLPLAN_AUTHOR = "xlplan"
+# How the note on a cell a merge changed begins (report.change_note). LibreOffice drops a
+# note's author when it saves, so xlplan's own notes are also known by their first words.
+XLPLAN_NOTE_START = "Changed by "
+
+
+def uncarried_features(path: Path, carried: list[str], plan_sheet: str) -> dict[str, list[str]]:
+    """What the central team put on their sheets that xlplan cannot carry (besides drawings):
+    merged cells, conditional formats, validations, links and notes; on the plan sheet,
+    which xlplan formats itself, only merged cells and notes someone other than xlplan wrote."""
+    found: dict[str, list[str]] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            listing = set(archive.namelist())
+            for name, part in _sheet_parts(archive).items():
+                if (name not in carried and name != plan_sheet) or part not in listing:
+                    continue
+                data = archive.read(part)
+                features = [label for pattern, label in _FEATURES
+                            if pattern.search(data) and (name != plan_sheet or label == "merged cells")]
+                folder, _, base = part.rpartition("/")
+                rels = f"{folder}/_rels/{base}.rels"
+                notes = 0
+                if rels in listing:
+                    for target in _COMMENTS_TARGET.findall(archive.read(rels)):
+                        comments = _resolve(folder, target.decode())
+                        if comments in listing:
+                            notes += _notes_by_others(archive.read(comments))
+                if notes:
+                    features.append(f"{notes} note{'s' if notes > 1 else ''} (comments)")
+                if features:
+                    found[name] = features
+    except (KeyError, zipfile.BadZipFile, OSError):
+        pass
+    return found
+
+
+def _notes_by_others(data: bytes) -> int:
+    """Notes not written by xlplan (its own say what a merge changed, and move to the log)."""
+    authors = [_unescape(a) for a in _AUTHOR.findall(data)]
+    count = 0
+    for match in _COMMENT.finditer(data):
+        index = int(match[1])
+        if index < len(authors) and authors[index] == XLPLAN_AUTHOR:
+            continue
+        text = _TEXT.search(match[2])
+        if not (text and _unescape(text[1]).startswith(XLPLAN_NOTE_START)):
+            count += 1
+    return count
+
+
 def sheets_with_drawings(path: Path) -> dict[str, str]:
     """Sheets that hold images, charts or shapes: name -> a short digest of the drawing.
 
