@@ -121,6 +121,7 @@ def add_central_columns(book) -> None:
     sheet.cell(HEADER_ROW, notes, NOTES_HEADER)
     sheet.cell(HEADER_ROW, score, SCORE_HEADER)
     sheet.column_dimensions[get_column_letter(notes)].width = 33
+    sheet.column_dimensions[get_column_letter(score)].hidden = True  # kept out of print
     rows = {sheet.cell(r, CQC.fields.index("action_ref") + 1).value: r
             for r in range(FIRST_DATA_ROW, sheet.max_row + 1)}
     rag, ref = letter("directorate_rag"), letter("action_ref")
@@ -176,6 +177,8 @@ def test_central_columns_keep_header_values_and_formulas_through_the_merge(issue
     notes = header.index(NOTES_HEADER) + 1
     assert sheet.column_dimensions[get_column_letter(notes)].width == pytest.approx(33, abs=0.1)
     assert sheet.cell(r, notes).data_type == "f"
+    assert sheet.column_dimensions[get_column_letter(notes + 1)].hidden
+    assert not sheet.column_dimensions[get_column_letter(notes)].hidden
 
 
 def test_central_columns_change_nothing_else(central):
@@ -330,6 +333,7 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         sheet.append(["July", 40, 12, "=C2/B2"])
         sheet.append(["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"])
         sheet.column_dimensions["A"].width = 28
+        sheet.column_dimensions["C"].hidden = True
 
     plan = copy_plan(issued, tmp_path, extra=own_sheet)
     out = tmp_path / "out.xlsx"
@@ -342,6 +346,7 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         ["Month", "Actions", "Closed", "Share"], ["July", 40, 12, "=C2/B2"],
         ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"]]
     assert sheet.column_dimensions["A"].width == pytest.approx(28, abs=0.1)
+    assert sheet.column_dimensions["C"].hidden and not sheet.column_dimensions["B"].hidden
 
 
 # --- case 7: the master's own row order ---------------------------------------------------------

@@ -96,6 +96,14 @@ def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
         write_value(ws, row, col, value, fmt, date_fmt)
 
 
+def set_width(ws, col: int, width: float) -> None:
+    """A carried column's width; 0 is a column its owner hid, and it stays hidden."""
+    if width:
+        ws.set_column(col, col, width)
+    else:
+        ws.set_column(col, col, 8.43, None, {"hidden": True})
+
+
 @dataclass
 class CellMark:
     """A highlight on one cell of the plan sheet, with the note that explains it."""
@@ -164,7 +172,7 @@ def write_plan_sheet(
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
     # The central team's own columns (master only), after the hidden ID, as they had them.
     for offset, (header, width) in enumerate(extra_columns, start=id_col + 1):
-        ws.set_column(offset, offset, width or 15)
+        set_width(ws, offset, 15 if width is None else width)
         if header:
             ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
     extra_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
@@ -425,7 +433,7 @@ def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], s
     """A central team's own sheet, carried across: values, formulas and column widths."""
     ws = book.workbook.add_worksheet(name)
     for col, width in sorted((widths or {}).items()):
-        ws.set_column(col, col, width)
+        set_width(ws, col, width)
     body = book.fmt(valign="top")
     dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
     for r, values in enumerate(rows):

@@ -412,14 +412,14 @@ class SheetLayer:
     each cell) and its column widths. Read so the central team's sheets keep them."""
 
     formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=…"
-    widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width
+    widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
 
 
 _FORMULA_PARTS = re.compile(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", re.S)
 _SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
 _SHARED = re.compile(rb'\bt="shared"')
 _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
-_ATTR = re.compile(rb'\b(min|max|width)="([^"]+)"')
+_ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
 
 
 def sheet_layers(path: Path, sheets: list[str]) -> dict[str, SheetLayer]:
@@ -448,6 +448,8 @@ def _layer(data: bytes) -> SheetLayer:
         # The file holds the width plus the cell padding (5 pixels of 7-pixel digits);
         # the writer adds it again, so keep the width as Excel shows it.
         shown = round(max(width - 5 / 7, 0.5), 2)
+        if attrs.get(b"hidden") in (b"1", b"true"):
+            shown = 0.0  # a hidden column is one of no width, for the writer too
         for col in range(first - 1, min(last, first + 100)):
             layer.widths[col] = shown
     if b"<f>" not in data and b"<f " not in data:
