@@ -586,6 +586,60 @@ def test_a_date_kept_in_a_text_column_of_an_older_master_is_its_text(issued, chs
     assert by_id(out)[issued.ids["3.1"]][H["group"]] == "12/09/2017"
 
 
+def test_a_number_typed_with_its_sign_is_the_text_seen(issued, tmp_path):
+    """Typing 86% or £1,200.50 into a text cell stores a number with a format: the service
+    meant the text it saw, and that is what the master keeps (and merges again unchanged)."""
+    inbox = tmp_path / "inbox"
+    returned = inbox / "CHS.xlsx"
+    fill_in(issued.outbox / "CHS.xlsx", returned, {
+        ("5.2.2", "comments"): 0.86, ("5.2.4", "manager"): 1200.5, ("5.2.5", "comments"): 12})
+    book = openpyxl.load_workbook(returned)
+    sheet = book[PLAN_SHEET]
+    sheet[f"{letter('comments')}{row_of(sheet, issued.ids['5.2.2'])}"].number_format = "0%"
+    sheet[f"{letter('manager')}{row_of(sheet, issued.ids['5.2.4'])}"].number_format = '"£"#,##0.00'
+    book.save(returned)
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+
+    result = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
+    second = merge(out, inbox, "-o", again, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    table = by_id(out)
+    assert table[issued.ids["5.2.2"]][H["comments"]] == "86%"
+    assert table[issued.ids["5.2.4"]][H["manager"]] == "£1,200.50"
+    assert table[issued.ids["5.2.5"]][H["comments"]] == "12"
+    assert "0 cell(s) changed" in second.output and "0 conflict(s)" in second.output
+
+
+@pytest.mark.libreoffice
+def test_a_date_and_a_percentage_typed_in_libreoffice_are_the_text_seen(issued, tmp_path, libreoffice):
+    from libreoffice import service_fills_in
+
+    sheet = openpyxl.load_workbook(issued.outbox / "CHS.xlsx")[PLAN_SHEET]
+    comments, manager = letter("comments"), letter("manager")
+    typed = {f"{comments}{row_of(sheet, issued.ids['5.2.2'])}": "12/09/2017",
+             f"{manager}{row_of(sheet, issued.ids['5.2.4'])}": "86%",
+             f"{letter('due')}{row_of(sheet, issued.ids['5.2.3'])}": "30/09/2017"}
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    results = service_fills_in(libreoffice, issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", None,
+                               list(typed.items()))
+    assert all(r["after"] not in ("", None) for r in results), results
+    out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
+
+    result = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
+    second = merge(out, inbox, "-o", again, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    table = by_id(out)
+    assert table[issued.ids["5.2.2"]][H["comments"]] == "12/09/2017"
+    # LibreOffice shows a typed 86% as 86.00% (its default percent format): what was seen.
+    assert table[issued.ids["5.2.4"]][H["manager"]] == results[1]["after"] == "86.00%"
+    assert table[issued.ids["5.2.3"]][H["due"]] in (dt.date(2017, 9, 30), dt.datetime(2017, 9, 30))
+    assert "3 cell(s) changed" in result.output
+    assert "0 cell(s) changed" in second.output and "0 conflict(s)" in second.output
+
+
 # --- case 9: an update typed into a spare row -----------------------------------------------------
 
 

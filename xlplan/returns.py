@@ -7,12 +7,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import XlplanError
-from .excel import CellValue, cell_name, display, row_as_seen
+from .excel import CellValue, cell_name, display, row_as_seen, shown_number
 from .layout import Layout
 from .metadata import ID_HEADER, ISSUED_SHEET, SPARE_PREFIX, Metadata, NewerFormat
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, formula_and_error_cells, open_workbook
+from .workbook import (
+    WORKBOOK_SUFFIXES,
+    UnreadableWorkbook,
+    Workbook,
+    formula_and_error_cells,
+    number_formats,
+    open_workbook,
+)
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
@@ -175,12 +182,17 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
     result.special_cells = formula_and_error_cells(book.path, sheet) if book.path.suffix.lower() in (
         ".xlsx", ".xlsm") else {}
-    # A date typed into a text column is the text the person saw, not a date serial.
+    # A date typed into a text column is the text the person saw, not a date serial; so is
+    # a number shown through a format (86% is stored as 0.86).
     types = {c.field: c.type for c in layout.columns}
+    shown = _numbers_as_shown(book, sheet, result.positions, types, rows)
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
         values = row_as_seen({f: (row[c] if c < len(row) else None)
                               for f, c in result.positions.items()}, types)
+        if shown:
+            for field_name, text in shown.get(index, {}).items():
+                values[field_name] = text
         action_id = display(row[id_col]).strip() if id_col is not None and id_col < len(row) else ""
         if action_id.startswith(SPARE_PREFIX):
             if any(v is not None for v in values.values()):
@@ -190,6 +202,28 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
             continue
         result.rows.append(ReturnRow(action_id, index, values))
     return True
+
+
+TEXT_TYPES = ("text", "long_text", "reference")
+
+
+def _numbers_as_shown(book: Workbook, sheet: str, positions: dict[str, int],
+                      types: dict[str, str], rows: list[list[CellValue]]) -> dict[int, dict[str, str]]:
+    """Row -> {field: the text shown} for numbers typed into text columns through a format."""
+    if book.path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return {}
+    fields = {col: f for f, col in positions.items() if types.get(f) in TEXT_TYPES}
+    shown: dict[int, dict[str, str]] = {}
+    for (row, col), code in number_formats(book.path, sheet, set(fields)).items():
+        value = rows[row][col] if row < len(rows) and col < len(rows[row]) else None
+        try:
+            number = float(value)  # the number as read ("0.86"): cell_text keeps its digits
+        except (TypeError, ValueError):
+            continue
+        text = shown_number(number, code)
+        if text is not None:
+            shown.setdefault(row, {})[fields[col]] = text
+    return shown
 
 
 def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValue]] | None:

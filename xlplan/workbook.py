@@ -478,3 +478,51 @@ def _layer(data: bytes) -> SheetLayer:
         if text:
             layer.formulas[key] = "=" + text
     return layer
+
+
+_NUM_FMT = re.compile(rb'<numFmt\b[^>]*?\bnumFmtId="(\d+)"[^>]*?\bformatCode="([^"]*)"', re.S)
+_CELL_XFS = re.compile(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
+_XF_FORMAT = re.compile(rb'<xf\b[^>]*?\bnumFmtId="(\d+)"')
+_STYLED_NUMBER = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"([^>]*?)>\s*<v>', re.S)
+_STYLE = re.compile(rb'\bs="(\d+)"')
+_TYPE = re.compile(rb'\bt="(\w+)"')
+
+
+def number_formats(path: Path, sheet: str, columns: set[int]) -> dict[tuple[int, int], str]:
+    """Number cells of these columns shown through a number format other than General or a
+    date (86% is 0.86 shown as 0%): (row, col) -> the format code. Read only when the
+    workbook has such a format at all, which an untouched template does not."""
+    from .excel import BUILTIN_NUMBER_FORMATS
+
+    found: dict[tuple[int, int], str] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            styles = archive.read("xl/styles.xml")
+            codes = {int(i): _unescape(c) for i, c in _NUM_FMT.findall(styles)}
+            xfs = _CELL_XFS.search(styles)
+            formats: dict[bytes, str] = {}
+            for index, fmt_id in enumerate(_XF_FORMAT.findall(xfs[1] if xfs else b"")):
+                code = codes.get(int(fmt_id)) or BUILTIN_NUMBER_FORMATS.get(int(fmt_id))
+                if code and not _is_date_format(code) and code.lower() != "general":
+                    formats[str(index).encode()] = code
+            part = _sheet_parts(archive).get(sheet) if formats else None
+            if part is None:
+                return found
+            data = archive.read(part)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return found
+    for match in _STYLED_NUMBER.finditer(data):
+        attrs = match[3]
+        style = _STYLE.search(attrs)
+        kind = _TYPE.search(attrs)
+        if style is None or style[1] not in formats or (kind and kind[1] != b"n"):
+            continue  # not a number (t="s", "str", "b", "e"), or plainly formatted
+        col = _col_index(match[1])
+        if col in columns:
+            found[(int(match[2]) - 1, col)] = formats[style[1]]
+    return found
+
+
+def _is_date_format(code: str) -> bool:
+    bare = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
+    return any(ch in bare for ch in "dmyhs")
