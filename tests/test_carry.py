@@ -128,8 +128,8 @@ def add_central_columns(book) -> None:
     sheet.cell(rows["1"], notes, "Chased Corporate 03/07/2017 — Zoë")
     r = rows["2.1"]
     sheet.cell(r, notes, f'={ref}{r}&": "&IF({rag}{r}="Blue","closed","open")')
-    sheet.cell(rows["2.1"], score, 3)
-    sheet.cell(rows["2.2"], score, 4.5)
+    sheet.cell(rows["2.1"], score, 3).number_format = '"£"#,##0.00'
+    sheet.cell(rows["2.2"], score, 4.5).number_format = '"£"#,##0.00'
     s = get_column_letter(score)
     sheet.cell(rows["1"], score, f"=SUM({s}{rows['2.1']}:{s}{rows['2.2']})")
 
@@ -178,6 +178,7 @@ def test_central_columns_keep_header_values_and_formulas_through_the_merge(issue
     assert sheet.column_dimensions[get_column_letter(notes)].width == pytest.approx(33, abs=0.1)
     assert sheet.cell(r, notes).data_type == "f"
     assert sheet.column_dimensions[get_column_letter(notes + 1)].hidden
+    assert sheet.cell(r, notes + 1).number_format == '"£"#,##0.00'  # shown as £3.00
     assert not sheet.column_dimensions[get_column_letter(notes)].hidden
 
 
@@ -331,6 +332,8 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         sheet = book.create_sheet("Tracker")
         sheet.append(["Month", "Actions", "Closed", "Share"])
         sheet.append(["July", 40, 12, "=C2/B2"])
+        sheet["D2"].number_format = "0%"
+        sheet["C2"].number_format = "#,##0"
         sheet.append(["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"])
         sheet.column_dimensions["A"].width = 28
         sheet.column_dimensions["C"].hidden = True
@@ -347,6 +350,8 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"]]
     assert sheet.column_dimensions["A"].width == pytest.approx(28, abs=0.1)
     assert sheet.column_dimensions["C"].hidden and not sheet.column_dimensions["B"].hidden
+    assert (sheet["D2"].number_format, sheet["C2"].number_format, sheet["B2"].number_format) == (
+        "0%", "#,##0", "General")
 
 
 # --- case 7: the master's own row order ---------------------------------------------------------

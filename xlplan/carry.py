@@ -35,6 +35,16 @@ class ExtraColumn:
     header: str
     width: float | None
     source: int  # 0-based column it was read from
+    num_format: str | None = None  # how its numbers show ("£#,##0.00"), if not General
+
+
+def column_format(layer, col: int) -> str | None:
+    """The number format most of a column's formatted cells use: a column is formatted
+    as a whole (a cost, a percentage)."""
+    from collections import Counter
+
+    counts = Counter(code for (_, c), code in layer.formats.items() if c == col)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str],

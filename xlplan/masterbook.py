@@ -59,7 +59,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
             status_column=True, lock=None, row_count=len(plan.actions),
-            extra_columns=[(c.header, c.width) for c in plan.extra_columns])
+            extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns])
         if merge is not None:
             write_merge_sheets(book, plan, merge)
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
@@ -72,7 +72,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
             write_plain_sheet(book, name, relocated_rows(sheet.rows, sheet.name, moves),
-                              sheet.state, sheet.widths)
+                              sheet.state, sheet.widths, sheet.formats)
         write_metadata_sheet(book, plan.meta)
         book.close()
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .carry import Carried, ExtraColumn, extra_cells, with_formulas
+from .carry import Carried, ExtraColumn, column_format, extra_cells, with_formulas
 from .errors import XlplanError
 from .excel import CellValue, display, row_as_seen
 from .layout import Layout, parse_layout
@@ -77,6 +77,7 @@ class CarriedSheet:
     rows: list[list[Carried]]
     state: str = "visible"
     widths: dict[int, float] = field(default_factory=dict)
+    formats: dict[tuple[int, int], str] = field(default_factory=dict)  # number formats
 
 
 @dataclass
@@ -290,10 +291,11 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
                 and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
     # The plan sheet's XML (large) is scanned only when the team has columns of its own.
     wanted = [layout.sheet] * bool(extra_at) + theirs
-    layers = sheet_layers(path, wanted) if wanted else {}
+    layers = sheet_layers(path, wanted, {layout.sheet: set(extra_at)}) if wanted else {}
     plan_layer = layers.get(layout.sheet, SheetLayer())
     plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
-                                      plan_layer.widths.get(c), c) for c in extra_at]
+                                      plan_layer.widths.get(c), c, column_format(plan_layer, c))
+                          for c in extra_at]
     extras = extra_cells(raw, extra_at, plan_layer.formulas)
     count = len(layout.columns)
     plan.column_moves = {old: layout.fields.index(f) for f, old in positions.items()}
@@ -347,7 +349,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     for name in theirs:
         layer = layers.get(name, SheetLayer())
         plan.carried.append(CarriedSheet(name, _trim(with_formulas(book.raw_rows(name), layer.formulas)),
-                                         book.hidden.get(name, "visible"), layer.widths))
+                                         book.hidden.get(name, "visible"), layer.widths,
+                                         layer.formats))
     return plan
 
 

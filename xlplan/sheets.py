@@ -141,7 +141,7 @@ def write_plan_sheet(
     status_column: bool,
     lock: TemplateLock | None,
     row_count: int,
-    extra_columns: Sequence[tuple[str, float | None]] = (),
+    extra_columns: Sequence[tuple[str, float | None, str | None]] = (),
 ) -> None:
     """The action plan sheet: title, headers as the trust prints them, one row per action."""
     ws = book.workbook.add_worksheet(layout.sheet)
@@ -171,11 +171,13 @@ def write_plan_sheet(
         ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
     # The central team's own columns (master only), after the hidden ID, as they had them.
-    for offset, (header, width) in enumerate(extra_columns, start=id_col + 1):
+    extra_fmts = []
+    for offset, (header, width, num_format) in enumerate(extra_columns, start=id_col + 1):
         set_width(ws, offset, 15 if width is None else width)
         if header:
             ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
-    extra_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
+        extra_fmts.append(book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                                   **({"num_format": num_format} if num_format else {})))
     extra_date_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
                               num_format=DATE_FORMAT, align="left")
 
@@ -239,9 +241,10 @@ def write_plan_sheet(
             write_string(row_index, status_col, sheet_row.status,
                          status_changed_fmt if sheet_row.status else status_fmt)
         write_string(row_index, id_col, sheet_row.action_id, id_fmt)
-        for offset, value in enumerate(sheet_row.extra, start=id_col + 1):
+        for offset, value in enumerate(sheet_row.extra):
             if value is not None:
-                write_carried(ws, row_index, offset, value, extra_fmt, extra_date_fmt)
+                write_carried(ws, row_index, id_col + 1 + offset, value, extra_fmts[offset],
+                              extra_date_fmt)
     if lock:
         from .metadata import SPARE_PREFIX
 
@@ -429,17 +432,22 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
 
 
 def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], state: str,
-                      widths: dict[int, float] | None = None) -> None:
-    """A central team's own sheet, carried across: values, formulas and column widths."""
+                      widths: dict[int, float] | None = None,
+                      formats: dict[tuple[int, int], str] | None = None) -> None:
+    """A central team's own sheet, carried across: values, formulas, number formats and
+    column widths."""
     ws = book.workbook.add_worksheet(name)
     for col, width in sorted((widths or {}).items()):
         set_width(ws, col, width)
     body = book.fmt(valign="top")
     dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
+    formats = formats or {}
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
             if value is not None:
-                write_carried(ws, r, c, value, body, dated)
+                code = formats.get((r, c)) if formats else None
+                write_carried(ws, r, c, value, book.fmt(valign="top", num_format=code) if code
+                              else body, dated)
     if state == "hidden":
         ws.hide()
     elif state == "veryhidden":

@@ -412,6 +412,8 @@ class SheetLayer:
     each cell) and its column widths. Read so the central team's sheets keep them."""
 
     formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=…"
+    # Numbers (and formulas) shown through a number format: (row, col) -> its code ("0%").
+    formats: dict[tuple[int, int], str] = field(default_factory=dict)
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
 
 
@@ -422,18 +424,65 @@ _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
 _ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
 
 
-def sheet_layers(path: Path, sheets: list[str]) -> dict[str, SheetLayer]:
-    """Formulas and column widths of these sheets of an .xlsx, one pass over the zip."""
+def sheet_layers(path: Path, sheets: list[str],
+                 columns: dict[str, set[int]] | None = None) -> dict[str, SheetLayer]:
+    """Formulas, number formats and column widths of these sheets of an .xlsx, one pass over
+    the zip; `columns` limits a sheet's number formats to some columns (a large plan sheet)."""
     layers: dict[str, SheetLayer] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive)
+            formats = _style_formats(archive) if sheets else {}
             for sheet in sheets:
                 if sheet in parts and parts[sheet] in archive.NameToInfo:
-                    layers[sheet] = _layer(archive.read(parts[sheet]))
+                    data = archive.read(parts[sheet])
+                    layers[sheet] = _layer(data)
+                    if formats:
+                        wanted = (columns or {}).get(sheet)
+                        layers[sheet].formats = _formatted_cells(data, formats, wanted, numbers_only=False)
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
     return layers
+
+
+def _style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
+    """Cell style index (as in s="…") -> its number format, for formats other than General
+    and dates (calamine gives dates as dates already)."""
+    from .excel import BUILTIN_NUMBER_FORMATS
+
+    try:
+        styles = archive.read("xl/styles.xml")
+    except KeyError:
+        return {}
+    codes = {int(i): _unescape(c) for i, c in _NUM_FMT.findall(styles)}
+    xfs = _CELL_XFS.search(styles)
+    formats: dict[bytes, str] = {}
+    for index, fmt_id in enumerate(_XF_FORMAT.findall(xfs[1] if xfs else b"")):
+        code = codes.get(int(fmt_id)) or BUILTIN_NUMBER_FORMATS.get(int(fmt_id))
+        if code and not _is_date_format(code) and code.lower() not in ("general", "@"):
+            formats[str(index).encode()] = code
+    return formats
+
+
+def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] | None,
+                     numbers_only: bool = True) -> dict[tuple[int, int], str]:
+    """(row, col) -> format code of the number cells (and, unless numbers_only, formula
+    cells) styled with one of `formats`, in `columns` (None: all)."""
+    found: dict[tuple[int, int], str] = {}
+    if columns is not None and not columns:
+        return found
+    for match in _STYLED_VALUE.finditer(data):
+        attrs = match[3]
+        style = _STYLE.search(attrs)
+        if style is None or style[1] not in formats:
+            continue
+        kind = _TYPE.search(attrs)
+        if kind and kind[1] != b"n" and (numbers_only or kind[1] != b"str" or match[4] != b"<f"):
+            continue  # text, a boolean or an error: no number format shows
+        col = _col_index(match[1])
+        if columns is None or col in columns:
+            found[(int(match[2]) - 1, col)] = formats[style[1]]
+    return found
 
 
 def _layer(data: bytes) -> SheetLayer:
@@ -483,7 +532,7 @@ def _layer(data: bytes) -> SheetLayer:
 _NUM_FMT = re.compile(rb'<numFmt\b[^>]*?\bnumFmtId="(\d+)"[^>]*?\bformatCode="([^"]*)"', re.S)
 _CELL_XFS = re.compile(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
 _XF_FORMAT = re.compile(rb'<xf\b[^>]*?\bnumFmtId="(\d+)"')
-_STYLED_NUMBER = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"([^>]*?)>\s*<v>', re.S)
+_STYLED_VALUE = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"([^>]*?)>\s*(<v>|<f)', re.S)
 _STYLE = re.compile(rb'\bs="(\d+)"')
 _TYPE = re.compile(rb'\bt="(\w+)"')
 
@@ -492,35 +541,16 @@ def number_formats(path: Path, sheet: str, columns: set[int]) -> dict[tuple[int,
     """Number cells of these columns shown through a number format other than General or a
     date (86% is 0.86 shown as 0%): (row, col) -> the format code. Read only when the
     workbook has such a format at all, which an untouched template does not."""
-    from .excel import BUILTIN_NUMBER_FORMATS
-
-    found: dict[tuple[int, int], str] = {}
     try:
         with zipfile.ZipFile(path) as archive:
-            styles = archive.read("xl/styles.xml")
-            codes = {int(i): _unescape(c) for i, c in _NUM_FMT.findall(styles)}
-            xfs = _CELL_XFS.search(styles)
-            formats: dict[bytes, str] = {}
-            for index, fmt_id in enumerate(_XF_FORMAT.findall(xfs[1] if xfs else b"")):
-                code = codes.get(int(fmt_id)) or BUILTIN_NUMBER_FORMATS.get(int(fmt_id))
-                if code and not _is_date_format(code) and code.lower() != "general":
-                    formats[str(index).encode()] = code
+            formats = _style_formats(archive)
             part = _sheet_parts(archive).get(sheet) if formats else None
             if part is None:
-                return found
+                return {}
             data = archive.read(part)
     except (KeyError, zipfile.BadZipFile, OSError):
-        return found
-    for match in _STYLED_NUMBER.finditer(data):
-        attrs = match[3]
-        style = _STYLE.search(attrs)
-        kind = _TYPE.search(attrs)
-        if style is None or style[1] not in formats or (kind and kind[1] != b"n"):
-            continue  # not a number (t="s", "str", "b", "e"), or plainly formatted
-        col = _col_index(match[1])
-        if col in columns:
-            found[(int(match[2]) - 1, col)] = formats[style[1]]
-    return found
+        return {}
+    return _formatted_cells(data, formats, columns)
 
 
 def _is_date_format(code: str) -> bool:
