@@ -29,6 +29,8 @@ from conftest import (
     plan_table,
     sheet_values,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from test_merge import (
     CQC,
@@ -852,3 +854,31 @@ def test_overdue_and_unrated_says_not_rated(issued, tmp_path):
 
     assert "and not rated: not complete" in result.output
     assert "rated nothing" not in result.output
+
+
+# --- a formula's references follow their cells, whatever moved ---------------------------------
+
+
+@settings(deadline=None)  # a shared machine: no timing in tests
+@given(st.lists(st.booleans(), min_size=1, max_size=30), st.randoms(use_true_random=False))
+def test_a_reference_into_the_plan_sheet_follows_its_action_wherever_it_goes(gaps, rng):
+    """Actions read from rows with gaps (blank rows), written in any order: a formula that
+    pointed at an action's cell points at the same action's cell afterwards."""
+    from xlplan.carry import Relocation, relocate
+
+    old_rows, row = [], HEADER_ROW
+    for gap in gaps:
+        row += 2 if gap else 1
+        old_rows.append(row)  # 0-based
+    order = old_rows[:]
+    rng.shuffle(order)
+    moves = Relocation(PLAN_SHEET, {old: HEADER_ROW + 1 + i for i, old in enumerate(order)},
+                       {0: 2, 1: 0, 2: 1})
+    for old in old_rows:
+        new = moves.rows[old]
+        assert relocate(f"=A{old + 1}&$B${old + 1}", PLAN_SHEET, moves) == f"=C{new + 1}&$A${new + 1}"
+        assert relocate(f"='{PLAN_SHEET}'!C{old + 1}", "Notes", moves) == f"='{PLAN_SHEET}'!B{new + 1}"
+        assert relocate(f"=Notes!A{old + 1}", PLAN_SHEET, moves) == f"=Notes!A{old + 1}"
+    first, last = min(old_rows), max(old_rows)
+    assert relocate(f"=SUM(B{first + 1}:B{last + 1})", PLAN_SHEET, moves) == (
+        f"=SUM(A{HEADER_ROW + 2}:A{HEADER_ROW + 1 + len(old_rows)})")

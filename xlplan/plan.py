@@ -13,6 +13,7 @@ from .excel import CellValue, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
+from .sheets import KEY_ALIASES_HEADER
 from .workbook import MASTER_LIMITS, SheetLayer, UnreadableWorkbook, Workbook, open_workbook, sheet_layers
 
 UNASSIGNED = "Unassigned"
@@ -352,9 +353,6 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
                                          book.hidden.get(name, "visible"), layer.widths,
                                          layer.formats))
     return plan
-
-
-KEY_ALIASES_HEADER = "Also read as"
 
 
 def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) -> Layout:

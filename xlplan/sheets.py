@@ -14,6 +14,9 @@ from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
+# The Key sheet's column of other spellings of each rating; the central team may add to it
+# in the master, and merge reads it back (plan.with_key_aliases).
+KEY_ALIASES_HEADER = "Also read as"
 WIDE_LAYOUT = 250  # total column width above which the plan prints on A3
 
 
@@ -368,7 +371,7 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
     row += 2
     ws.write_string(row, 0, "Rating", book.fmt(bold=True))
     ws.write_string(row, 1, "Meaning", book.fmt(bold=True))
-    ws.write_string(row, 2, "Also read as", book.fmt(bold=True))
+    ws.write_string(row, 2, KEY_ALIASES_HEADER, book.fmt(bold=True))
     for rating in layout.ratings:
         row += 1
         ws.write_string(row, 0, rating.value, book.fmt(bg_color=rating.fill, font_color=rating.font,
