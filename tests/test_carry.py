@@ -307,6 +307,35 @@ def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_
         f"=COUNTIF('{PLAN_SHEET}'!{rag}{FIRST_DATA_ROW}:{rag}{new_rows['2.2']},\"Amber\")")
 
 
+def test_a_formula_the_team_typed_in_a_layout_column_stays_until_a_merge_changes_the_cell(
+        issued, chs_inbox, tmp_path):
+    formulas = {}
+
+    def typed(book):
+        sheet = book[PLAN_SHEET]
+        directorate, ref = letter("directorate"), letter("action_ref")
+        for action, field in (("3.1", "group"), ("5.2.2", "comments")):
+            r = row_of(sheet, issued.ids[action])
+            formulas[action] = f'={directorate}{r}&" group ("&{ref}{r}&")"'
+            sheet[f"{letter(field)}{r}"] = formulas[action]
+
+    plan = copy_plan(issued, tmp_path, extra=typed)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out)[PLAN_SHEET]
+    group = sheet[f"{letter('group')}{row_of(sheet, issued.ids['3.1'])}"]
+    assert (group.value, group.data_type) == (formulas["3.1"], "f")
+    # CHS changed 5.2.2's comments this merge: its value replaces the formula, marked and noted.
+    comments = sheet[f"{letter('comments')}{row_of(sheet, issued.ids['5.2.2'])}"]
+    assert comments.value == CHS_EDITS[("5.2.2", "comments")] and comments.comment is not None
+    formula_cells = [c.coordinate for row in sheet.iter_rows(max_col=len(LAYOUT_HEADERS))
+                     for c in row if c.data_type == "f"]
+    assert formula_cells == [group.coordinate]
+
+
 def test_a_total_under_the_table_is_reported_not_silently_dropped(issued, chs_inbox, tmp_path):
     below = {}
 

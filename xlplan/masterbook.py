@@ -103,9 +103,18 @@ def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation |
     """The plan sheet's rows with the central team's own columns, their formulas following
     the cells they point at."""
     extra = {a.id: a.extra for a in plan.actions if a.extra} if plan.extra_columns else {}
+    typed = {a.id: a for a in plan.actions if a.row in plan.layout_formulas}
     for row in rows:
         if row.action_id in extra:
             row.extra = _moved(extra[row.action_id], plan.layout.sheet, moves)
+        action = typed.get(row.action_id)
+        if action is not None:
+            # The formula stays while the cell shows what it did; a change made by this merge
+            # replaces it (the cell is marked and the change noted).
+            row.formulas = {name: Formula(relocate(text, plan.layout.sheet, moves) if moves else text,
+                                          action.values.get(name))
+                            for name, text in plan.layout_formulas[action.row].items()
+                            if name not in row.marks}
         yield row
 
 

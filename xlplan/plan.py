@@ -92,6 +92,9 @@ class Plan:
     # Column of the plan sheet as read -> where the master writes it (layout columns, status,
     # ID, then the central team's own): formulas pointing at a moved column follow it.
     column_moves: dict[int, int] = field(default_factory=dict)
+    # Formulas the team typed in the layout's columns: plan-sheet row -> {field: "=…"}. The
+    # value is what services are issued; the master keeps the formula until a merge changes it.
+    layout_formulas: dict[int, dict[str, str]] = field(default_factory=dict)
     read_problems: list[Problem] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -290,10 +293,13 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     known = {*positions.values(), id_col, status_col}
     extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
                 and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
-    # The plan sheet's XML (large) is scanned only when the team has columns of its own.
-    wanted = [layout.sheet] * bool(extra_at) + theirs
-    layers = sheet_layers(path, wanted, {layout.sheet: set(extra_at)}) if wanted else {}
+    # Number formats are looked for in the team's own columns only (a master is large).
+    layers = sheet_layers(path, [layout.sheet, *theirs], {layout.sheet: set(extra_at)})
     plan_layer = layers.get(layout.sheet, SheetLayer())
+    by_column = {i: f for f, i in positions.items()}
+    for (r, c), text in plan_layer.formulas.items():
+        if c in by_column and r > header_index:  # a formula the team typed in a layout column
+            plan.layout_formulas.setdefault(r, {})[by_column[c]] = text
     plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
                                       plan_layer.widths.get(c), c, column_format(plan_layer, c))
                           for c in extra_at]

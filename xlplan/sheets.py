@@ -123,6 +123,7 @@ class SheetRow:
     marks: dict[str, CellMark] = field(default_factory=dict)
     fill: str | None = None  # whole-row tint (proposed actions)
     extra: list = field(default_factory=list)  # the central team's own columns, after the ID
+    formulas: dict = field(default_factory=dict)  # field -> Formula the team keeps in that cell
 
 
 @dataclass
@@ -221,9 +222,13 @@ def write_plan_sheet(
         row_index += 1
         values = [sheet_row.values.get(f) for f in fields]
         ws.set_row(row_index, row_height(values, per_line))
-        marks, row_fill = sheet_row.marks, sheet_row.fill
+        marks, row_fill, formulas = sheet_row.marks, sheet_row.fill, sheet_row.formulas
         for index, value in enumerate(values):
             mark = marks.get(fields[index]) if marks else None
+            if formulas and fields[index] in formulas and mark is None:
+                write_carried(ws, row_index, index, formulas[fields[index]], plain[index],
+                              plain[index])
+                continue
             if mark is not None or row_fill:
                 column = columns[index]
                 fmt = cell_format(column, lock is not None and column.owner != "service",
