@@ -358,6 +358,25 @@ def test_a_total_under_the_table_is_reported_not_silently_dropped(issued, chs_in
     assert f"row {below['row']}" in lost[0]["Message"] and SCORE_HEADER in lost[0]["Message"]
 
 
+def test_a_retyped_title_is_kept_and_a_note_above_the_header_reported(issued, chs_inbox, tmp_path):
+    def above(book):
+        sheet = book[PLAN_SHEET]
+        sheet["A1"] = "LPT CQC action plan 2017 — board version"
+        sheet["E1"] = "Draft for the July board"
+
+    plan = copy_plan(issued, tmp_path, extra=above)
+    out = tmp_path / "out.xlsx"
+
+    result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
+
+    assert result.exit_code == 0, result.output
+    assert sheet_values(out, PLAN_SHEET)[0][0] == "LPT CQC action plan 2017 — board version"
+    assert metadata(out)["title"] == "LPT CQC action plan 2017 — board version"
+    assert str(sheet_values(out, "Summary")[0][0]).startswith("LPT CQC action plan 2017 — board")
+    lost = issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")
+    assert len(lost) == 1 and "E1 above the header row" in lost[0]["Message"]
+
+
 def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, tmp_path):
     def own_sheet(book):
         sheet = book.create_sheet("Tracker")

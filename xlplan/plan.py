@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .carry import Carried, ExtraColumn, column_format, extra_cells, with_formulas
 from .errors import XlplanError
-from .excel import CellValue, display, row_as_seen
+from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
@@ -311,6 +311,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     plan.column_moves.update({old: count + 2 + k for k, old in enumerate(extra_at)})
     del raw  # a large master: hold its cells once
     rows.extend([] for _ in range(len(extras) - len(rows)))
+    _read_above_header(plan, rows[:header_index], path)
     # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
     types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()
@@ -391,6 +392,23 @@ def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) ->
                           f"gives one name to two ratings, or a rating's own name to another "
                           f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
                           "Give each spelling to one rating only.") from exc
+
+
+def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> None:
+    """The rows above the header: xlplan writes the title (A1) and a subtitle (A2) there. A
+    title the team retyped becomes the plan's title; anything else they put there is reported,
+    as the sheet is rebuilt without it."""
+    title = display(rows[0][0]).strip() if rows and rows[0] else ""
+    if title and title != plan.meta.title:
+        plan.meta.title = title
+    extra = [cell_name(r, c) for r, row in enumerate(rows) for c, value in enumerate(row)
+             if value is not None and not (c == 0 and r < 2)]
+    if extra:
+        plan.read_problems.append(Problem(
+            "sheet-content-lost", f"{', '.join(extra[:6])}{' …' if len(extra) > 6 else ''} above "
+            "the header row of the plan sheet: xlplan writes the plan's title and a subtitle there "
+            "and rebuilds the rest, so that is not in the new master. Keep notes on a sheet of "
+            "your own.", file=str(path), sheet=plan.layout.sheet))
 
 
 def _find(header: list[CellValue], text: str) -> int | None:
