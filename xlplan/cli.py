@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import XlplanError
+from .problems import plural
 
 ISSUE_URL = "the xlplan maintainers (include the command and this message)"
 
@@ -159,7 +160,7 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
     where = f"sheet {result.source_sheet!r}, " if result.source_sheet else ""
     click.echo(f"Imported {result.actions} actions from {source} ({where}header on row "
                f"{result.header_row}) into {output}.")
-    click.echo(f"{len(result.services)} services: " + ", ".join(
+    click.echo(f"{plural(len(result.services), 'service')}: " + ", ".join(
         f"{name} ({count})" for name, count in result.services.items()))
     if result.problems:
         click.echo(f"{len(result.problems)} note(s):", err=True)
@@ -294,7 +295,8 @@ def _print_merge_problems(problems, limit: int = 25) -> None:
     for problem in errors[:limit]:
         click.echo(f"  {problem.file or problem.service or ''}: {problem.line()}", err=True)
     if len(errors) > limit:
-        click.echo(f"  … and {len(errors) - limit} more errors: see the Issues sheet.", err=True)
+        click.echo(f"  … and {plural(len(errors) - limit, 'more error', 'more errors')}: see the "
+                   "Issues sheet.", err=True)
     groups: dict[tuple[str, str], dict[str, int]] = {}
     for problem in problems:
         if problem.severity != "error":

@@ -16,6 +16,7 @@ from .carry import Formula, Relocation, relocate
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan, proposal_status
+from .problems import plural
 from .sheets import (
     HEADER_ROW,
     Book,
@@ -55,7 +56,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         rows = with_extra_columns(plan, rows, moves)
         write_plan_sheet(
             book, layout, rows, title=plan.meta.title,
-            subtitle=f"Master plan · {len(plan.actions)} actions · layout {layout.name} · "
+            subtitle=f"Master plan · {plural(len(plan.actions), 'action')} · layout {layout.name} · "
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
             status_column=True, lock=None, row_count=len(plan.actions),
