@@ -553,6 +553,7 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
     def annotate(book):
         sheet = book[PLAN_SHEET]
         sheet[f"{letter('group')}{FIRST_DATA_ROW}"].comment = Comment("Ask the board", "Quality lead")
+        sheet[f"{letter('group')}{FIRST_DATA_ROW + 1}"].hyperlink = "https://example.org/evidence"
         notes = book.create_sheet("Notes")
         notes.append(["Committee dates", None])
         notes.merge_cells("A1:B1")
@@ -568,7 +569,8 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
     lost = {i["Sheet"]: i["Message"] for i in
             issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")}
     assert set(lost) == {PLAN_SHEET, "Notes"}
-    assert "1 note (comments)" in lost[PLAN_SHEET] and "merged" not in lost[PLAN_SHEET]
+    assert "1 note (comments)" in lost[PLAN_SHEET] and "hyperlinks" in lost[PLAN_SHEET]
+    assert "merged" not in lost[PLAN_SHEET] and "conditional" not in lost[PLAN_SHEET]
     assert "merged cells" in lost["Notes"] and "1 note (comments)" in lost["Notes"]
     assert sheet_values(out, "Notes")[0][0] == "Committee dates"
     assert not issues_with(table_after(again, "Issues", "Severity"), "sheet-content-lost")

@@ -309,6 +309,9 @@ _AUTHOR = re.compile(rb"<author>([^<]*)</author>")
 _COMMENT = re.compile(rb'<comment\b[^>]*?\bauthorId="(\d+)"[^>]*>(.*?)</comment>', re.S)
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
 XLPLAN_AUTHOR = "xlplan"
+# Of those, what xlplan never writes on the plan sheet (it writes its own validations and
+# conditional formats there, so those cannot be told from the team's).
+PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks")
 # How the note on a cell a merge changed begins (report.change_note). LibreOffice drops a
 # note's author when it saves, so xlplan's own notes are also known by their first words.
 XLPLAN_NOTE_START = "Changed by "
@@ -317,7 +320,7 @@ XLPLAN_NOTE_START = "Changed by "
 def uncarried_features(path: Path, carried: list[str], plan_sheet: str) -> dict[str, list[str]]:
     """What the central team put on their sheets that xlplan cannot carry (besides drawings):
     merged cells, conditional formats, validations, links and notes; on the plan sheet,
-    which xlplan formats itself, only merged cells and notes someone other than xlplan wrote."""
+    which xlplan formats itself, only merged cells, links and notes xlplan did not write."""
     found: dict[str, list[str]] = {}
     try:
         with zipfile.ZipFile(path) as archive:
@@ -327,7 +330,7 @@ def uncarried_features(path: Path, carried: list[str], plan_sheet: str) -> dict[
                     continue
                 data = archive.read(part)
                 features = [label for pattern, label in _FEATURES
-                            if pattern.search(data) and (name != plan_sheet or label == "merged cells")]
+                            if pattern.search(data) and (name != plan_sheet or label in PLAN_SHEET_FOREIGN)]
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
                 notes = 0
