@@ -549,15 +549,21 @@ def test_a_real_chart_is_reported_once_naming_its_sheet(issued, chs_inbox, tmp_p
 
 def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued, chs_inbox, tmp_path):
     from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
 
     def annotate(book):
         sheet = book[PLAN_SHEET]
         sheet[f"{letter('group')}{FIRST_DATA_ROW}"].comment = Comment("Ask the board", "Quality lead")
         sheet[f"{letter('group')}{FIRST_DATA_ROW + 1}"].hyperlink = "https://example.org/evidence"
+        yellow = PatternFill("solid", fgColor="FFFF00")
+        sheet[f"{letter('action')}{FIRST_DATA_ROW + 2}"].fill = yellow  # highlighted by hand
         notes = book.create_sheet("Notes")
         notes.append(["Committee dates", None])
         notes.merge_cells("A1:B1")
         notes["A1"].comment = Comment("Check with the secretary", "Quality lead")
+        notes["A2"] = "Board"
+        notes["A2"].fill = yellow
+        notes["B2"].fill = yellow
 
     plan = copy_plan(issued, tmp_path, extra=annotate)
     out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
@@ -571,6 +577,7 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
     assert set(lost) == {PLAN_SHEET, "Notes"}
     assert "1 note (comments)" in lost[PLAN_SHEET] and "hyperlinks" in lost[PLAN_SHEET]
     assert "merged" not in lost[PLAN_SHEET] and "conditional" not in lost[PLAN_SHEET]
+    assert "cell colours (1 cell)" in lost[PLAN_SHEET] and "cell colours (2 cells)" in lost["Notes"]
     assert "merged cells" in lost["Notes"] and "1 note (comments)" in lost["Notes"]
     assert sheet_values(out, "Notes")[0][0] == "Committee dates"
     assert not issues_with(table_after(again, "Issues", "Severity"), "sheet-content-lost")

@@ -317,7 +317,48 @@ PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks")
 XLPLAN_NOTE_START = "Changed by "
 
 
-def uncarried_features(path: Path, carried: list[str], plan_sheet: str) -> dict[str, list[str]]:
+_FILLS = re.compile(rb"<fills\b[^>]*>(.*?)</fills>", re.S)
+_FILL = re.compile(rb"<fill>(.*?)</fill>|<fill/>", re.S)
+_FG_RGB = re.compile(rb'<fgColor\b[^>]*?\brgb="(?:[0-9A-Fa-f]{2})?([0-9A-Fa-f]{6})"')
+_XF = re.compile(rb"<xf\b([^>]*?)/?>", re.S)
+_FILL_ID = re.compile(rb'\bfillId="(\d+)"')
+
+
+def _fill_styles(archive: zipfile.ZipFile) -> dict[bytes, str]:
+    """Cell style index -> its solid fill colour ("FFEB9C", or "theme" for a theme colour)."""
+    try:
+        styles = archive.read("xl/styles.xml")
+    except KeyError:
+        return {}
+    fills_xml = _FILLS.search(styles)
+    colours: list[str | None] = []
+    for fill in _FILL.finditer(fills_xml[1] if fills_xml else b""):
+        body = fill[1] or b""
+        if b'patternType="solid"' not in body:
+            colours.append(None)
+            continue
+        rgb = _FG_RGB.search(body)
+        colours.append(rgb[1].decode().upper() if rgb else "theme")
+    xfs = _CELL_XFS.search(styles)
+    found: dict[bytes, str] = {}
+    for index, xf in enumerate(_XF.finditer(xfs[1] if xfs else b"")):
+        fill_id = _FILL_ID.search(xf[1])
+        if fill_id and int(fill_id[1]) < len(colours) and colours[int(fill_id[1])]:
+            found[str(index).encode()] = colours[int(fill_id[1])]
+    return found
+
+
+def _coloured_cells(data: bytes, styles: dict[bytes, str], own: set[str]) -> int:
+    """How many cells of a sheet are coloured with a fill not among `own`."""
+    foreign = [index for index, colour in styles.items() if colour not in own]
+    if not foreign:
+        return 0
+    pattern = re.compile(rb'<c r="[A-Z]{1,3}\d+"[^>]*?\bs="(?:' + b"|".join(foreign) + rb')"')
+    return sum(1 for _ in pattern.finditer(data))
+
+
+def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
+                       own_fills: set[str] = frozenset()) -> dict[str, list[str]]:
     """What the central team put on their sheets that xlplan cannot carry (besides drawings):
     merged cells, conditional formats, validations, links and notes; on the plan sheet,
     which xlplan formats itself, only merged cells, links and notes xlplan did not write."""
@@ -325,12 +366,18 @@ def uncarried_features(path: Path, carried: list[str], plan_sheet: str) -> dict[
     try:
         with zipfile.ZipFile(path) as archive:
             listing = set(archive.namelist())
+            fills = _fill_styles(archive)
             for name, part in _sheet_parts(archive).items():
                 if (name not in carried and name != plan_sheet) or part not in listing:
                     continue
                 data = archive.read(part)
                 features = [label for pattern, label in _FEATURES
                             if pattern.search(data) and (name != plan_sheet or label in PLAN_SHEET_FOREIGN)]
+                # xlplan colours the plan sheet itself (changes, proposals, headers); it
+                # writes no colour on the team's own sheets.
+                coloured = _coloured_cells(data, fills, own_fills if name == plan_sheet else set())
+                if coloured:
+                    features.append(f"cell colours ({coloured} cell{'s' if coloured > 1 else ''})")
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
                 notes = 0
