@@ -47,20 +47,19 @@ def column_format(layer, col: int) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str],
-                  first_row: int = 0) -> list[list[Carried]]:
+def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str]
+                  ) -> list[list[Carried]]:
     """Rows of raw cells as carried values, the formula cells (from the sheet's XML) kept."""
-    carried = [[carried_value(v) for v in row] for row in rows[first_row:]]
+    carried = [[carried_value(v) for v in row] for row in rows]
     for (r, c), text in formulas.items():
-        if r >= first_row:
-            # A formula never calculated (written by a script) has no value for calamine to
-            # give, so its row may not be there at all.
-            while r - first_row >= len(carried):
-                carried.append([])
-            row = carried[r - first_row]
-            if c >= len(row):
-                row.extend([None] * (c + 1 - len(row)))
-            row[c] = Formula(text, row[c])
+        # A formula never calculated (written by a script) has no value for calamine to
+        # give, so its row may not be there at all.
+        while r >= len(carried):
+            carried.append([])
+        row = carried[r]
+        if c >= len(row):
+            row.extend([None] * (c + 1 - len(row)))
+        row[c] = Formula(text, row[c])
     return carried
 
 

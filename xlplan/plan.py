@@ -326,8 +326,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
                 plan.read_problems.append(Problem(
                     "sheet-content-lost", f"row {offset} of the plan sheet is not an action but "
                     f"holds {', '.join(repr(h) for h in loose)}; xlplan rebuilds the plan sheet "
-                    "from its actions, so that row is not in the new master. Keep totals and notes "
-                    "on a sheet of your own.", file=str(path), sheet=layout.sheet))
+                    "from its actions, so that row is not kept when it writes the master. Keep "
+                    "totals and notes on a sheet of your own.", file=str(path), sheet=layout.sheet))
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
@@ -407,8 +407,8 @@ def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> N
         plan.read_problems.append(Problem(
             "sheet-content-lost", f"{', '.join(extra[:6])}{' …' if len(extra) > 6 else ''} above "
             "the header row of the plan sheet: xlplan writes the plan's title and a subtitle there "
-            "and rebuilds the rest, so that is not in the new master. Keep notes on a sheet of "
-            "your own.", file=str(path), sheet=plan.layout.sheet))
+            "and rebuilds the rest, so that is not kept when it writes the master. Keep notes on "
+            "a sheet of your own.", file=str(path), sheet=plan.layout.sheet))
 
 
 def _find(header: list[CellValue], text: str) -> int | None:
