@@ -550,6 +550,7 @@ def test_a_real_chart_is_reported_once_naming_its_sheet(issued, chs_inbox, tmp_p
 def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued, chs_inbox, tmp_path):
     from openpyxl.comments import Comment
     from openpyxl.styles import PatternFill
+    from openpyxl.worksheet.table import Table
 
     def annotate(book):
         sheet = book[PLAN_SHEET]
@@ -564,6 +565,10 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
         notes["A2"] = "Board"
         notes["A2"].fill = yellow
         notes["B2"].fill = yellow
+        tracker = book.create_sheet("Tracker")
+        for row in (["Month", "Closed"], ["June", 3], ["July", 5]):
+            tracker.append(row)
+        tracker.add_table(Table(displayName="Closures", ref="A1:B3"))
 
     plan = copy_plan(issued, tmp_path, extra=annotate)
     out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
@@ -574,7 +579,9 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
     assert result.exit_code == 0 and second.exit_code == 0, result.output + second.output
     lost = {i["Sheet"]: i["Message"] for i in
             issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")}
-    assert set(lost) == {PLAN_SHEET, "Notes"}
+    assert set(lost) == {PLAN_SHEET, "Notes", "Tracker"}
+    assert "an Excel table" in lost["Tracker"]
+    assert sheet_values(out, "Tracker")[2] == ["July", 5]
     assert "1 note (comments)" in lost[PLAN_SHEET] and "hyperlinks" in lost[PLAN_SHEET]
     assert "merged" not in lost[PLAN_SHEET] and "conditional" not in lost[PLAN_SHEET]
     assert "cell colours (1 cell)" in lost[PLAN_SHEET] and "cell colours (2 cells)" in lost["Notes"]

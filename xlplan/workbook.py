@@ -302,7 +302,8 @@ def _unescape(raw: bytes) -> str:
 _FEATURES = ((re.compile(rb"<mergeCell\b"), "merged cells"),
              (re.compile(rb"<conditionalFormatting\b"), "conditional formatting"),
              (re.compile(rb"<dataValidation\b"), "drop-down lists or validation rules"),
-             (re.compile(rb"<hyperlink\b"), "hyperlinks"))
+             (re.compile(rb"<hyperlink\b"), "hyperlinks"),
+             (re.compile(rb"<tablePart\b"), "an Excel table (Format as Table)"))
 _COMMENTS_TARGET = re.compile(
     rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S)
 _AUTHOR = re.compile(rb"<author>([^<]*)</author>")
@@ -311,7 +312,7 @@ _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
 XLPLAN_AUTHOR = "xlplan"
 # Of those, what xlplan never writes on the plan sheet (it writes its own validations and
 # conditional formats there, so those cannot be told from the team's).
-PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks")
+PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks", "an Excel table (Format as Table)")
 # How the note on a cell a merge changed begins (report.change_note). LibreOffice drops a
 # note's author when it saves, so xlplan's own notes are also known by their first words.
 XLPLAN_NOTE_START = "Changed by "
@@ -382,6 +383,8 @@ def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
                 rels = f"{folder}/_rels/{base}.rels"
                 notes = 0
                 if rels in listing:
+                    if b'relationships/pivotTable"' in archive.read(rels):
+                        features.append("a pivot table")
                     for target in _COMMENTS_TARGET.findall(archive.read(rels)):
                         comments = _resolve(folder, target.decode())
                         if comments in listing:
