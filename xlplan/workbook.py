@@ -349,13 +349,37 @@ def _fill_styles(archive: zipfile.ZipFile) -> dict[bytes, str]:
     return found
 
 
-def _coloured_cells(data: bytes, styles: dict[bytes, str], own: set[str]) -> int:
-    """How many cells of a sheet are coloured with a fill not among `own`."""
+def _coloured_cells(styles: dict[bytes, str], own: set[str]) -> re.Pattern | None:
+    """A pattern for the cells coloured with a fill not among `own`, or None if no style has one."""
     foreign = [index for index, colour in styles.items() if colour not in own]
     if not foreign:
-        return 0
-    pattern = re.compile(rb'<c r="[A-Z]{1,3}\d+"[^>]*?\bs="(?:' + b"|".join(foreign) + rb')"')
-    return sum(1 for _ in pattern.finditer(data))
+        return None
+    return re.compile(rb'<c r="[A-Z]{1,3}\d+"[^>]{0,200}?\bs="(?:' + b"|".join(foreign) + rb')"')
+
+
+SCAN_CHUNK = 1 << 20
+SCAN_OVERLAP = 4096  # longer than any tag looked for, so none is cut between two chunks
+
+
+def _count_in_part(archive: zipfile.ZipFile, part: str, patterns: dict[str, re.Pattern]
+                   ) -> dict[str, int]:
+    """How often each pattern occurs in a zip part, read in chunks: a master's plan sheet is
+    tens of megabytes, and only a few tags are looked for."""
+    counts = dict.fromkeys(patterns, 0)
+    if not patterns:
+        return counts
+    tail = b""
+    with archive.open(part) as stream:
+        while True:
+            chunk = stream.read(SCAN_CHUNK)
+            data = tail + chunk
+            # A match starting in the last SCAN_OVERLAP bytes is counted with the next chunk.
+            limit = len(data) if not chunk else len(data) - SCAN_OVERLAP
+            for label, pattern in patterns.items():
+                counts[label] += sum(1 for m in pattern.finditer(data) if m.start() < limit)
+            if not chunk:
+                return counts
+            tail = data[-SCAN_OVERLAP:]
 
 
 def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
@@ -371,12 +395,16 @@ def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
             for name, part in _sheet_parts(archive).items():
                 if (name not in carried and name != plan_sheet) or part not in listing:
                     continue
-                data = archive.read(part)
-                features = [label for pattern, label in _FEATURES
-                            if pattern.search(data) and (name != plan_sheet or label in PLAN_SHEET_FOREIGN)]
+                patterns = {label: pattern for pattern, label in _FEATURES
+                            if name != plan_sheet or label in PLAN_SHEET_FOREIGN}
                 # xlplan colours the plan sheet itself (changes, proposals, headers); it
                 # writes no colour on the team's own sheets.
-                coloured = _coloured_cells(data, fills, own_fills if name == plan_sheet else set())
+                coloured = _coloured_cells(fills, own_fills if name == plan_sheet else set())
+                if coloured is not None:
+                    patterns["colour"] = coloured
+                counts = _count_in_part(archive, part, patterns)
+                features = [label for label in patterns if label != "colour" and counts[label]]
+                coloured = counts.get("colour", 0)
                 if coloured:
                     features.append(f"cell colours ({coloured} cell{'s' if coloured > 1 else ''})")
                 folder, _, base = part.rpartition("/")
