@@ -946,3 +946,26 @@ def test_a_reference_into_the_plan_sheet_follows_its_action_wherever_it_goes(gap
     first, last = min(old_rows), max(old_rows)
     assert relocate(f"=SUM(B{first + 1}:B{last + 1})", PLAN_SHEET, moves) == (
         f"=SUM(A{HEADER_ROW + 2}:A{HEADER_ROW + 1 + len(old_rows)})")
+
+
+def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monkeypatch):
+    """The plan sheet is read in overlapping windows: cut small, every formula, format and
+    tag is still found exactly once."""
+    from xlplan import workbook
+
+    def scan():
+        layers = workbook.sheet_layers(central.plan, [PLAN_SHEET], {PLAN_SHEET: {21, 22}})
+        with zipfile.ZipFile(central.plan) as archive:
+            part = workbook._sheet_parts(archive)[PLAN_SHEET]
+            counts = workbook._count_in_part(archive, part, {
+                "cells": re.compile(rb"<c r="), "rows": re.compile(rb"<row\b")})
+        return layers[PLAN_SHEET], counts
+
+    whole, whole_counts = scan()
+    monkeypatch.setattr(workbook, "SCAN_CHUNK", 700)
+    monkeypatch.setattr(workbook, "SCAN_OVERLAP", 1500)
+    cut, cut_counts = scan()
+
+    assert whole.formulas and whole.formats and whole.widths
+    assert (cut.formulas, cut.formats, cut.widths) == (whole.formulas, whole.formats, whole.widths)
+    assert cut_counts == whole_counts and whole_counts["rows"] > 150

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,28 +359,40 @@ def _coloured_cells(styles: dict[bytes, str], own: set[str]) -> re.Pattern | Non
 
 
 SCAN_CHUNK = 1 << 20
-SCAN_OVERLAP = 4096  # longer than any tag looked for, so none is cut between two chunks
+# Longer than anything looked for (a cell with a formula of Excel's 8,192 characters, escaped),
+# so no match is cut between two windows.
+SCAN_OVERLAP = 1 << 18
 
 
-def _count_in_part(archive: zipfile.ZipFile, part: str, patterns: dict[str, re.Pattern]
-                   ) -> dict[str, int]:
-    """How often each pattern occurs in a zip part, read in chunks: a master's plan sheet is
-    tens of megabytes, and only a few tags are looked for."""
-    counts = dict.fromkeys(patterns, 0)
-    if not patterns:
-        return counts
+def _windows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[bytes, int]]:
+    """A zip part in overlapping windows, so a large sheet is never held whole: (window,
+    limit). A match is the window's if it starts before `limit`; one starting later is found
+    again, whole, in the next window."""
     tail = b""
     with archive.open(part) as stream:
         while True:
             chunk = stream.read(SCAN_CHUNK)
             data = tail + chunk
-            # A match starting in the last SCAN_OVERLAP bytes is counted with the next chunk.
-            limit = len(data) if not chunk else len(data) - SCAN_OVERLAP
+            if not chunk:
+                yield data, len(data)
+                return
+            if len(data) > SCAN_OVERLAP:
+                yield data, len(data) - SCAN_OVERLAP
+                tail = data[-SCAN_OVERLAP:]
+            else:
+                tail = data
+
+
+def _count_in_part(archive: zipfile.ZipFile, part: str, patterns: dict[str, re.Pattern]
+                   ) -> dict[str, int]:
+    """How often each pattern occurs in a zip part, read in windows: a master's plan sheet is
+    tens of megabytes, and only a few tags are looked for."""
+    counts = dict.fromkeys(patterns, 0)
+    if patterns:
+        for data, limit in _windows(archive, part):
             for label, pattern in patterns.items():
                 counts[label] += sum(1 for m in pattern.finditer(data) if m.start() < limit)
-            if not chunk:
-                return counts
-            tail = data[-SCAN_OVERLAP:]
+    return counts
 
 
 def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
@@ -498,7 +511,8 @@ class SheetLayer:
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
 
 
-_FORMULA_PARTS = re.compile(rb"<f\b([^>]*?)(?:/>|>([^<]*)</f>)", re.S)
+_CELL_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]{0,400}?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)',
+                           re.S)
 _SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
 _SHARED = re.compile(rb'\bt="shared"')
 _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
@@ -516,11 +530,8 @@ def sheet_layers(path: Path, sheets: list[str],
             formats = _style_formats(archive) if sheets else {}
             for sheet in sheets:
                 if sheet in parts and parts[sheet] in archive.NameToInfo:
-                    data = archive.read(parts[sheet])
-                    layers[sheet] = _layer(data)
-                    if formats:
-                        wanted = (columns or {}).get(sheet)
-                        layers[sheet].formats = _formatted_cells(data, formats, wanted, numbers_only=False)
+                    wanted = (columns or {}).get(sheet)
+                    layers[sheet] = _layer(archive, parts[sheet], formats, wanted)
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
     return layers
@@ -546,13 +557,17 @@ def _style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
 
 
 def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] | None,
-                     numbers_only: bool = True) -> dict[tuple[int, int], str]:
+                     numbers_only: bool = True, limit: int | None = None,
+                     found: dict[tuple[int, int], str] | None = None) -> dict[tuple[int, int], str]:
     """(row, col) -> format code of the number cells (and, unless numbers_only, formula
-    cells) styled with one of `formats`, in `columns` (None: all)."""
-    found: dict[tuple[int, int], str] = {}
-    if columns is not None and not columns:
+    cells) styled with one of `formats`, in `columns` (None: all); matches from `limit` on
+    are left to the next window."""
+    found = {} if found is None else found
+    if (columns is not None and not columns) or not formats:
         return found
     for match in _STYLED_VALUE.finditer(data):
+        if limit is not None and match.start() >= limit:
+            break
         attrs = match[3]
         style = _STYLE.search(attrs)
         if style is None or style[1] not in formats:
@@ -566,10 +581,25 @@ def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] |
     return found
 
 
-def _layer(data: bytes) -> SheetLayer:
+def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
+           columns: set[int] | None) -> SheetLayer:
     layer = SheetLayer()
-    head_end = data.find(b"<sheetData")
-    for match in _COL.finditer(data, 0, head_end if head_end >= 0 else len(data)):
+    in_head = True
+    shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
+    for data, limit in _windows(archive, part):
+        if in_head:  # <cols> comes before the cells
+            head_end = data.find(b"<sheetData")
+            in_head = head_end < 0
+            _read_widths(layer, data, head_end if head_end >= 0 else limit)
+        _formatted_cells(data, formats, columns, numbers_only=False, limit=limit,
+                         found=layer.formats)
+        if b"<f" in data:
+            _read_formulas(layer, data, limit, shared)
+    return layer
+
+
+def _read_widths(layer: SheetLayer, data: bytes, end: int) -> None:
+    for match in _COL.finditer(data, 0, end):
         attrs = dict(_ATTR.findall(match[1]))
         try:
             first, last, width = int(attrs[b"min"]), int(attrs[b"max"]), float(attrs[b"width"])
@@ -582,32 +612,30 @@ def _layer(data: bytes) -> SheetLayer:
             shown = 0.0  # a hidden column is one of no width, for the writer too
         for col in range(first - 1, min(last, first + 100)):
             layer.widths[col] = shown
-    if b"<f>" not in data and b"<f " not in data:
-        return layer
-    shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
-    # Only the cells holding a formula are looked at: a master has millions of plain cells.
-    for formula in _FORMULA_PARTS.finditer(data):
-        start = data.rfind(b"<c ", 0, formula.start())
-        ref = _REF.search(data, start, data.find(b">", start)) if start >= 0 else None
-        if not ref:
-            continue
-        key = (int(ref[2]) - 1, _col_index(ref[1]))
-        attrs, text = formula[1], _unescape(formula[2] or b"")
+
+
+def _read_formulas(layer: SheetLayer, data: bytes, limit: int,
+                   shared: dict[bytes, tuple[str, str]]) -> None:
+    for match in _CELL_FORMULA.finditer(data):
+        if match.start() >= limit:
+            break
+        letters, number, attrs = match[1], match[2], match[3]
+        text = _unescape(match[4] or b"")
+        key = (int(number) - 1, _col_index(letters))
+        where = (letters + number).decode()
         index = _SHARED_INDEX.search(attrs) if _SHARED.search(attrs) else None
         if index and text:
-            shared[index[1]] = (text, (ref[1] + ref[2]).decode())
+            shared[index[1]] = (text, where)
         elif index and index[1] in shared:
             # A formula filled down in Excel is stored once and shared: the other cells
             # hold only its index, so it is translated to each cell, as Excel shows it.
             from openpyxl.formula.translate import Translator
 
             origin_text, origin = shared[index[1]]
-            layer.formulas[key] = Translator("=" + origin_text, origin=origin).translate_formula(
-                (ref[1] + ref[2]).decode())
+            layer.formulas[key] = Translator("=" + origin_text, origin=origin).translate_formula(where)
             continue
         if text:
             layer.formulas[key] = "=" + text
-    return layer
 
 
 _NUM_FMT = re.compile(rb'<numFmt\b[^>]*?\bnumFmtId="(\d+)"[^>]*?\bformatCode="([^"]*)"', re.S)
