@@ -957,8 +957,8 @@ def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monke
         layers = workbook.sheet_layers(central.plan, [PLAN_SHEET], {PLAN_SHEET: {21, 22}})
         with zipfile.ZipFile(central.plan) as archive:
             part = workbook._sheet_parts(archive)[PLAN_SHEET]
-            counts = workbook._count_in_part(archive, part, {
-                "cells": re.compile(rb"<c r="), "rows": re.compile(rb"<row\b")})
+            counts = workbook._layer(archive, part, {}, None, {
+                "cells": re.compile(rb"<c r="), "rows": re.compile(rb"<row\b")}).counts
         return layers[PLAN_SHEET], counts
 
     whole, whole_counts = scan()

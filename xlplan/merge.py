@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import style
 from .checks import CheckedReturn, check_master, same
 from .errors import XlplanError
 from .excel import CellValue, display
@@ -17,7 +16,7 @@ from .masterbook import plan_lock, write_master
 from .plan import UNASSIGNED, Action, LogEntry, Plan, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .validate import validate
-from .workbook import sheets_with_drawings, uncarried_features
+from .workbook import sheets_with_drawings
 
 EXIT_WRITTEN, EXIT_STRICT, EXIT_NOT_WRITTEN = 0, 1, 2
 
@@ -214,7 +213,7 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
     carried = [sheet.name for sheet in plan.carried]
     drawings = {name: digest for name, digest in sheets_with_drawings(plan_path).items()
                 if name in carried or name == plan.layout.sheet}
-    features = uncarried_features(plan_path, carried, plan.layout.sheet, xlplan_fills(plan.layout))
+    features = plan.uncarried  # found when the master was read
     for name in sorted(set(drawings) | set(features)):
         what = (["images, charts or shapes"] if name in drawings else []) + features.get(name, [])
         digest = hashlib.sha256(f"{name}|{drawings.get(name, '')}|{what}".encode()).hexdigest()[:12]
@@ -229,13 +228,6 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
             "in a separate workbook (the previous master is kept as a backup). This is said once.",
             file=plan_path.name, sheet=name))
     plan.meta.uncarried_reported = " ".join(sorted(reported)) or None
-
-
-def xlplan_fills(layout) -> set[str]:
-    """Every fill colour xlplan itself puts on a plan sheet (as "FFEB9C")."""
-    colours = {style.CHANGED_FILL, style.CONFLICT_FILL, style.PROPOSED_FILL, style.LOCKED_FILL,
-               style.PROBLEM_FILL, *style.HEADER_FILL.values(), *(r.fill for r in layout.ratings)}
-    return {c.lstrip("#").upper() for c in colours}
 
 
 def keep_backup(plan_path: Path) -> Path:

@@ -13,7 +13,7 @@ from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .problems import Problem
-from .sheets import KEY_ALIASES_HEADER
+from .sheets import KEY_ALIASES_HEADER, own_fills
 from .workbook import MASTER_LIMITS, SheetLayer, UnreadableWorkbook, Workbook, open_workbook, sheet_layers
 
 UNASSIGNED = "Unassigned"
@@ -95,6 +95,8 @@ class Plan:
     # Formulas the team typed in the layout's columns: plan-sheet row -> {field: "=…"}. The
     # value is what services are issued; the master keeps the formula until a merge changes it.
     layout_formulas: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Sheet -> what the team put on it that xlplan cannot carry (merged cells, notes, …).
+    uncarried: dict[str, list[str]] = field(default_factory=dict)
     read_problems: list[Problem] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -294,7 +296,9 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
                 and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
     # Number formats are looked for in the team's own columns only (a master is large).
-    layers = sheet_layers(path, [layout.sheet, *theirs], {layout.sheet: set(extra_at)})
+    layers = sheet_layers(path, [layout.sheet, *theirs], {layout.sheet: set(extra_at)},
+                          plan_sheet=layout.sheet, own_fills=own_fills(layout))
+    plan.uncarried = {name: layer.uncarried for name, layer in layers.items() if layer.uncarried}
     plan_layer = layers.get(layout.sheet, SheetLayer())
     by_column = {i: f for f, i in positions.items()}
     for (r, c), text in plan_layer.formulas.items():

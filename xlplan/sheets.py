@@ -99,6 +99,14 @@ def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
         write_value(ws, row, col, value, fmt, date_fmt)
 
 
+def own_fills(layout: Layout) -> set[str]:
+    """Every fill colour xlplan itself puts on a plan sheet, as "FFEB9C": any other there is
+    the central team's (and cannot be carried)."""
+    colours = {style.CHANGED_FILL, style.CONFLICT_FILL, style.PROPOSED_FILL, style.LOCKED_FILL,
+               style.PROBLEM_FILL, *style.HEADER_FILL.values(), *(r.fill for r in layout.ratings)}
+    return {c.lstrip("#").upper() for c in colours}
+
+
 def set_width(ws, col: int, width: float) -> None:
     """A carried column's width; 0 is a column its owner hid, and it stays hidden."""
     if width:

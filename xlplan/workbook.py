@@ -383,65 +383,48 @@ def _windows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[bytes, int]]
                 tail = data
 
 
-def _count_in_part(archive: zipfile.ZipFile, part: str, patterns: dict[str, re.Pattern]
-                   ) -> dict[str, int]:
-    """How often each pattern occurs in a zip part, read in windows: a master's plan sheet is
-    tens of megabytes, and only a few tags are looked for."""
-    counts = dict.fromkeys(patterns, 0)
-    if patterns:
-        for data, limit in _windows(archive, part):
-            for label, pattern in patterns.items():
-                counts[label] += sum(1 for m in pattern.finditer(data) if m.start() < limit)
-    return counts
+def _uncarried_patterns(on_plan_sheet: bool, fills: dict[bytes, str], own_fills: set[str]
+                        ) -> dict[str, re.Pattern]:
+    """What to look for on a sheet that xlplan cannot carry: on the plan sheet, which xlplan
+    formats itself, only what it never writes there."""
+    patterns = {label: pattern for pattern, label in _FEATURES
+                if not on_plan_sheet or label in PLAN_SHEET_FOREIGN}
+    # xlplan colours the plan sheet itself (changes, proposals, headers); it writes no colour
+    # on the team's own sheets.
+    coloured = _coloured_cells(fills, own_fills if on_plan_sheet else set())
+    if coloured is not None:
+        patterns["colour"] = coloured
+    return patterns
 
 
-def uncarried_features(path: Path, carried: list[str], plan_sheet: str,
-                       own_fills: set[str] = frozenset()) -> dict[str, list[str]]:
-    """What the central team put on their sheets that xlplan cannot carry (besides drawings):
-    merged cells, conditional formats, validations, links and notes; on the plan sheet,
-    which xlplan formats itself, only merged cells, links and notes xlplan did not write."""
-    found: dict[str, list[str]] = {}
-    try:
-        with zipfile.ZipFile(path) as archive:
-            listing = set(archive.namelist())
-            fills = _fill_styles(archive)
-            for name, part in _sheet_parts(archive).items():
-                if (name not in carried and name != plan_sheet) or part not in listing:
-                    continue
-                patterns = {label: pattern for pattern, label in _FEATURES
-                            if name != plan_sheet or label in PLAN_SHEET_FOREIGN}
-                # xlplan colours the plan sheet itself (changes, proposals, headers); it
-                # writes no colour on the team's own sheets.
-                coloured = _coloured_cells(fills, own_fills if name == plan_sheet else set())
-                if coloured is not None:
-                    patterns["colour"] = coloured
-                counts = _count_in_part(archive, part, patterns)
-                features = [label for label in patterns if label != "colour" and counts[label]]
-                coloured = counts.get("colour", 0)
-                if coloured:
-                    features.append(f"cell colours ({coloured} cell{'s' if coloured > 1 else ''})")
-                folder, _, base = part.rpartition("/")
-                rels = f"{folder}/_rels/{base}.rels"
-                notes = 0
-                if rels in listing:
-                    if b'relationships/pivotTable"' in archive.read(rels):
-                        features.append("a pivot table")
-                    for target in _COMMENTS_TARGET.findall(archive.read(rels)):
-                        comments = _resolve(folder, target.decode())
-                        if comments in listing:
-                            notes += _notes_by_others(archive.read(comments))
-                if notes:
-                    features.append(f"{notes} note{'s' if notes > 1 else ''} (comments)")
-                if features:
-                    found[name] = features
-    except (KeyError, zipfile.BadZipFile, OSError):
-        pass
-    return found
+def _uncarried(counts: dict[str, int], archive: zipfile.ZipFile, part: str,
+               listing: set[str]) -> list[str]:
+    """What a sheet holds that cannot be carried, as a list for a message."""
+    features = [label for label, count in counts.items() if label != "colour" and count]
+    coloured = counts.get("colour", 0)
+    if coloured:
+        features.append(f"cell colours ({coloured} cell{'s' if coloured > 1 else ''})")
+    folder, _, base = part.rpartition("/")
+    rels = f"{folder}/_rels/{base}.rels"
+    notes = 0
+    if rels in listing:
+        relations = archive.read(rels)
+        if b'relationships/pivotTable"' in relations:
+            features.append("a pivot table")
+        for target in _COMMENTS_TARGET.findall(relations):
+            comments = _resolve(folder, target.decode())
+            if comments in listing:
+                notes += _notes_by_others(archive.read(comments))
+    if notes:
+        features.append(f"{notes} note{'s' if notes > 1 else ''} (comments)")
+    return features
 
 
 def _notes_by_others(data: bytes) -> int:
     """Notes not written by xlplan (its own say what a merge changed, and move to the log)."""
     authors = [_unescape(a) for a in _AUTHOR.findall(data)]
+    if authors and all(a == XLPLAN_AUTHOR for a in authors):
+        return 0  # as xlplan wrote them (Excel keeps the author; LibreOffice does not)
     count = 0
     for match in _COMMENT.finditer(data):
         index = int(match[1])
@@ -508,6 +491,8 @@ class SheetLayer:
     formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=…"
     # Numbers (and formulas) shown through a number format: (row, col) -> its code ("0%").
     formats: dict[tuple[int, int], str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # tags looked for -> how many
+    uncarried: list[str] = field(default_factory=list)  # what cannot be carried, for a message
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
 
 
@@ -519,19 +504,26 @@ _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
 _ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
 
 
-def sheet_layers(path: Path, sheets: list[str],
-                 columns: dict[str, set[int]] | None = None) -> dict[str, SheetLayer]:
-    """Formulas, number formats and column widths of these sheets of an .xlsx, one pass over
-    the zip; `columns` limits a sheet's number formats to some columns (a large plan sheet)."""
+def sheet_layers(path: Path, sheets: list[str], columns: dict[str, set[int]] | None = None,
+                 plan_sheet: str | None = None, own_fills: set[str] = frozenset()
+                 ) -> dict[str, SheetLayer]:
+    """Formulas, number formats, column widths and what cannot be carried, of these sheets of
+    an .xlsx, in one pass over each; `columns` limits a sheet's number formats to some columns
+    (a large plan sheet); `own_fills` are the colours xlplan itself gives `plan_sheet`."""
     layers: dict[str, SheetLayer] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             parts = _sheet_parts(archive)
+            listing = set(archive.namelist())
             formats = _style_formats(archive) if sheets else {}
+            fills = _fill_styles(archive) if sheets else {}
             for sheet in sheets:
-                if sheet in parts and parts[sheet] in archive.NameToInfo:
+                if sheet in parts and parts[sheet] in listing:
                     wanted = (columns or {}).get(sheet)
-                    layers[sheet] = _layer(archive, parts[sheet], formats, wanted)
+                    patterns = _uncarried_patterns(sheet == plan_sheet, fills, own_fills)
+                    layer = _layer(archive, parts[sheet], formats, wanted, patterns)
+                    layer.uncarried = _uncarried(layer.counts, archive, parts[sheet], listing)
+                    layers[sheet] = layer
     except (KeyError, zipfile.BadZipFile, OSError):
         pass
     return layers
@@ -582,8 +574,8 @@ def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] |
 
 
 def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
-           columns: set[int] | None) -> SheetLayer:
-    layer = SheetLayer()
+           columns: set[int] | None, patterns: dict[str, re.Pattern]) -> SheetLayer:
+    layer = SheetLayer(counts=dict.fromkeys(patterns, 0))
     in_head = True
     shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
     for data, limit in _windows(archive, part):
@@ -595,6 +587,8 @@ def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
                          found=layer.formats)
         if b"<f" in data:
             _read_formulas(layer, data, limit, shared)
+        for label, pattern in patterns.items():
+            layer.counts[label] += sum(1 for m in pattern.finditer(data) if m.start() < limit)
     return layer
 
 
