@@ -576,7 +576,7 @@ def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] |
 def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
            columns: set[int] | None, patterns: dict[str, re.Pattern]) -> SheetLayer:
     layer = SheetLayer(counts=dict.fromkeys(patterns, 0))
-    in_head = True
+    in_head, after_cells, start = True, False, 0
     shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
     for data, limit in _windows(archive, part):
         if in_head:  # <cols> comes before the cells
@@ -587,8 +587,15 @@ def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
                          found=layer.formats)
         if b"<f" in data:
             _read_formulas(layer, data, limit, shared)
+        if not after_cells:
+            # Merged cells, links, validations and tables are listed after the cells.
+            end = data.find(b"</sheetData>")
+            after_cells, start = end >= 0, max(end, 0)
         for label, pattern in patterns.items():
-            layer.counts[label] += sum(1 for m in pattern.finditer(data) if m.start() < limit)
+            if label == "colour" or after_cells:
+                layer.counts[label] += sum(1 for m in pattern.finditer(
+                    data, 0 if label == "colour" else start) if m.start() < limit)
+        start = 0
     return layer
 
 
