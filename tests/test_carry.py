@@ -10,6 +10,7 @@ the written master back: the cells that must hold something hold it, and nothing
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 import zipfile
@@ -19,11 +20,13 @@ from types import SimpleNamespace
 import openpyxl
 import pytest
 from conftest import (
+    EXAMPLES,
     FIRST_DATA_ROW,
     HEADER_ROW,
     ID_HEADER,
     LPT_SOURCE,
     PLAN_SHEET,
+    SEED_SOURCES,
     invoke,
     metadata,
     plan_table,
@@ -971,3 +974,36 @@ def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monke
     assert (cut.formulas, cut.formats, cut.widths) == (whole.formulas, whole.formats, whole.widths)
     assert cut_counts == whole_counts
     assert whole_counts["colour"] > 1000 and whole_counts["autoFilter"] == 1
+
+
+# --- spare-row updates, in every layout ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", sorted(SEED_SOURCES))
+def test_a_spare_row_update_is_refused_and_a_proposal_accepted_in_every_layout(seed, tmp_path):
+    """Each layout says what an update holds (its rating, its evidence columns); a spare row
+    holding only that is refused, one naming an action is a proposal."""
+    from xlplan.layout import load_layout
+
+    layout, _ = load_layout(SEED_SOURCES[seed])
+    plan, outbox = tmp_path / "plan.xlsx", tmp_path / "outbox"
+    assert invoke("import", EXAMPLES / seed / "source.csv", "-o", plan, "--layout",
+                  SEED_SOURCES[seed]).exit_code == 0
+    assert invoke("template", plan, "-o", outbox, "--cycle", "Q1").exit_code == 0
+    template = sorted(outbox.glob("*.xlsx"))[0]
+    update = {layout.evidence_fields[0]: "Done; minutes of 12/06 attached.",
+              layout.service_rating: "Purple"}
+    described = next(c.field for c in layout.columns if c.type == "long_text"
+                     and c.field not in layout.evidence_fields)
+    proposal = {layout.reference: "99.1", described: "Weekly safety huddle on every ward."}
+    fill_in(template, tmp_path / "update.xlsx", {}, proposals=[update])
+    fill_in(template, tmp_path / "proposal.xlsx", {}, proposals=[proposal])
+
+    refused = invoke("validate", tmp_path / "update.xlsx", "--plan", plan, "--json")
+    accepted = invoke("validate", tmp_path / "proposal.xlsx", "--plan", plan, "--json")
+
+    assert refused.exit_code == 1, refused.output
+    codes = [p["code"] for p in json.loads(refused.output)["files"][0]["problems"]]
+    assert "update-in-spare-row" in codes and "proposed-action" not in codes
+    codes = [p["code"] for p in json.loads(accepted.output)["files"][0]["problems"]]
+    assert "proposed-action" in codes and "update-in-spare-row" not in codes
