@@ -281,7 +281,8 @@ def test_an_unknown_column_is_kept_as_a_central_column_and_listed(run, tmp_path)
     assert "S 'Lead nurse notes' kept as the central column 'Lead nurse notes'" in result.output
     assert "1 filled cell(s)" in result.output
     header, actions = plan_table(out)
-    assert header[18:] == ["Lead nurse notes", "Changed this cycle", "xlplan ID"]
+    # The central team's own columns sit right of the hidden ID (xlplan.carry).
+    assert header[18:] == ["Changed this cycle", "xlplan ID", "Lead nurse notes"]
     assert [a["Action Reference"] for a in actions] == ["1", "1.1"]
     assert [a["Lead nurse notes"] for a in actions] == ["Chased twice", ""]
 

@@ -39,7 +39,7 @@ def test_a_layout_written_from_the_printed_file_imports_the_users_plan(run, tmp_
     result = run("import", source, "-o", tmp_path / "plan.xlsx", "--layout", mine)
 
     assert result.exit_code == 0, result.output
-    assert "1 services: Director of Nursing (1)" in result.output
+    assert "1 service: Director of Nursing (1)" in result.output
 
 
 CQC = builtin_layouts()["cqc"].read_text(encoding="utf-8")

@@ -700,7 +700,7 @@ def test_overdue(lpt: Issued, tmp_path: Path) -> None:
     assert problem == {
         "severity": "warning", "code": "overdue", "sheet": PLAN_SHEET, "cell": "J15", "action": "5.1.2",
         "column": DUE_HEADER, "value": "October 2017",
-        "message": "due 31/10/2017, which has passed (as of 01/01/2018), and rated nothing: not "
+        "message": "due 31/10/2017, which has passed (as of 01/01/2018), and not rated: not "
                    "complete. Update the rating, the date or the comments.",
     }
     # Rated complete (with evidence), it is no longer overdue; 'March 2017 - March 2018' is no day.

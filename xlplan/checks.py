@@ -16,7 +16,7 @@ from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CH
 from .identity import AT_ID, FOUND, MOVED, identify_rows, likely_service, looks_sorted
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
-from .problems import Problem, Severity, short
+from .problems import Problem, Severity, plural, short
 from .progress import overdue_since
 from .record import IssuedRow, cell_digest, locked_digest, normal_text
 from .returns import ReturnRow, ServiceReturn
@@ -34,6 +34,7 @@ class Edit:
     # Judged against the master's record: has the master's cell changed since issue too?
     # None for a return judged without the record (its `old` is then the base).
     master_changed: bool | None = None
+    action: str | None = None  # the reference as issued, for messages (never the hidden ID)
 
 
 @dataclass
@@ -160,6 +161,8 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
                 if edit is not None:
                     checked.edits.append(edit)
     for proposal in ret.proposals:
+        if refuse_update_in_spare_row(ret, proposal):
+            continue
         for column in layout.columns:
             if column.field in ret.positions and proposal.values.get(column.field) is not None:
                 value = check_value(ret, proposal, column, proposal.values[column.field])
@@ -194,12 +197,38 @@ def check_return(ret: ServiceReturn, plan: Plan | None = None, *, as_of: dt.date
 
     check_business_rules(ret, layout, rows, final, index, as_of or dt.date.today(),
                          after_merge=after_merge, due_as_written=due_as_written)
+    check_required(ret, rows, final, checked.proposals)
     return checked
 
 
 def issued_cycle(index: PlanIndex | None, service: str | None) -> str | None:
     rows = index.issued.get(service or "") if index is not None else None
     return next(iter(rows.values())).cycle if rows else None
+
+
+def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> bool:
+    """A spare row with progress, evidence or a rating but no action (no reference, nothing in
+    the columns that describe an action) is an update typed in the wrong place: adding it
+    would put a blank action in the plan and count it in the Summary. True: refused."""
+    layout = ret.layout
+    assert layout is not None
+    # What an update holds: ratings, dates, progress and evidence, who the service or owner
+    # is. Anything else (a reference, a requirement, the action itself) names an action.
+    update_only = {layout.route, *layout.evidence_fields}
+    update_only.update(c.field for c in layout.columns if c.type in ("rating", "date")
+                       or (c.owner == "service" and c.type == "text"))
+    update_only.discard(layout.reference)
+    if any(display(row.values.get(c.field)).strip() for c in layout.columns
+           if c.field not in update_only):
+        return False
+    filled = [c.header for c in layout.columns if display(row.values.get(c.field)).strip()]
+    ret.problem("update-in-spare-row", f"spare row {row.row + 1} holds "
+                + ", ".join(repr(short(h, 40)) for h in filled) + " but no reference and no action, "
+                "so it cannot be added to the plan and was not applied. If it is an update to an "
+                "existing action, type it on that action's own row; if it is a new action, fill in "
+                f"its {layout.column(layout.reference).header!r} and describe the action.",
+                sheet=ret.sheet, cell=ret.cell(row.row, layout.reference))
+    return True
 
 
 def check_identity(ret: ServiceReturn, plan: Plan | None, cycle: str | None,
@@ -514,7 +543,7 @@ def check_cell(ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellV
     new = check_value(ret, row, column, value)
     if new is _REFUSED:
         return None
-    return Edit(row.action_id, column.field, issued, new, cell)
+    return Edit(row.action_id, column.field, issued, new, cell, action=ref)
 
 
 def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellValue):
@@ -608,7 +637,7 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
         if due is not None and layout.due_field is not None:
             shown = display(judged.get(rating_field))
             ret.problem("overdue", f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
-                        f"and rated {shown or 'nothing'}: not complete. Update the rating, the "
+                        f"and {_rated(shown)}: not complete. Update the rating, the "
                         "date or the comments.", cell=ret.cell(row.row, layout.due_field),
                         column=layout.column(layout.due_field).header,
                         value=display(due_as_written(row.action_id) if due_as_written
@@ -620,7 +649,89 @@ def check_business_rules(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
                 child_rating = rating_of(child_ref)
                 if child_rating not in complete:
                     ret.problem("parent-complete-child-open", f"rated {rating} (complete) while "
-                                f"its sub-action {child_ref} is rated {child_rating or 'nothing'}.",
+                                f"its sub-action {child_ref} is {_rated(child_rating)}.",
                                 cell=ret.cell(row.row, rating_field), column=rating_header,
                                 value=rating, **where)
                     break
+
+
+def _rated(rating: str) -> str:
+    """'rated Amber', or 'not rated' (never 'rated nothing')."""
+    return f"rated {rating}" if rating else "not rated"
+
+
+# --- the master itself, after a merge ---------------------------------------------------------
+
+
+def check_master(plan: Plan) -> list[Problem]:
+    """What the master holds that the committee cannot trust as read, listed every merge until
+    put right: ratings off the scale, required cells left empty."""
+    return unmapped_ratings(plan) + required_missing_in_master(plan)
+
+
+def _listing(refs: list[str], limit: int = 12) -> str:
+    more = f" and {len(refs) - limit} more" if len(refs) > limit else ""
+    return ", ".join(refs[:limit]) + more
+
+
+def unmapped_ratings(plan: Plan) -> list[Problem]:
+    """Ratings kept as written (at import, or typed in the master) that are not on the scale:
+    the Summary counts them as not rated, so say so until they are changed or mapped."""
+    layout = plan.layout
+    found: dict[tuple[str, str], list[str]] = {}
+    for action in plan.actions:
+        for column in layout.columns:
+            if column.type != "rating":
+                continue
+            value = display(action.get(column.field)).strip()
+            if value and layout.normalise_rating(value) is None:
+                found.setdefault((column.header, value), []).append(_named(plan, action))
+    problems: list[Problem] = []
+    scale = ", ".join(layout.rating_values)
+    for (header, value), refs in found.items():
+        problems.append(Problem(
+            "unmapped-rating", f"{value!r} is not on the scale ({scale}), so the Summary counts "
+            f"{plural(len(refs), 'action')} as not rated: {_listing(refs)}. Change these cells "
+            f"to a rating of the scale, or map the word: on the Key sheet, add {value} to "
+            "'Also read as' of the rating it means (for example Blue), then merge again.",
+            column=header, value=value, action=refs[0] if len(refs) == 1 else None))
+    return problems
+
+
+def _named(plan: Plan, action) -> str:
+    """An action as people find it: its reference, or its row when it has none."""
+    if display(action.get(plan.layout.reference)).strip() or action.row is None:
+        return plan.ref(action)
+    return f"row {action.row + 1}"
+
+
+def required_missing_in_master(plan: Plan) -> list[Problem]:
+    """Columns the layout marks `required` that are empty in the master, one line per column."""
+    layout = plan.layout
+    problems: list[Problem] = []
+    for column in layout.columns:
+        if not column.required:
+            continue
+        empty = [_named(plan, a) for a in plan.actions if not display(a.get(column.field)).strip()]
+        if empty:
+            problems.append(Problem(
+                "required-missing", f"{column.header!r} must be filled in and is empty for "
+                f"{plural(len(empty), 'action')}: {_listing(empty)}. Fill it in on the plan sheet.",
+                sheet=layout.sheet, column=column.header))
+    return problems
+
+
+def check_required(ret: ServiceReturn, rows: list[ReturnRow],
+                   final: dict[str, dict[str, CellValue]], proposals: list[ReturnRow]) -> None:
+    """Required columns a return left empty: the service's own on its rows, any on a proposal."""
+    layout = ret.layout
+    assert layout is not None
+    required = [c for c in layout.columns if c.required and c.field in ret.positions]
+    for column in required:
+        mine = [(row, final[row.action_id]) for row in rows] if column.owner == "service" else []
+        for row, values in mine + [(p, p.values) for p in proposals]:
+            if not display(values.get(column.field)).strip():
+                ref = display(values.get(layout.reference)) or None
+                ret.problem("required-missing", f"{column.header!r} must be filled in.",
+                            sheet=ret.sheet, cell=ret.cell(row.row, column.field), action=ref,
+                            column=column.header)

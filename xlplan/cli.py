@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import XlplanError
+from .problems import plural
 
 ISSUE_URL = "the xlplan maintainers (include the command and this message)"
 
@@ -257,7 +258,7 @@ def import_(source: Path, output: Path, layout_name: str, title: str | None, for
         click.echo(line[0].upper() + line[1:] + ".")
     if result.carried_sheets:
         click.echo("Kept sheets as they are: " + ", ".join(repr(s) for s in result.carried_sheets) + ".")
-    click.echo(f"{len(result.services)} services: " + ", ".join(
+    click.echo(f"{plural(len(result.services), 'service')}: " + ", ".join(
         f"{name} ({count})" for name, count in result.services.items())
         + f" (routed by {result.route_header!r})")
     shown = [p for p in result.problems if p.code not in ("skipped-row", "sheet-kept")]
@@ -439,7 +440,8 @@ def _print_merge_problems(problems, limit: int = 25) -> None:
     for problem in errors[:limit]:
         click.echo(f"  {problem.file or problem.service or ''}: {problem.line()}", err=True)
     if len(errors) > limit:
-        click.echo(f"  … and {len(errors) - limit} more errors: see the Issues sheet.", err=True)
+        click.echo(f"  … and {plural(len(errors) - limit, 'more error', 'more errors')}: see the "
+                   "Issues sheet.", err=True)
     groups: dict[tuple[str, str], dict[str, int]] = {}
     for problem in problems:
         if problem.severity != "error":

@@ -13,6 +13,7 @@ from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write
 from .plan import LOG_HEADERS, Action, Plan, read_plan
+from .problems import plural
 from .report_json import CellChangeOut
 from .sheets import Book, CellMark, SheetRow, write_key_sheet, write_plan_sheet, write_table
 
@@ -101,8 +102,9 @@ def write_diff(result: DiffResult, output: Path) -> None:
     def build(target: Path) -> None:
         book = Book(target)
         write_plan_sheet(book, plan.layout, rows(), title=f"{plan.meta.title}: differences",
-                         subtitle=f"{len(result.changed)} cells changed, {len(result.added)} actions "
-                                  f"added (green), {len(result.removed)} removed (grey, at the end)",
+                         subtitle=f"{plural(len(result.changed), 'cell')} changed, "
+                                  f"{plural(len(result.added), 'action')} added (green), "
+                                  f"{len(result.removed)} removed (grey, at the end)",
                          status_column=True, lock=None,
                          row_count=len(plan.actions) + len(result.removed))
         write_table(book, "Changes", LOG_HEADERS[4:8], (

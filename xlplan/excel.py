@@ -77,6 +77,59 @@ def value_for_column(value: CellValue, column_type: str) -> CellValue:
     return value
 
 
+def row_as_seen(values: dict[str, CellValue], types: dict[str, str]) -> dict[str, CellValue]:
+    """`value_for_column` over one row read from a sheet ({field: value}, {field: type}).
+
+    Only a date can change, so the millions of text cells of a large plan cost one test each."""
+    for name, value in values.items():
+        if type(value) is dt.date:
+            values[name] = value_for_column(value, types.get(name, "text"))
+    return values
+
+
+# Excel's built-in number formats people get by typing a number a certain way.
+BUILTIN_NUMBER_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%",
+                          37: "#,##0 ;(#,##0)", 38: "#,##0 ;[Red](#,##0)",
+                          39: "#,##0.00;(#,##0.00)", 40: "#,##0.00;[Red](#,##0.00)"}
+_FORMAT_TOKEN = re.compile(r'"([^"]*)"|\\(.)|_(.)|\*(.)|\[\$([^\]-]*)[^\]]*\]|\[[^\]]*\]|([#0?,.]+)|(.)')
+
+
+def shown_number(value: float, code: str) -> str | None:
+    """The text Excel shows for `value` in a cell of number format `code`, for the formats a
+    person gets by typing into a General cell (86%, 1,200, £1,200.50, 0.50); None for any
+    other (dates, fractions, scientific, conditions), which are left to the caller.
+
+    Typing "86%" stores 0.86 with the format 0%; in a text column the person meant "86%"."""
+    sections = code.split(";")
+    section = sections[1] if value < 0 and len(sections) > 1 and sections[1] else sections[0]
+    negative = value < 0 and not (len(sections) > 1 and sections[1])
+    number, out, digits = abs(value), [], None
+    if section.strip().lower() in ("", "general", "@"):
+        return None
+    for quoted, escaped, space, _fill, currency, number_part, other in _FORMAT_TOKEN.findall(section):
+        if quoted or escaped or currency:
+            out.append(quoted or escaped or currency)
+        elif space:
+            out.append(" ")
+        elif number_part:
+            if digits is not None or number_part.endswith(","):
+                return None  # two numbers (a fraction), or scaled by thousands
+            digits = number_part
+            out.append("\0")
+        elif other:
+            if other.lower() in "dmyhse/":
+                return None  # a date, a time, scientific, a fraction
+            if other == "%":
+                number *= 100
+            out.append(other)
+    if digits is None:
+        return None
+    decimals = len(digits.split(".", 1)[1]) if "." in digits else 0
+    text = f"{number:{',' if ',' in digits else ''}.{decimals}f}"
+    shown = "".join(text if piece == "\0" else piece for piece in out).strip()
+    return ("-" + shown) if negative else shown
+
+
 def clean_for_cell(text: str) -> str:
     """Text safe to store: no characters XML cannot hold, within Excel's cell limit.
 

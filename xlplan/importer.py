@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .carry import ExtraColumn as CentralColumn
 from .errors import XlplanError
 from .excel import (
     ILLEGAL_XML_CHARS,
@@ -507,9 +508,13 @@ def import_plan(source: Path, output: Path, *, layout_name: str = "cqc",
         meta=new_metadata("master", plan_id=new_plan_id(source.read_bytes()),
                           title=(title or layout.title).strip()[:200], layout_name=layout.name,
                           layout_toml=layout_toml),
-        layout=layout, actions=[], extra_columns=[e.header for e in extras])
+        layout=layout, actions=[],
+        extra_columns=[CentralColumn(e.header, None, e.index) for e in extras])
     skipped, source_rows = _read_actions(plan, sheet, header_index, positions, extras, ratings,
                                          problems, where)
+    # The kept columns travel as the central team's own columns of the master (xlplan.carry).
+    for action in plan.actions:
+        action.extra = [action.values.pop(e.field, None) for e in extras]
     if not plan.actions:
         raise XlplanError(f"Source {source}: the header is on row {header_index + 1}"
                           + (f" of sheet {sheet.name!r}" if sheet.name else "")

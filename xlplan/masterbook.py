@@ -9,22 +9,25 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .carry import Formula, Relocation, relocate
 from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .packed import pack_rows
 from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
+from .problems import plural
 from .record import RECORD_SHEET, record_table
 from .sheets import (
     HEADER_ROW,
     Book,
+    SheetRow,
     write_key_sheet,
     write_metadata_sheet,
     write_plain_sheet,
@@ -33,7 +36,6 @@ from .sheets import (
 )
 
 if TYPE_CHECKING:
-    from .layout import Layout
     from .outcome import MergeResult
 
 LOCK_STALE_SECONDS = 15 * 60
@@ -54,12 +56,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         book = Book(target)
         rows = plan_rows(plan, merge)
         layout = plan.layout
+        moves = plan_moves(plan)
+        rows = with_extra_columns(plan, rows, moves)
         write_plan_sheet(
-            book, with_extra_columns(plan), rows, title=plan.meta.title,
-            subtitle=f"Master plan · {len(plan.actions)} actions · layout {layout.name} · "
+            book, layout, rows, title=plan.meta.title,
+            subtitle=f"Master plan · {plural(len(plan.actions), 'action')} · layout {layout.name} · "
                      "edit central and committee columns here; services return theirs through "
                      "xlplan templates.",
-            status_column=True, lock=None, row_count=len(plan.actions))
+            status_column=True, lock=None, row_count=len(plan.actions),
+            extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns])
         if merge is not None:
             write_merge_sheets(book, plan, merge)
         elif plan.cycle_changes or plan.cycle_issues:
@@ -67,15 +72,17 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
         write_table(book, LOG_SHEET, LOG_HEADERS, (e.row() for e in plan.log), LOG_WIDTHS,
                     title="Change log: every change merged in earlier cycles",
-                    notes=["The latest merge's changes are on the Changes sheet; they move here "
-                           "at the next merge."])
+                    notes=["This cycle's changes are on the Changes sheet; they move here when "
+                           "the next cycle is issued. Edits made by hand in the master are added "
+                           "here when the next merge finds them."])
         write_services_sheet(book, plan)
         taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
                  RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
-            write_plain_sheet(book, name, sheet.rows, sheet.state)
+            write_plain_sheet(book, name, relocated_rows(sheet.rows, sheet.name, moves),
+                              sheet.state, sheet.widths, sheet.formats)
         write_metadata_sheet(book, plan.meta)
         if plan.record.rows:
             write_packed_sheet(book, RECORD_SHEET, record_table(layout, plan.record))
@@ -99,26 +106,48 @@ def write_services_sheet(book: Book, plan: Plan) -> None:
                 SERVICES_WIDTHS, title=SERVICES_TITLE, notes=SERVICES_NOTES)
 
 
-def with_extra_columns(plan: Plan) -> Layout:
-    """The layout to write the plan sheet with: the plan's own, plus its extra central columns
-    (Plan.extra_columns), which are never issued to services because templates are written
-    from the layout the master carries, which does not hold them."""
-    if not plan.extra_columns:
-        return plan.layout
-    from .layout import Column
+def plan_moves(plan: Plan) -> Relocation | None:
+    """Where the plan sheet's rows and columns go in the master about to be written (actions
+    in plan order under the header), or None when nothing moves."""
+    rows = {a.row: HEADER_ROW + 1 + i for i, a in enumerate(plan.actions) if a.row is not None}
+    columns = {old: new for old, new in plan.column_moves.items() if old != new}
+    if not columns and all(old == new for old, new in rows.items()):
+        return None
+    first = min(rows, default=HEADER_ROW + 1)
+    return Relocation(plan.layout.sheet, rows, plan.column_moves,
+                      header_shift=rows.get(first, first) - first)
 
-    extras = []
-    for n, header in enumerate(plan.extra_columns):
-        key = f"_extra_{n}"
-        dated = any(isinstance(a.values.get(key), dt.date) for a in plan.actions)
-        extras.append(Column.model_construct(
-            field=key, header=header, type="date" if dated else "long_text", owner="central",
-            width=20, required=False, help="", aliases=[], choices=[]))
-    # model_construct: the extra fields ("_extra_0") are xlplan's own keys, not a layout's,
-    # and a copy would keep the layout's cached column index.
-    data = {name: getattr(plan.layout, name) for name in type(plan.layout).model_fields}
-    data["columns"] = [*plan.layout.columns, *extras]
-    return type(plan.layout).model_construct(**data)
+
+def _moved(values: list, sheet: str, moves: Relocation | None) -> list:
+    if moves is None or not any(isinstance(v, Formula) for v in values):
+        return values
+    return [Formula(relocate(v.text, sheet, moves), v.value) if isinstance(v, Formula) else v
+            for v in values]
+
+
+def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation | None
+                       ) -> Iterator[SheetRow]:
+    """The plan sheet's rows with the central team's own columns, their formulas following
+    the cells they point at."""
+    extra = {a.id: a.extra for a in plan.actions if a.extra} if plan.extra_columns else {}
+    typed = {a.id: a for a in plan.actions if a.row in plan.layout_formulas}
+    for row in rows:
+        if row.action_id in extra:
+            row.extra = _moved(extra[row.action_id], plan.layout.sheet, moves)
+        action = typed.get(row.action_id)
+        if action is not None:
+            # The formula stays while the cell shows what it did; a change made by this merge
+            # replaces it (the cell is marked and the change noted).
+            row.formulas = {name: Formula(relocate(text, plan.layout.sheet, moves) if moves else text,
+                                          action.values.get(name))
+                            for name, text in plan.layout_formulas[action.row].items()
+                            if name not in row.marks}
+        yield row
+
+
+def relocated_rows(rows: list[list], sheet: str, moves: Relocation | None) -> list[list]:
+    """A sheet of the central team's, its formulas' references into the plan sheet moved."""
+    return [_moved(row, sheet, moves) for row in rows] if moves is not None else rows
 
 
 def atomic_write(path: Path, build: Callable[[Path], None]) -> None:

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .central import audit_central_edits
-from .checks import CheckedReturn, same
+from .checks import CheckedReturn, check_master, same
 from .cycle import MergedReturn
 from .errors import XlplanError
 from .excel import display
 from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
 from .outcome import Change, MergeResult, ServiceStatus
-from .plan import UNASSIGNED, Action, Plan, natural_key, now, read_plan, require_plan
+from .plan import UNASSIGNED, Action, Plan, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest
@@ -64,8 +64,10 @@ def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
         remember_returns(plan, validation.checked, fresh, result, stamp)
         report_missing(plan, chosen, [c for c in validation.checked if c.refused], result)
         report_pending_proposals(plan, result)
+        result.problems.extend(check_master(plan))
         report_uncarried(plan_path, plan, result)
-        plan.actions.sort(key=lambda a: natural_key(display(a.get(plan.layout.reference))))
+        # The master keeps the central team's row order (sorted by lead, by theme, ...);
+        # proposals were appended at the end, tinted, for the team to move where they belong.
         if output is None:
             result.backup = keep_backup(plan_path)
         write_master(plan, target, result)
@@ -166,9 +168,9 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         column = plan.layout.column(edit.field)
         if action is None:
             result.problems.append(Problem(
-                "unknown-action", f"action {edit.action_id} was removed from the master after "
-                "issue; the service's edit to it was not applied.", file=ret.path.name,
-                service=service, column=column.header, cell=edit.cell))
+                "unknown-action", f"action {edit.action or edit.action_id} was removed from the "
+                "master after issue; the service's edit to it was not applied.", file=ret.path.name,
+                service=service, action=edit.action, column=column.header, cell=edit.cell))
             continue
         current = action.get(edit.field)
         if same(current, edit.new):
@@ -241,10 +243,26 @@ def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[Checke
 
 
 def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
-    for name in sorted(sheets_with_drawings(plan_path)):
-        if any(sheet.name == name for sheet in plan.carried) or name == plan.layout.sheet:
-            result.problems.append(Problem(
-                "sheet-content-lost", f"sheet {name!r} of the master holds images, charts or "
-                "shapes; xlplan carries the sheet's cell values only. Keep such items in a "
-                "separate workbook (the previous master is kept as a backup).",
-                file=plan_path.name, sheet=name))
+    """What the central team put on the master that cannot be carried (images, charts, merged
+    cells, notes…): said once, the first time, naming the sheet; the master records it."""
+    import hashlib
+
+    reported = set((plan.meta.uncarried_reported or "").split())
+    carried = [sheet.name for sheet in plan.carried]
+    drawings = {name: digest for name, digest in sheets_with_drawings(plan_path).items()
+                if name in carried or name == plan.layout.sheet}
+    features = plan.uncarried  # found when the master was read
+    for name in sorted(set(drawings) | set(features)):
+        what = (["images, charts or shapes"] if name in drawings else []) + features.get(name, [])
+        digest = hashlib.sha256(f"{name}|{drawings.get(name, '')}|{what}".encode()).hexdigest()[:12]
+        if digest in reported:
+            continue
+        reported.add(digest)
+        keeps = ("its actions" if name == plan.layout.sheet
+                 else "the sheet's values, formulas and column widths")
+        result.problems.append(Problem(
+            "sheet-content-lost", f"sheet {name!r} of the master holds {' and '.join(what)}; "
+            f"xlplan carries {keeps} only, so these are not in the new master. Keep such items "
+            "in a separate workbook (the previous master is kept as a backup). This is said once.",
+            file=plan_path.name, sheet=name))
+    plan.meta.uncarried_reported = " ".join(sorted(reported)) or None

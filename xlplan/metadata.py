@@ -51,6 +51,9 @@ class Metadata(BaseModel):
     # Proposals the central team rejected, one "service<TAB>key" a line: a later version of the
     # same return must not propose them again.
     rejected_proposals: str | None = None
+    # What could not be carried (images, charts, merged cells, notes…) and was reported, by
+    # digest, space-separated: each is reported once, the first time, not every cycle.
+    uncarried_reported: str | None = None
     generator: str = ""
 
 

@@ -7,15 +7,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .carry import Carried, ExtraColumn, column_format, extra_cells, with_formulas
 from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, MergedReturn, parse_returns, parse_snapshot
 from .errors import XlplanError
-from .excel import CellValue, display
+from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, parse_layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .packed import unpack_rows
 from .problems import Problem
 from .record import RECORD_SHEET, IssueRecord, parse_record
-from .workbook import MASTER_LIMITS, UnreadableWorkbook, Workbook, open_workbook
+from .sheets import KEY_ALIASES_HEADER, own_fills
+from .workbook import MASTER_LIMITS, SheetLayer, UnreadableWorkbook, Workbook, open_workbook, sheet_layers
 
 UNASSIGNED = "Unassigned"
 # Sheets xlplan rebuilds on every write; any other sheet is the central team's and is carried.
@@ -43,6 +45,10 @@ class Action:
     proposal_key: str | None = None
     # What the central team typed in a proposal's status cell: ("accept", "") or ("reject", why).
     decision: tuple[str, str] | None = None
+    # The central team's own columns (Plan.extra_columns), in order; and the 0-based row of
+    # the plan sheet the action was read from, so their formulas follow it when rows move.
+    extra: list[Carried] = field(default_factory=list)
+    row: int | None = None
 
     def get(self, field_name: str) -> CellValue:
         return self.values.get(field_name)
@@ -76,8 +82,10 @@ class CarriedSheet:
     """A sheet the central team added to the master: its values travel through every merge."""
 
     name: str
-    rows: list[list[CellValue]]
+    rows: list[list[Carried]]
     state: str = "visible"
+    widths: dict[int, float] = field(default_factory=dict)
+    formats: dict[tuple[int, int], str] = field(default_factory=dict)  # number formats
 
 
 @dataclass
@@ -89,10 +97,15 @@ class Plan:
     carried: list[CarriedSheet] = field(default_factory=list)
     # The Services sheet: who receives each service's workbook (xlplan.contacts.Contact).
     contacts: list = field(default_factory=list)
-    # Headers of central columns on the plan sheet that the layout does not know (kept from an
-    # imported source), written right of the layout's columns; the values are in each
-    # Action.values under "_extra_<n>" (n = position in this list).
-    extra_columns: list[str] = field(default_factory=list)
+    extra_columns: list[ExtraColumn] = field(default_factory=list)
+    # Column of the plan sheet as read -> where the master writes it (layout columns, status,
+    # ID, then the central team's own): formulas pointing at a moved column follow it.
+    column_moves: dict[int, int] = field(default_factory=dict)
+    # Formulas the team typed in the layout's columns: plan-sheet row -> {field: "=…"}. The
+    # value is what services are issued; the master keeps the formula until a merge changes it.
+    layout_formulas: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Sheet -> what the team put on it that xlplan cannot carry (merged cells, notes, …).
+    uncarried: dict[str, list[str]] = field(default_factory=dict)
     read_problems: list[Problem] = field(default_factory=list)
     # What the last `xlplan template` issued to each service (empty for a master that has
     # never issued, or one written before the record existed).
@@ -188,7 +201,7 @@ class Plan:
             for number, service in enumerate(services):
                 part = action if number == 0 else Action(
                     id=self.new_id(), values=dict(action.values), proposed_by=action.proposed_by,
-                    proposal_key=action.proposal_key)
+                    proposal_key=action.proposal_key, extra=list(action.extra))
                 part.values[layout.route] = service
                 actions.append(part)
             problems.append(Problem(
@@ -338,10 +351,13 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         raise XlplanError(f"{path} is a service template ({meta.service}), not the master plan. "
                           "Give the master workbook.")
     layout = layout_of(meta, str(path))
+    if KEY_SHEET in book.sheets:
+        layout = with_key_aliases(layout, book.rows(KEY_SHEET), path)
     if layout.sheet not in book.sheets:
         raise XlplanError(f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
                           f"Rename it back to {layout.sheet!r}.")
-    rows = book.rows(layout.sheet)
+    raw = book.raw_rows(layout.sheet)
+    rows = book.values(raw)
     header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
     if header_index is None:
         raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
@@ -355,18 +371,59 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
+    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
+             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
+    owned |= _read_contacts(book, plan, path)
+    theirs = [name for name in book.sheets if name not in owned]
+    known = {*positions.values(), id_col, status_col}
+    extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
+                and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
+    # Number formats are looked for in the team's own columns only (a master is large).
+    layers = sheet_layers(path, [layout.sheet, *theirs], {layout.sheet: set(extra_at)},
+                          plan_sheet=layout.sheet, own_fills=own_fills(layout))
+    plan.uncarried = {name: layer.uncarried for name, layer in layers.items() if layer.uncarried}
+    plan_layer = layers.get(layout.sheet, SheetLayer())
+    by_column = {i: f for f, i in positions.items()}
+    for (r, c), text in plan_layer.formulas.items():
+        if c in by_column and r > header_index:  # a formula the team typed in a layout column
+            plan.layout_formulas.setdefault(r, {})[by_column[c]] = text
+    plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
+                                      plan_layer.widths.get(c), c, column_format(plan_layer, c))
+                          for c in extra_at]
+    extras = extra_cells(raw, extra_at, plan_layer.formulas)
+    count = len(layout.columns)
+    plan.column_moves = {old: layout.fields.index(f) for f, old in positions.items()}
+    plan.column_moves.update({old: new for old, new in ((status_col, count), (id_col, count + 1))
+                              if old is not None})
+    plan.column_moves.update({old: count + 2 + k for k, old in enumerate(extra_at)})
+    del raw  # a large master: hold its cells once
+    rows.extend([] for _ in range(len(extras) - len(rows)))
+    _read_above_header(plan, rows[:header_index], path)
+    # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
+    types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()
     no_id: list[Action] = []
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
-        values = {f: (row[i] if i < len(row) else None) for f, i in positions.items()}
+        values = row_as_seen({f: (row[i] if i < len(row) else None) for f, i in positions.items()},
+                             types)
         if all(v is None for v in values.values()):
+            loose = [plan.extra_columns[k].header or f"column {c + 1}" for k, c in enumerate(extra_at)
+                     if extras[offset - 1][k] is not None]
+            if loose:
+                plan.read_problems.append(Problem(
+                    "sheet-content-lost", f"row {offset} of the plan sheet is not an action but "
+                    f"holds {', '.join(repr(h) for h in loose)}; xlplan rebuilds the plan sheet "
+                    "from its actions, so that row is not kept when it writes the master. Keep "
+                    "totals and notes on a sheet of your own.", file=str(path), sheet=layout.sheet))
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
         proposed_by, proposal_key = parse_proposal(status)
         action = Action(id=action_id, values=values, proposed_by=proposed_by,
-                        proposal_key=proposal_key,
+                        proposal_key=proposal_key, row=offset - 1,
                         decision=parse_decision(status) if proposed_by else None)
+        if extra_at:
+            action.extra = extras[offset - 1]
         if not action_id or action_id in seen_ids:
             no_id.append(action)
             plan.read_problems.append(Problem(
@@ -398,13 +455,14 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if SNAPSHOT_SHEET in book.sheets:
         plan.snapshot = parse_snapshot(_packed_table(book, SNAPSHOT_SHEET))
     plan.read_problems.extend(plan.split_joint_actions())
-    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
-             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
-    owned |= _read_contacts(book, plan, path)
-    for name in book.sheets:
-        if name not in owned:
-            plan.carried.append(CarriedSheet(name, _trim(book.rows(name)), book.hidden.get(name, "visible")))
+    for name in theirs:
+        layer = layers.get(name, SheetLayer())
+        plan.carried.append(CarriedSheet(name, _trim(with_formulas(book.raw_rows(name), layer.formulas)),
+                                         book.hidden.get(name, "visible"), layer.widths,
+                                         layer.formats))
     return plan
+
+
 
 
 def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
@@ -420,6 +478,56 @@ def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
     if not plan.contacts and any(v is not None for row in rows[1:] for v in row):
         return set()  # a sheet of the team's own that happens to be called Services: carried
     return {SERVICES_SHEET}
+
+
+def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) -> Layout:
+    """The layout with the spellings the central team added on the Key sheet's "Also read as"
+    column (a rating kept as written at import, such as "Complete", mapped to Blue).
+
+    The Key sheet is rebuilt from the layout on every write, so what was added there stays."""
+    start = next((i for i, r in enumerate(rows) if len(r) > 2 and display(r[0]).strip() == "Rating"
+                  and display(r[2]).strip() == KEY_ALIASES_HEADER), None)
+    if start is None:
+        return layout
+    added: dict[str, list[str]] = {}
+    for row in rows[start + 1:]:
+        value = display(row[0]).strip() if row else ""
+        if not value:
+            break
+        names = [n.strip() for n in display(row[2] if len(row) > 2 else None).split(",")]
+        if value in layout.rating_values:
+            rating = next(r for r in layout.ratings if r.value == value)
+            known = {a.strip().lower() for a in rating.aliases}
+            added[value] = [n for n in names if n and n.lower() not in known]
+    if not any(added.values()):
+        return layout
+    data = layout.model_dump(by_alias=True)
+    for rating in data["rating"]:
+        rating["aliases"] = rating["aliases"] + added.get(rating["value"], [])
+    try:
+        return Layout.model_validate(data)
+    except ValueError as exc:
+        raise XlplanError(f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
+                          f"gives one name to two ratings, or a rating's own name to another "
+                          f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
+                          "Give each spelling to one rating only.") from exc
+
+
+def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> None:
+    """The rows above the header: xlplan writes the title (A1) and a subtitle (A2) there. A
+    title the team retyped becomes the plan's title; anything else they put there is reported,
+    as the sheet is rebuilt without it."""
+    title = display(rows[0][0]).strip() if rows and rows[0] else ""
+    if title and title != plan.meta.title:
+        plan.meta.title = title
+    extra = [cell_name(r, c) for r, row in enumerate(rows) for c, value in enumerate(row)
+             if value is not None and not (c == 0 and r < 2)]
+    if extra:
+        plan.read_problems.append(Problem(
+            "sheet-content-lost", f"{', '.join(extra[:6])}{' …' if len(extra) > 6 else ''} above "
+            "the header row of the plan sheet: xlplan writes the plan's title and a subtitle there "
+            "and rebuilds the rest, so that is not kept when it writes the master. Keep notes on "
+            "a sheet of your own.", file=str(path), sheet=plan.layout.sheet))
 
 
 def _find(header: list[CellValue], text: str) -> int | None:

@@ -50,9 +50,13 @@ CODES: dict[str, tuple[Severity, str]] = {
     "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
     "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
     "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),
+    "update-in-spare-row": (Severity.ERROR, "A spare row holds progress or a rating but no "
+                            "action: type the update on the action's own row."),
     # values
     "invalid-rating": (Severity.ERROR, "A rating outside the scale."),
     "rating-normalised": (Severity.INFO, "A rating spelled differently was read as the scale's value."),
+    "unmapped-rating": (Severity.WARNING, "A rating in the master is not on the scale; it "
+                        "counts as not rated until changed or mapped on the Key sheet."),
     "invalid-choice": (Severity.ERROR, "A value outside the column's list."),
     "error-value": (Severity.ERROR, "An Excel error value (#REF!, #N/A) instead of content."),
     "too-long": (Severity.ERROR, "Text longer than Excel's 32,767-character cell limit."),
@@ -79,7 +83,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "sheet-kept": (Severity.INFO, "Another sheet of the source, kept in the master as it is."),
     "sheet-not-read": (Severity.WARNING, "A chart, macro or unreadable sheet of the source was left out."),
     "similar-services": (Severity.WARNING, "Service names that differ only by initials, case or spacing."),
-    "sheet-content-lost": (Severity.WARNING, "An image or chart on a carried sheet cannot be carried."),
+    "sheet-content-lost": (Severity.WARNING, "Something on the master xlplan cannot carry (an image, "
+                           "a chart, merged cells, notes); said once."),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
     "joint-action-split": (Severity.INFO, "An action issued to several services became one row each."),
     # the master's record of what it issued
@@ -164,6 +169,11 @@ class ProblemOut(BaseModel):
 
 
 NESTED_IN_FILE = {"service", "file"}
+
+
+def plural(count: int, singular: str, many: str | None = None) -> str:
+    """'1 conflict', '3 conflicts', '1 action added' read as people write them."""
+    return f"{count} {singular if count == 1 else (many or singular + 's')}"
 
 
 def short(text: str, limit: int = 60) -> str:

@@ -13,9 +13,13 @@ from .layout import Layout
 
 
 def is_complete(values: Mapping[str, CellValue], layout: Layout) -> bool:
-    """Rated with a rating the layout marks `complete` (in its service rating column)."""
+    """Rated with a rating the layout marks `complete` (in its service rating column); a rating
+    kept as written ("Signed off") counts as the scale value it is mapped to."""
     rating_field = layout.service_rating
-    return rating_field is not None and display(values.get(rating_field)) in layout.complete_ratings
+    if rating_field is None:
+        return False
+    written = display(values.get(rating_field))
+    return (layout.normalise_rating(written) or written) in layout.complete_ratings
 
 
 def overdue_since(values: Mapping[str, CellValue], layout: Layout, as_of: dt.date) -> dt.date | None:

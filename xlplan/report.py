@@ -18,9 +18,10 @@ from .plan import (
     Plan,
     proposal_status,
 )
-from .problems import Problem
+from .problems import Problem, plural
 from .progress import is_complete, overdue_since
 from .sheets import Book, CellMark, SheetRow, write_table
+from .workbook import XLPLAN_NOTE_START
 
 if TYPE_CHECKING:
     from .outcome import Change, MergeResult
@@ -31,7 +32,7 @@ CHANGE_WIDTHS = [16, 16, 24, 10, 30, 40, 40, 10, 10]
 
 def change_note(change: Change) -> str:
     when = change.saved_at.strftime("%d/%m/%Y %H:%M") if change.saved_at else "unknown time"
-    lines = [f"Changed by {change.service} ({change.file}, saved {when}).",
+    lines = [f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when}).",
              f"Previous value: {display(change.old) or '(empty)'}"]
     if change.kind == "conflict":
         lines.append("CONFLICT: both changed this cell since issue; the service's value is "
@@ -96,7 +97,7 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
         counts = {value: 0 for value in scale}
         unrated = overdue = done = 0
         for action in actions:
-            rating = display(action.get(rating_field)) if rating_field else ""
+            rating = layout.normalise_rating(display(action.get(rating_field)) if rating_field else "") or ""
             if rating in counts:
                 counts[rating] += 1
             else:
@@ -136,8 +137,8 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     rating_field = plan.layout.service_rating
     rated_by = plan.layout.column(rating_field).header if rating_field else "service"
     ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
-                          f"{len(merge.changes)} cells changed, {merge.refused} refused, "
-                          f"{merge.conflicts} conflicts · ratings are the "
+                          f"{plural(len(merge.changes), 'cell')} changed, {merge.refused} refused, "
+                          f"{plural(merge.conflicts, 'conflict')} · ratings are the "
                           f"{rated_by} column · a joint action counts once for each service",
                     book.fmt(italic=True))
     head_row = 3
@@ -217,10 +218,11 @@ def write_cycle_sheets(book: Book, plan: Plan, cycle: str) -> None:
 
 
 def processed(merge: MergeResult) -> tuple[set[str], set[str]]:
-    """The services and files this merge judged: their earlier problems are settled by it."""
+    """The services and files this merge judged: their earlier problems are settled by it.
+    The master itself is judged by every merge (its problems name no service, or its file)."""
     services = {s.service for s in merge.statuses}
     services |= {p.service for p in merge.problems if p.service and p.file}
-    files = {p.file for p in merge.problems if p.file}
+    files = {p.file for p in merge.problems if p.file} | {"", merge.output.name}
     return services, files
 
 
@@ -228,7 +230,8 @@ _RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 def _issue_key(row: dict) -> tuple:
-    return (row.get("Code"), row.get("Service") or row.get("File"), row.get("Action"), row.get("Column"))
+    return (row.get("Code"), row.get("Service") or row.get("File"), row.get("Sheet"), row.get("Action"),
+            row.get("Column"))
 
 
 def cycle_issues(earlier: list[dict], problems: list[Problem], stamp: str,
@@ -250,7 +253,8 @@ def cycle_issues(earlier: list[dict], problems: list[Problem], stamp: str,
             found[key]["Found"] = row.get("Found") or stamp
             continue
         if display(row.get("Status")) == "open" and (
-                row.get("Service") in services or (not row.get("Service") and row.get("File") in files)):
+                row.get("Service") in services
+                or (not row.get("Service") and display(row.get("File")) in files)):
             row = {**row, "Status": f"resolved {stamp}"}
         rows.append(row)
     rows.extend(found.values())

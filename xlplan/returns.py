@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import XlplanError
-from .excel import CellValue, cell_name, display
+from .excel import CellValue, cell_name, display, row_as_seen, shown_number
 from .layout import Layout
 from .mail import MAIL_SUFFIXES, unpack_inbox_file
 from .metadata import (
@@ -21,7 +21,13 @@ from .metadata import (
 )
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import WORKBOOK_SUFFIXES, UnreadableWorkbook, Workbook, open_workbook
+from .workbook import (
+    WORKBOOK_SUFFIXES,
+    UnreadableWorkbook,
+    Workbook,
+    number_formats,
+    open_workbook,
+)
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
@@ -271,9 +277,17 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
                            sheet=sheet, column=column.header)
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
     result.special_cells = book.special.get(sheet, {})
+    # A date typed into a text column is the text the person saw, not a date serial; so is
+    # a number shown through a format (86% is stored as 0.86).
+    types = {c.field: c.type for c in layout.columns}
+    shown = _numbers_as_shown(book, sheet, result.positions, types, rows)
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
-        values = {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}
+        values = row_as_seen({f: (row[c] if c < len(row) else None)
+                              for f, c in result.positions.items()}, types)
+        if shown:
+            for field_name, text in shown.get(index, {}).items():
+                values[field_name] = text
         action_id = display(row[id_col]).strip() if id_col is not None and id_col < len(row) else ""
         if action_id.startswith(SPARE_PREFIX):
             if any(v is not None for v in values.values()):
@@ -285,6 +299,28 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
     return True
 
 
+TEXT_TYPES = ("text", "long_text", "reference")
+
+
+def _numbers_as_shown(book: Workbook, sheet: str, positions: dict[str, int],
+                      types: dict[str, str], rows: list[list[CellValue]]) -> dict[int, dict[str, str]]:
+    """Row -> {field: the text shown} for numbers typed into text columns through a format."""
+    if book.path.suffix.lower() not in (".xlsx", ".xlsm"):
+        return {}
+    fields = {col: f for f, col in positions.items() if types.get(f) in TEXT_TYPES}
+    shown: dict[int, dict[str, str]] = {}
+    for (row, col), code in number_formats(book.path, sheet, set(fields)).items():
+        value = rows[row][col] if row < len(rows) and col < len(rows[row]) else None
+        try:
+            number = float(value)  # the number as read ("0.86"): cell_text keeps its digits
+        except (TypeError, ValueError):
+            continue
+        text = shown_number(number, code)
+        if text is not None:
+            shown.setdefault(row, {})[fields[col]] = text
+    return shown
+
+
 def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValue]] | None:
     if ISSUED_SHEET not in book.sheets:
         return None
@@ -293,12 +329,14 @@ def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValu
         return None
     known = set(layout.fields)
     columns = [(i, display(c)) for i, c in enumerate(rows[0]) if display(c) in known]
+    types = {c.field: c.type for c in layout.columns}
     issued: dict[str, dict[str, CellValue]] = {}
     for row in rows[1:]:
         if not row or row[0] is None:
             continue
         size = len(row)
-        issued[display(row[0])] = {name: (row[i] if i < size else None) for i, name in columns}
+        issued[display(row[0])] = row_as_seen({name: (row[i] if i < size else None)
+                                               for i, name in columns}, types)
     return issued
 
 

@@ -14,6 +14,9 @@ from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
+# The Key sheet's column of other spellings of each rating; the central team may add to it
+# in the master, and merge reads it back (plan.with_key_aliases).
+KEY_ALIASES_HEADER = "Also read as"
 WIDE_LAYOUT = 250  # total column width above which the plan prints on A3
 
 
@@ -74,6 +77,44 @@ def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None
         ws.write_string(row, col, clean_for_cell(str(value)), fmt)
 
 
+def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
+    """A cell of the central team's own (a column or sheet xlplan does not own), as it was:
+    a formula stays a formula (with its last result), a number a number, a date a date."""
+    from .carry import Formula
+
+    if isinstance(value, Formula):
+        shown = value.value
+        if isinstance(shown, dt.date):
+            base = dt.datetime(1899, 12, 30)
+            shown = (dt.datetime.combine(shown, dt.time()) if type(shown) is dt.date
+                     else shown) - base
+            shown = shown.days + shown.seconds / 86400
+        ws.write_formula(row, col, value.text, date_fmt if isinstance(value.value, dt.date) else fmt,
+                         "" if shown is None else shown)
+    elif isinstance(value, bool):
+        ws.write_boolean(row, col, value, fmt)
+    elif isinstance(value, (int, float)):
+        ws.write_number(row, col, value, fmt)
+    elif value is not None:
+        write_value(ws, row, col, value, fmt, date_fmt)
+
+
+def own_fills(layout: Layout) -> set[str]:
+    """Every fill colour xlplan itself puts on a plan sheet, as "FFEB9C": any other there is
+    the central team's (and cannot be carried)."""
+    colours = {style.CHANGED_FILL, style.CONFLICT_FILL, style.PROPOSED_FILL, style.LOCKED_FILL,
+               style.PROBLEM_FILL, *style.HEADER_FILL.values(), *(r.fill for r in layout.ratings)}
+    return {c.lstrip("#").upper() for c in colours}
+
+
+def set_width(ws, col: int, width: float) -> None:
+    """A carried column's width; 0 is a column its owner hid, and it stays hidden."""
+    if width:
+        ws.set_column(col, col, width)
+    else:
+        ws.set_column(col, col, 8.43, None, {"hidden": True})
+
+
 @dataclass
 class CellMark:
     """A highlight on one cell of the plan sheet, with the note that explains it."""
@@ -89,6 +130,8 @@ class SheetRow:
     status: str = ""
     marks: dict[str, CellMark] = field(default_factory=dict)
     fill: str | None = None  # whole-row tint (proposed actions)
+    extra: list = field(default_factory=list)  # the central team's own columns, after the ID
+    formulas: dict = field(default_factory=dict)  # field -> Formula the team keeps in that cell
 
 
 @dataclass
@@ -110,6 +153,7 @@ def write_plan_sheet(
     status_column: bool,
     lock: TemplateLock | None,
     row_count: int,
+    extra_columns: Sequence[tuple[str, float | None, str | None]] = (),
 ) -> None:
     """The action plan sheet: title, headers as the trust prints them, one row per action."""
     ws = book.workbook.add_worksheet(layout.sheet)
@@ -138,6 +182,16 @@ def write_plan_sheet(
     if status_col is not None:
         ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
+    # The central team's own columns (master only), after the hidden ID, as they had them.
+    extra_fmts = []
+    for offset, (header, width, num_format) in enumerate(extra_columns, start=id_col + 1):
+        set_width(ws, offset, 15 if width is None else width)
+        if header:
+            ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
+        extra_fmts.append(book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                                   **({"num_format": num_format} if num_format else {})))
+    extra_date_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
+                              num_format=DATE_FORMAT, align="left")
 
     def cell_format(column: Column, locked: bool, fill: str | None):
         props: dict[str, object] = {"text_wrap": True, "border": 1,
@@ -176,9 +230,13 @@ def write_plan_sheet(
         row_index += 1
         values = [sheet_row.values.get(f) for f in fields]
         ws.set_row(row_index, row_height(values, per_line))
-        marks, row_fill = sheet_row.marks, sheet_row.fill
+        marks, row_fill, formulas = sheet_row.marks, sheet_row.fill, sheet_row.formulas
         for index, value in enumerate(values):
             mark = marks.get(fields[index]) if marks else None
+            if formulas and fields[index] in formulas and mark is None:
+                write_carried(ws, row_index, index, formulas[fields[index]], plain[index],
+                              plain[index])
+                continue
             if mark is not None or row_fill:
                 column = columns[index]
                 fmt = cell_format(column, lock is not None and column.owner != "service",
@@ -199,6 +257,10 @@ def write_plan_sheet(
             write_string(row_index, status_col, sheet_row.status,
                          status_changed_fmt if sheet_row.status else status_fmt)
         write_string(row_index, id_col, sheet_row.action_id, id_fmt)
+        for offset, value in enumerate(sheet_row.extra):
+            if value is not None:
+                write_carried(ws, row_index, id_col + 1 + offset, value, extra_fmts[offset],
+                              extra_date_fmt)
     if lock:
         from .metadata import SPARE_PREFIX
 
@@ -220,7 +282,7 @@ def write_plan_sheet(
     first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
     _add_column_rules(book, ws, layout, first, last)
     ws.freeze_panes(HEADER_ROW + 1, 0)
-    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col)
+    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col + len(extra_columns))
     ws.set_landscape()
     # A wide plan (the CQC layout's 18 columns) is unreadable fitted to A4: print it on A3.
     ws.set_paper(8 if sum(c.width for c in columns) > WIDE_LAYOUT else 9)
@@ -322,7 +384,7 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
     row += 2
     ws.write_string(row, 0, "Rating", book.fmt(bold=True))
     ws.write_string(row, 1, "Meaning", book.fmt(bold=True))
-    ws.write_string(row, 2, "Also read as", book.fmt(bold=True))
+    ws.write_string(row, 2, KEY_ALIASES_HEADER, book.fmt(bold=True))
     for rating in layout.ratings:
         row += 1
         ws.write_string(row, 0, rating.value, book.fmt(bg_color=rating.fill, font_color=rating.font,
@@ -385,15 +447,23 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     return ws
 
 
-def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[CellValue]], state: str) -> None:
-    """A central team's own sheet, carried across as values."""
+def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], state: str,
+                      widths: dict[int, float] | None = None,
+                      formats: dict[tuple[int, int], str] | None = None) -> None:
+    """A central team's own sheet, carried across: values, formulas, number formats and
+    column widths."""
     ws = book.workbook.add_worksheet(name)
+    for col, width in sorted((widths or {}).items()):
+        set_width(ws, col, width)
     body = book.fmt(valign="top")
     dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
+    formats = formats or {}
     for r, values in enumerate(rows):
         for c, value in enumerate(values):
             if value is not None:
-                write_value(ws, r, c, value, body, dated)
+                code = formats.get((r, c)) if formats else None
+                write_carried(ws, r, c, value, book.fmt(valign="top", num_format=code) if code
+                              else body, dated)
     if state == "hidden":
         ws.hide()
     elif state == "veryhidden":

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,10 +89,15 @@ class Workbook:
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
+        return self.values(self.raw_rows(sheet))
+
+    @staticmethod
+    def values(raw: list[list[object]]) -> list[list[CellValue]]:
+        """Raw calamine rows as xlplan holds cells."""
         # Most cells are text or empty: handle those inline (millions of cells in a master).
         return [[(v if v and not v.isspace() else None) if type(v) is str else cell_text(v)
                  for v in row]
-                for row in self.raw_rows(sheet)]
+                for row in raw]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
         if sheet in self.refused:  # the gate found it too large or damaged: never parsed
@@ -426,22 +432,387 @@ def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tup
         return {}
 
 
-def sheets_with_drawings(path: Path) -> set[str]:
-    """Names of the sheets that hold images, charts or shapes (a drawing part)."""
-    names: set[str] = set()
+# What xlplan never writes on a sheet it carries, so finding one there means it would be lost.
+_FEATURES = ((re.compile(rb"<mergeCell\b"), "merged cells"),
+             (re.compile(rb"<conditionalFormatting\b"), "conditional formatting"),
+             (re.compile(rb"<dataValidation\b"), "drop-down lists or validation rules"),
+             (re.compile(rb"<hyperlink\b"), "hyperlinks"),
+             (re.compile(rb"<tablePart\b"), "an Excel table (Format as Table)"))
+_COMMENTS_TARGET = re.compile(
+    rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S)
+_AUTHOR = re.compile(rb"<author>([^<]*)</author>")
+_COMMENT = re.compile(rb'<comment\b[^>]*?\bauthorId="(\d+)"[^>]*>(.*?)</comment>', re.S)
+_TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
+XLPLAN_AUTHOR = "xlplan"
+# Of those, what xlplan never writes on the plan sheet (it writes its own validations and
+# conditional formats there, so those cannot be told from the team's).
+PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks", "an Excel table (Format as Table)")
+# How the note on a cell a merge changed begins (report.change_note). LibreOffice drops a
+# note's author when it saves, so xlplan's own notes are also known by their first words.
+XLPLAN_NOTE_START = "Changed by "
+
+
+_FILLS = re.compile(rb"<fills\b[^>]*>(.*?)</fills>", re.S)
+_FILL = re.compile(rb"<fill>(.*?)</fill>|<fill/>", re.S)
+_FG_RGB = re.compile(rb'<fgColor\b[^>]*?\brgb="(?:[0-9A-Fa-f]{2})?([0-9A-Fa-f]{6})"')
+_XF = re.compile(rb"<xf\b([^>]*?)/?>", re.S)
+_FILL_ID = re.compile(rb'\bfillId="(\d+)"')
+
+
+def _fill_styles(archive: zipfile.ZipFile) -> dict[bytes, str]:
+    """Cell style index -> its solid fill colour ("FFEB9C", or "theme" for a theme colour)."""
+    try:
+        styles = archive.read("xl/styles.xml")
+    except KeyError:
+        return {}
+    fills_xml = _FILLS.search(styles)
+    colours: list[str | None] = []
+    for fill in _FILL.finditer(fills_xml[1] if fills_xml else b""):
+        body = fill[1] or b""
+        if b'patternType="solid"' not in body:
+            colours.append(None)
+            continue
+        rgb = _FG_RGB.search(body)
+        colours.append(rgb[1].decode().upper() if rgb else "theme")
+    xfs = _CELL_XFS.search(styles)
+    found: dict[bytes, str] = {}
+    for index, xf in enumerate(_XF.finditer(xfs[1] if xfs else b"")):
+        fill_id = _FILL_ID.search(xf[1])
+        if fill_id and int(fill_id[1]) < len(colours) and colours[int(fill_id[1])]:
+            found[str(index).encode()] = colours[int(fill_id[1])]
+    return found
+
+
+def _coloured_cells(styles: dict[bytes, str], own: set[str]) -> re.Pattern | None:
+    """A pattern for the cells coloured with a fill not among `own`, or None if no style has one."""
+    foreign = [index for index, colour in styles.items() if colour not in own]
+    if not foreign:
+        return None
+    return re.compile(rb'<c r="[A-Z]{1,3}\d+"[^>]{0,200}?\bs="(?:' + b"|".join(foreign) + rb')"')
+
+
+SCAN_CHUNK = 1 << 20
+# Longer than anything looked for (a cell with a formula of Excel's 8,192 characters, escaped),
+# so no match is cut between two windows.
+SCAN_OVERLAP = 1 << 18
+
+
+def _windows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[bytes, int]]:
+    """A zip part in overlapping windows, so a large sheet is never held whole: (window,
+    limit). A match is the window's if it starts before `limit`; one starting later is found
+    again, whole, in the next window."""
+    tail = b""
+    with archive.open(part) as stream:
+        while True:
+            chunk = stream.read(SCAN_CHUNK)
+            data = tail + chunk
+            if not chunk:
+                yield data, len(data)
+                return
+            if len(data) > SCAN_OVERLAP:
+                yield data, len(data) - SCAN_OVERLAP
+                tail = data[-SCAN_OVERLAP:]
+            else:
+                tail = data
+
+
+def _uncarried_patterns(on_plan_sheet: bool, fills: dict[bytes, str], own_fills: set[str]
+                        ) -> dict[str, re.Pattern]:
+    """What to look for on a sheet that xlplan cannot carry: on the plan sheet, which xlplan
+    formats itself, only what it never writes there."""
+    patterns = {label: pattern for pattern, label in _FEATURES
+                if not on_plan_sheet or label in PLAN_SHEET_FOREIGN}
+    # xlplan colours the plan sheet itself (changes, proposals, headers); it writes no colour
+    # on the team's own sheets.
+    coloured = _coloured_cells(fills, own_fills if on_plan_sheet else set())
+    if coloured is not None:
+        patterns["colour"] = coloured
+    return patterns
+
+
+def _uncarried(counts: dict[str, int], archive: zipfile.ZipFile, part: str,
+               listing: set[str]) -> list[str]:
+    """What a sheet holds that cannot be carried, as a list for a message."""
+    features = [label for label, count in counts.items() if label != "colour" and count]
+    coloured = counts.get("colour", 0)
+    if coloured:
+        features.append(f"cell colours ({coloured} cell{'s' if coloured > 1 else ''})")
+    folder, _, base = part.rpartition("/")
+    rels = f"{folder}/_rels/{base}.rels"
+    notes = 0
+    if rels in listing:
+        relations = archive.read(rels)
+        if b'relationships/pivotTable"' in relations:
+            features.append("a pivot table")
+        for target in _COMMENTS_TARGET.findall(relations):
+            comments = _resolve(folder, target.decode())
+            if comments in listing:
+                notes += _notes_by_others(archive.read(comments))
+    if notes:
+        features.append(f"{notes} note{'s' if notes > 1 else ''} (comments)")
+    return features
+
+
+def _col_index(letters: bytes) -> int:
+    index = 0
+    for char in letters:
+        index = index * 26 + (char - 64)
+    return index - 1
+
+
+def _unescape(raw: bytes) -> str:
+    import html
+
+    return html.unescape(raw.decode("utf-8", "replace"))
+
+
+def _notes_by_others(data: bytes) -> int:
+    """Notes not written by xlplan (its own say what a merge changed, and move to the log)."""
+    authors = [_unescape(a) for a in _AUTHOR.findall(data)]
+    if authors and all(a == XLPLAN_AUTHOR for a in authors):
+        return 0  # as xlplan wrote them (Excel keeps the author; LibreOffice does not)
+    count = 0
+    for match in _COMMENT.finditer(data):
+        index = int(match[1])
+        if index < len(authors) and authors[index] == XLPLAN_AUTHOR:
+            continue
+        text = _TEXT.search(match[2])
+        if not (text and _unescape(text[1]).startswith(XLPLAN_NOTE_START)):
+            count += 1
+    return count
+
+
+def sheets_with_drawings(path: Path) -> dict[str, str]:
+    """Sheets that hold images, charts or shapes: name -> a short digest of the drawing.
+
+    A drawing part with no anchored object in it is nothing: LibreOffice writes an empty one
+    for a sheet it saved, and that must not be reported as content lost."""
+    import hashlib
+
+    found: dict[str, str] = {}
     try:
         with zipfile.ZipFile(path) as archive:
             listing = set(archive.namelist())
             for name, part in _sheet_parts(archive).items():
                 folder, _, base = part.rpartition("/")
                 rels = f"{folder}/_rels/{base}.rels"
+                if rels not in listing:
+                    continue
                 # relationships/drawing: images, charts, shapes. vmlDrawing is just the notes.
-                if rels in listing and b'relationships/drawing"' in archive.read(rels):
-                    names.add(name)
+                for target in _DRAWING_TARGET.findall(archive.read(rels)):
+                    drawing = _resolve(folder, target.decode())
+                    data = archive.read(drawing) if drawing in listing else b""
+                    if _ANCHOR.search(data):
+                        found[name] = hashlib.sha256(data).hexdigest()[:12]
     except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
             NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
         pass
-    return names
+    return found
+
+
+_DRAWING_TARGET = re.compile(
+    rb'<Relationship\b(?=[^>]*?relationships/drawing")[^>]*?\bTarget="([^"]+)"', re.S)
+# Every object on a drawing is anchored to the sheet by one of these.
+_ANCHOR = re.compile(rb"<(?:\w+:)?(?:twoCellAnchor|oneCellAnchor|absoluteAnchor)\b")
+
+
+def _resolve(folder: str, target: str) -> str:
+    """A relationship's target as a zip part name ('../drawings/drawing1.xml' from xl/worksheets)."""
+    if target.startswith("/"):
+        return target.lstrip("/")
+    parts = folder.split("/") if folder else []
+    for piece in target.split("/"):
+        if piece == "..":
+            if parts:
+                parts.pop()
+        elif piece and piece != ".":
+            parts.append(piece)
+    return "/".join(parts)
+
+
+@dataclass
+class SheetLayer:
+    """What calamine does not give of a sheet: its formulas (whole, shared ones expanded to
+    each cell) and its column widths. Read so the central team's sheets keep them."""
+
+    formulas: dict[tuple[int, int], str] = field(default_factory=dict)  # (row, col) -> "=…"
+    # Numbers (and formulas) shown through a number format: (row, col) -> its code ("0%").
+    formats: dict[tuple[int, int], str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # tags looked for -> how many
+    uncarried: list[str] = field(default_factory=list)  # what cannot be carried, for a message
+    widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
+
+
+_CELL_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]{0,400}?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)',
+                           re.S)
+_SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
+_SHARED = re.compile(rb'\bt="shared"')
+_COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
+_ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
+
+
+def sheet_layers(path: Path, sheets: list[str], columns: dict[str, set[int]] | None = None,
+                 plan_sheet: str | None = None, own_fills: set[str] = frozenset()
+                 ) -> dict[str, SheetLayer]:
+    """Formulas, number formats, column widths and what cannot be carried, of these sheets of
+    an .xlsx, in one pass over each; `columns` limits a sheet's number formats to some columns
+    (a large plan sheet); `own_fills` are the colours xlplan itself gives `plan_sheet`."""
+    layers: dict[str, SheetLayer] = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = _sheet_parts(archive)
+            listing = set(archive.namelist())
+            formats = _style_formats(archive) if sheets else {}
+            fills = _fill_styles(archive) if sheets else {}
+            for sheet in sheets:
+                if sheet in parts and parts[sheet] in listing:
+                    wanted = (columns or {}).get(sheet)
+                    patterns = _uncarried_patterns(sheet == plan_sheet, fills, own_fills)
+                    layer = _layer(archive, parts[sheet], formats, wanted, patterns)
+                    layer.uncarried = _uncarried(layer.counts, archive, parts[sheet], listing)
+                    layers[sheet] = layer
+    except (KeyError, zipfile.BadZipFile, OSError):
+        pass
+    return layers
+
+
+def _style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
+    """Cell style index (as in s="…") -> its number format, for formats other than General
+    and dates (calamine gives dates as dates already)."""
+    from .excel import BUILTIN_NUMBER_FORMATS
+
+    try:
+        styles = archive.read("xl/styles.xml")
+    except KeyError:
+        return {}
+    codes = {int(i): _unescape(c) for i, c in _NUM_FMT.findall(styles)}
+    xfs = _CELL_XFS.search(styles)
+    formats: dict[bytes, str] = {}
+    for index, fmt_id in enumerate(_XF_FORMAT.findall(xfs[1] if xfs else b"")):
+        code = codes.get(int(fmt_id)) or BUILTIN_NUMBER_FORMATS.get(int(fmt_id))
+        if code and not _is_date_format(code) and code.lower() not in ("general", "@"):
+            formats[str(index).encode()] = code
+    return formats
+
+
+def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] | None,
+                     numbers_only: bool = True, limit: int | None = None,
+                     found: dict[tuple[int, int], str] | None = None) -> dict[tuple[int, int], str]:
+    """(row, col) -> format code of the number cells (and, unless numbers_only, formula
+    cells) styled with one of `formats`, in `columns` (None: all); matches from `limit` on
+    are left to the next window."""
+    found = {} if found is None else found
+    if (columns is not None and not columns) or not formats:
+        return found
+    for match in _STYLED_VALUE.finditer(data):
+        if limit is not None and match.start() >= limit:
+            break
+        attrs = match[3]
+        style = _STYLE.search(attrs)
+        if style is None or style[1] not in formats:
+            continue
+        kind = _TYPE.search(attrs)
+        if kind and kind[1] != b"n" and (numbers_only or kind[1] != b"str" or match[4] != b"<f"):
+            continue  # text, a boolean or an error: no number format shows
+        col = _col_index(match[1])
+        if columns is None or col in columns:
+            found[(int(match[2]) - 1, col)] = formats[style[1]]
+    return found
+
+
+def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
+           columns: set[int] | None, patterns: dict[str, re.Pattern]) -> SheetLayer:
+    layer = SheetLayer(counts=dict.fromkeys(patterns, 0))
+    in_head, after_cells, start = True, False, 0
+    shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
+    for data, limit in _windows(archive, part):
+        if in_head:  # <cols> comes before the cells
+            head_end = data.find(b"<sheetData")
+            in_head = head_end < 0
+            _read_widths(layer, data, head_end if head_end >= 0 else limit)
+        _formatted_cells(data, formats, columns, numbers_only=False, limit=limit,
+                         found=layer.formats)
+        if b"<f" in data:
+            _read_formulas(layer, data, limit, shared)
+        if not after_cells:
+            # Merged cells, links, validations and tables are listed after the cells.
+            end = data.find(b"</sheetData>")
+            after_cells, start = end >= 0, max(end, 0)
+        for label, pattern in patterns.items():
+            if label == "colour" or after_cells:
+                layer.counts[label] += sum(1 for m in pattern.finditer(
+                    data, 0 if label == "colour" else start) if m.start() < limit)
+        start = 0
+    return layer
+
+
+def _read_widths(layer: SheetLayer, data: bytes, end: int) -> None:
+    for match in _COL.finditer(data, 0, end):
+        attrs = dict(_ATTR.findall(match[1]))
+        try:
+            first, last, width = int(attrs[b"min"]), int(attrs[b"max"]), float(attrs[b"width"])
+        except (KeyError, ValueError):
+            continue
+        # The file holds the width plus the cell padding (5 pixels of 7-pixel digits);
+        # the writer adds it again, so keep the width as Excel shows it.
+        shown = round(max(width - 5 / 7, 0.5), 2)
+        if attrs.get(b"hidden") in (b"1", b"true"):
+            shown = 0.0  # a hidden column is one of no width, for the writer too
+        for col in range(first - 1, min(last, first + 100)):
+            layer.widths[col] = shown
+
+
+def _read_formulas(layer: SheetLayer, data: bytes, limit: int,
+                   shared: dict[bytes, tuple[str, str]]) -> None:
+    for match in _CELL_FORMULA.finditer(data):
+        if match.start() >= limit:
+            break
+        letters, number, attrs = match[1], match[2], match[3]
+        text = _unescape(match[4] or b"")
+        key = (int(number) - 1, _col_index(letters))
+        where = (letters + number).decode()
+        index = _SHARED_INDEX.search(attrs) if _SHARED.search(attrs) else None
+        if index and text:
+            shared[index[1]] = (text, where)
+        elif index and index[1] in shared:
+            # A formula filled down in Excel is stored once and shared: the other cells
+            # hold only its index, so it is translated to each cell, as Excel shows it.
+            from openpyxl.formula.translate import Translator
+
+            origin_text, origin = shared[index[1]]
+            layer.formulas[key] = Translator("=" + origin_text, origin=origin).translate_formula(where)
+            continue
+        if text:
+            layer.formulas[key] = "=" + text
+
+
+_NUM_FMT = re.compile(rb'<numFmt\b[^>]*?\bnumFmtId="(\d+)"[^>]*?\bformatCode="([^"]*)"', re.S)
+_CELL_XFS = re.compile(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
+_XF_FORMAT = re.compile(rb'<xf\b[^>]*?\bnumFmtId="(\d+)"')
+_STYLED_VALUE = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"([^>]*?)>\s*(<v>|<f)', re.S)
+_STYLE = re.compile(rb'\bs="(\d+)"')
+_TYPE = re.compile(rb'\bt="(\w+)"')
+
+
+def number_formats(path: Path, sheet: str, columns: set[int]) -> dict[tuple[int, int], str]:
+    """Number cells of these columns shown through a number format other than General or a
+    date (86% is 0.86 shown as 0%): (row, col) -> the format code. Read only when the
+    workbook has such a format at all, which an untouched template does not."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            formats = _style_formats(archive)
+            part = _sheet_parts(archive).get(sheet) if formats else None
+            if part is None:
+                return {}
+            data = archive.read(part)
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return {}
+    return _formatted_cells(data, formats, columns)
+
+
+def _is_date_format(code: str) -> bool:
+    bare = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
+    return any(ch in bare for ch in "dmyhs")
 
 
 def read_with_second_reader(source: Path) -> tuple[list[tuple[str, list[list[CellValue]], str]],
