@@ -202,8 +202,8 @@ def test_a_sheet_of_the_teams_own_called_services_is_carried_not_lost(world, tmp
     out = tmp_path / "merged.xlsx"
     assert invoke("merge", plan, world["filled"], "-o", out).exit_code == 0
     sheets = all_sheet_values(out)
-    # (a carried sheet's number comes back as text: so it was before this feature)
-    assert sheets["Services (2)"][:2] == [["Budget line", "Amount"], ["Agency nurses", 1200]]  # numbers stay numbers
+    # a carried sheet's numbers stay numbers
+    assert sheets["Services (2)"][:2] == [["Budget line", "Amount"], ["Agency nurses", 1200]]
     assert set(services_sheet(out)) == set(LPT_SERVICE_FILES)  # and xlplan's own, rebuilt
 
 
