@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
 from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
-from .identity import AT_ID, FOUND, MOVED, identify_rows, likely_service, looks_sorted
+from .identity import AT_ID, EDITED, FOUND, MOVED, identify_rows, likely_service, looks_sorted
 from .layout import Column, Layout
 from .plan import Plan, normal_ref, parent_refs
 from .problems import Problem, Severity, plural, short
@@ -383,6 +383,7 @@ def match_rows(ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow],
         if match.how in (MOVED, FOUND) and not pasted:
             refound.append(str(row.row + 1))
         row.action_id = match.action_id
+        row.locked_intact = match.how != EDITED  # matched by its locked cells, as issued
         by_action.setdefault(match.action_id, []).append(row)
     if refound:
         ret.problem("row-moved", f"{len(refound)} row(s) ({', '.join(refound[:8])}"
@@ -392,6 +393,9 @@ def match_rows(ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow],
     rows: list[ReturnRow] = []
     for action_id, copies in by_action.items():
         first = copies[0]
+        if len(copies) == 1:
+            rows.append(first)
+            continue
         differ = [f for f in layout.service_fields
                   if len({normal_text(c.values.get(f)) for c in copies}) > 1]
         ref = display(first.values.get(layout.reference)) or action_id
@@ -430,7 +434,8 @@ def edits_against_record(ret: ServiceReturn, layout: Layout, rows: list[ReturnRo
     for row in rows:
         record = issued[row.action_id]
         master = current.get(row.action_id, {})
-        locked_intact = locked_digest(layout, row.values) == record.locked
+        locked_intact = (row.locked_intact if row.locked_intact is not None
+                         else locked_digest(layout, row.values) == record.locked)
         for column in layout.columns:
             name = column.field
             if name not in ret.positions:

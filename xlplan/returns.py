@@ -39,6 +39,8 @@ class ReturnRow:
     action_id: str
     row: int  # 0-based row of the plan sheet
     values: dict[str, CellValue]
+    # Judged by the master's record: are its locked cells exactly as issued?
+    locked_intact: bool | None = None
 
 
 @dataclass
