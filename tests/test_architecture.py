@@ -23,15 +23,15 @@ LAYERS: dict[str, set[str]] = {
     "core": {
         "__init__", "errors", "excel", "dates", "problems", "style", "layout", "metadata",
         "plan", "checks", "progress", "outcome", "record", "identity", "cycle", "packed",
-        "central", "proposals", "contacts",
+        "central", "proposals", "contacts", "figures", "history",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
         "workbook", "returns", "sheets", "masterbook", "report", "report_json", "annotate",
-        "simulate", "mail",
+        "simulate", "mail", "progress_sheet",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
-    "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase"},
+    "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},
     # The command line, over everything else.
     "cli": {"cli"},
 }

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import style
 from .excel import column_letter, display
+from .figures import service_figures
 from .plan import (
     CHANGES_HEADERS,
     CHANGES_SHEET,
@@ -19,7 +20,6 @@ from .plan import (
     proposal_status,
 )
 from .problems import Problem
-from .progress import is_complete, overdue_since
 from .sheets import Book, CellMark, SheetRow, write_table
 
 if TYPE_CHECKING:
@@ -81,36 +81,18 @@ def plan_rows(plan: Plan, merge: MergeResult | None) -> Iterator[SheetRow]:
 
 def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
     layout = plan.layout
-    routes, _ = plan.routes()
     scale = layout.rating_values
-    rating_field = layout.service_rating
     headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
                "File", "Returned by", "Complete %"]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
-    by_service: dict[str, list] = {}
-    for action in plan.actions:
-        for service in routes[action.id]:
-            by_service.setdefault(service, []).append(action)
-    for service, actions in by_service.items():
-        counts = {value: 0 for value in scale}
-        unrated = overdue = done = 0
-        for action in actions:
-            rating = display(action.get(rating_field)) if rating_field else ""
-            if rating in counts:
-                counts[rating] += 1
-            else:
-                unrated += 1
-            if is_complete(action.values, layout):
-                done += 1
-            elif overdue_since(action.values, layout, merge.as_of):
-                overdue += 1
-        got = status.get(service)
-        rows.append([service, len(actions), *counts.values(), unrated, overdue,
+    for figures in service_figures(plan, merge.as_of):  # one source, shared with Progress
+        got = status.get(figures.service)
+        rows.append([figures.service, figures.actions, *figures.ratings.values(), figures.not_rated,
+                     figures.overdue,
                      "Yes" if got and got.returned else "No",
                      got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
-                     (got.file or "") if got else "", returned_by(got),
-                     done / len(actions) if actions else 0.0])
+                     (got.file or "") if got else "", returned_by(got), figures.complete_pct])
     return headers, rows
 
 
