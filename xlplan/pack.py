@@ -11,51 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import XlplanError
 from .excel import CellValue, display
-from .figures import ServiceFigures, service_figures, total_figures
-from .history import STUCK_DAYS, History, plan_history, slipped_actions, stuck_actions
+from .figures import service_figures, total_figures
+from .history import STUCK_DAYS, plan_history, slipped_actions, stuck_actions
+from .pack_pdf import Pack, Table, render_pack
 from .plan import Plan, now, read_plan, require_plan
 from .progress import overdue_since
 
 # An exception list longer than this is cut short in the pack with a line saying how many
 # more there are and where they all are: a committee paper of thousands of rows is not read.
 MAX_ROWS = 250
-
-
-@dataclass
-class Table:
-    """One table of the pack: a heading, a line saying what it holds, and its rows.
-    `widths` are relative; `rating_column` is coloured as the layout colours ratings."""
-
-    heading: str
-    intro: str
-    headers: list[str]
-    rows: list[list[CellValue]]
-    widths: list[float]
-    rating_column: int | None = None
-    more: int = 0  # rows left out (MAX_ROWS)
-    more_where: str = ""
-    total: list[CellValue] | None = None
-
-
-@dataclass
-class Pack:
-    title: str
-    cycle: str
-    as_of: dt.date
-    made_at: dt.datetime
-    scale: list[tuple[str, str, str]]  # (rating, fill, font colour)
-    facts: list[tuple[str, str]]  # the title page's key figures
-    summary: Table
-    summary_figures: list[ServiceFigures]
-    history: History
-    progress: Table | None
-    exceptions: list[Table] = field(default_factory=list)
-    changes: Table | None = None
 
 
 @dataclass
@@ -79,8 +48,6 @@ def report(plan_path: Path, output: Path, *, as_of: dt.date | None = None,
         raise XlplanError(f"The committee pack is a PDF: give an output name ending .pdf, not {output.name}.")
     plan = read_plan(plan_path)
     pack = build_pack(plan, as_of or dt.date.today(), stuck_days=stuck_days, max_rows=max_rows)
-    from .pack_pdf import render_pack
-
     fd, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".pdf.tmp", dir=folder)
     os.close(fd)
     tmp = Path(tmp_name)

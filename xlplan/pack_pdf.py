@@ -9,17 +9,51 @@ plan, cycle and page number in every footer."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from .excel import CellValue, display
-from .pack import Pack, Table
+from .figures import ServiceFigures
+from .history import History
 
 FONT, BOLD = "Vera", "VeraBd"  # Bitstream Vera ships with reportlab: embedded, wide coverage
 BODY_SIZE = 9
 TABLE_SIZE = 8  # the smallest text in the pack
 HEADER_FILL = "#D9D9D9"
 MARGIN_MM = 14
+
+
+@dataclass
+class Table:
+    """One table of the pack: a heading, a line saying what it holds, and its rows.
+    `widths` are relative; `rating_column` is coloured as the layout colours ratings."""
+
+    heading: str
+    intro: str
+    headers: list[str]
+    rows: list[list[CellValue]]
+    widths: list[float]
+    rating_column: int | None = None
+    more: int = 0  # rows left out (MAX_ROWS)
+    more_where: str = ""
+    total: list[CellValue] | None = None
+
+
+@dataclass
+class Pack:
+    title: str
+    cycle: str
+    as_of: dt.date
+    made_at: dt.datetime
+    scale: list[tuple[str, str, str]]  # (rating, fill, font colour)
+    facts: list[tuple[str, str]]  # the title page's key figures
+    summary: Table
+    summary_figures: list[ServiceFigures]
+    history: History
+    progress: Table | None
+    exceptions: list[Table] = field(default_factory=list)
+    changes: Table | None = None
 
 
 def _text(value: CellValue) -> str:
@@ -78,8 +112,8 @@ def render_pack(pack: Pack, path: Path) -> int:
             rows.append([Paragraph(_text(v), cell) for v in values])
         if spec.total:
             rows.append([Paragraph(f"<b>{_text(v)}</b>", cell) for v in spec.total])
-        commands = [("FONTNAME", (0, 0), (-1, -1), FONT),
-                    *([("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(HEADER_FILL))] if spec.headers else []),
+        head_fill = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(HEADER_FILL))] if spec.headers else []
+        commands = [("FONTNAME", (0, 0), (-1, -1), FONT), *head_fill,
                     ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
                     ("VALIGN", (0, 0), (-1, -1), "TOP"),
                     ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
