@@ -3,7 +3,8 @@ are we getting better (the Progress sheet's figures, checked against counts made
 each cycle's own master), what has slipped, what is stuck, and the pack they print.
 
 2025-Q1: CHS rates 2.1 Amber and completes 2.1.1. The central team moves the due dates of
-1.1 and 1.2 later, and gives 2.1 ("March 2017 - March 2018") a date. 2025-Q2: CHS rates 2.1.2 Red, FYPC rates 2.2.1 Green. 1.1's date moves again.
+1.1 and 1.2 later, and gives 2.1 ("March 2017 - March 2018") a date.
+2025-Q2: CHS rates 2.1.2 Red, FYPC rates 2.2.1 Green. 1.1's date moves again.
 2025-Q3: CHS leaves 2.1 Amber (three cycles now), AMH/LD rates 3.1 Amber; a late Corporate
 return is merged a fortnight later in the same cycle, replacing that cycle's figures.
 """
@@ -165,7 +166,8 @@ def shown(value: object) -> str:
 def test_each_cycle_s_figures_are_those_of_its_own_master(cycles) -> None:
     final = cycles.masters["2025-Q3"]
     per_service = section(final, "Per cycle and service")
-    assert [r["Cycle"] for r in per_service] == [c for c in CYCLES for _ in counted(cycles.masters[c], AS_OF[c])]
+    assert [r["Cycle"] for r in per_service] == [c for c in CYCLES
+                                                 for _ in counted(cycles.masters[c], AS_OF[c])]
     for cycle in CYCLES:
         expected = counted(cycles.masters[cycle], AS_OF[cycle])
         got = {r["Service"]: figures_of(r) for r in per_service if r["Cycle"] == cycle}
@@ -233,9 +235,98 @@ def expected_stuck(masters: dict[str, Path], as_of: dt.date, days: int = 90) -> 
 
 
 def test_stuck_actions_are_the_same_rating_for_two_cycles_or_long_overdue(cycles) -> None:
-    listed = {(r["Action"], r["Service"]): r["Why stuck"] for r in section(cycles.masters["2025-Q3"], "Stuck actions")}
+    listed = {(r["Action"], r["Service"]): r["Why stuck"]
+              for r in section(cycles.masters["2025-Q3"], "Stuck actions")}
     expected = expected_stuck(cycles.masters, AS_OF["2025-Q3"])
     assert listed == expected
     assert listed[("2.1", "CHS")] == "Amber for 3 cycles (since 2025-Q1)"  # moved to 2026: not overdue
     assert listed[("2.1.2", "CHS")].startswith("Red for 2 cycles (since 2025-Q2)")
     assert "Amber for" not in listed.get(("3.1", "AMH/LD"), "")  # Amber this cycle only
+
+
+# --- the committee pack --------------------------------------------------------------------
+
+def pdf_text(path: Path) -> str:
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def flat(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_the_pack_holds_what_the_committee_reads(cycles) -> None:
+    assert "Wrote" in cycles.output and "page(s)" in cycles.output
+    text = pdf_text(cycles.pack)
+    words = flat(text)
+    assert "Committee pack · cycle 2025-Q3 · figures as of 15/09/2025" in words
+    final = counted(cycles.masters["2025-Q3"], AS_OF["2025-Q3"])
+    assert f"{sum(f[0] for f in final.values())} across {len(final)} services" in words
+    for heading in ("Summary", "Progress over cycles", "Red actions", "Overdue actions", "Slipped actions",
+                    "Stuck actions", "Refused returns and cells", "Missing returns",
+                    "Changes this cycle (2025-Q3)"):
+        assert heading in text, heading
+    for service in final:
+        assert service in text
+    # Progress: each cycle's complete % per service, as counted from that cycle's master.
+    for cycle in CYCLES:
+        assert cycle in text
+    chs = [f"{counted(cycles.masters[c], AS_OF[c])['CHS'][-1]:.0%}" for c in CYCLES]
+    assert f"CHS {' '.join(chs)}" in words
+    # Exceptions, as the Progress sheet lists them.
+    assert "Amber for 3 cycles (since 2025-Q1)" in words
+    assert "30/04/17 31/03/2018" in words  # 1.1: first and current due date
+    missing = words[words.index("Missing returns"):words.index("Changes this cycle")]
+    assert "AMH/ILD" in missing and "FYPC" in missing and "CHS" not in missing.replace("AMH", "")
+    # This cycle's changes: old and new, who and when.
+    changes = words[words.index("Changes this cycle (2025-Q3)"):]
+    assert "Audit report, May 2025. Assured. CHS 2025-09-01 09:00" in changes
+    assert "Green Corporate 2025-09-15 09:00" in changes
+    # Long text wraps and is never cut: every word of a long action is there.
+    [one] = [r for r in rows_with_service(cycles.masters["2025-Q3"]) if r[H["action_ref"]] == "1.1"]
+    assert len(one[H["action"]]) > 300
+    assert set(one[H["action"]].split()) <= set(text.split())
+
+
+def test_no_text_in_the_pack_is_small_or_off_the_page(cycles) -> None:
+    from pypdf import PdfReader
+
+    sizes: list[tuple[float, str]] = []
+
+    def visit(text, cm, tm, _font, size) -> None:
+        if text.strip():
+            scale = abs(tm[0] * tm[3] - tm[1] * tm[2]) ** 0.5 * abs(cm[0] * cm[3] - cm[1] * cm[2]) ** 0.5
+            sizes.append((size * scale, text))
+
+    for page in PdfReader(cycles.pack).pages:
+        page.extract_text(visitor_text=visit)
+    assert sizes and min(s for s, _ in sizes) >= 7, [t for s, t in sizes if s < 7][:5]
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler) is not installed: word positions not checked")
+    boxes = subprocess.run(["pdftotext", "-bbox", str(cycles.pack), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', boxes)
+    width, height = float(page[1]), float(page[2])
+    words = re.findall(r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">([^<]*)',
+                       boxes)
+    assert len(words) > 1000
+    outside = [w[4] for w in words if float(w[0]) < 10 or float(w[2]) > width - 10
+               or float(w[1]) < 10 or float(w[3]) > height - 10]
+    assert outside == []
+
+
+def test_a_pack_needs_a_pdf_name_and_a_master(cycles, tmp_path) -> None:
+    result = invoke("report", cycles.plan, "-o", tmp_path / "pack.xlsx")
+    assert result.exit_code != 0 and "ending .pdf" in result.output
+    result = invoke("report", tmp_path / "nothing.xlsx", "-o", tmp_path / "pack.pdf")
+    assert result.exit_code != 0 and "nothing.xlsx" in result.output
+    assert not (tmp_path / "pack.pdf").exists()
+
+
+def test_a_master_that_never_merged_still_makes_a_pack(tmp_path) -> None:
+    plan = tmp_path / "plan.xlsx"
+    assert invoke("import", LPT_SOURCE, "-o", plan).exit_code == 0
+    result = invoke("report", plan, "-o", tmp_path / "pack.pdf", "--as-of", "2025-01-01")
+    assert result.exit_code == 0, result.output
+    assert "No merge has been recorded yet" in flat(pdf_text(tmp_path / "pack.pdf"))
