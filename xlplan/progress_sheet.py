@@ -9,9 +9,9 @@ from .excel import CellValue, clean_for_cell, display
 from .figures import ServiceFigures, total_figures
 from .history import STUCK_DAYS, History, slipped_actions, stuck_actions
 from .plan import PROGRESS_SHEET, Plan
+from .print_setup import print_table
 from .sheets import Book, write_value
 
-A4 = 9  # XlsxWriter's paper codes
 SLIPPED_HEADERS = ["Action", "Service", "Times moved", "First due date", "Current due date", "Last moved"]
 STUCK_HEADERS = ["Action", "Service", "Rating", "Due date", "Why stuck"]
 CHART_ROWS = 18  # the charts sit below the cycles' table, over this many rows
@@ -126,9 +126,5 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *,
     for item in stuck:
         row += 1
         values(row, 0, [item.action, item.service, item.rating, item.due, item.why])
-    ws.set_landscape()
-    ws.set_paper(A4)
-    ws.fit_to_pages(1, 0)
     cycle = display(latest.cycle) if latest else ""
-    ws.set_footer("&L" + f"{plan.meta.title} · progress to cycle {cycle}".replace("&", "&&")[:200]
-                  + "&RPage &P of &N")
+    print_table(ws, None, footer=f"{plan.meta.title} · progress to cycle {cycle}")

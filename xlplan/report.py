@@ -19,6 +19,7 @@ from .plan import (
     Plan,
     proposal_status,
 )
+from .print_setup import print_table
 from .problems import Problem
 from .sheets import Book, CellMark, SheetRow, write_table
 
@@ -170,8 +171,7 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
         chart.set_size({"width": 760, "height": 120 + 34 * len(rows)})
         ws.insert_chart(total_row + 2, 0, chart)
     ws.freeze_panes(head_row + 1, 1)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    print_table(ws, head_row, footer=f"{plan.meta.title} · summary · cycle {merge.cycle}")
 
 
 def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
