@@ -23,7 +23,7 @@ LAYERS: dict[str, set[str]] = {
     "core": {
         "__init__", "errors", "excel", "dates", "problems", "style", "layout", "metadata",
         "plan", "checks", "progress", "outcome", "record", "identity", "cycle", "packed",
-        "central", "proposals", "contacts", "figures", "history",
+        "central", "proposals", "contacts", "figures", "history", "issue_counts",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {

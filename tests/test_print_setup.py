@@ -82,3 +82,27 @@ def test_the_plan_sheet_prints_at_8_pt_or_more(written, kind) -> None:
                 / sum(column_points(w) for w in widths))
     assert 10 * scale >= 8, (setup.paperSize, setup.fitToWidth, scale)
     assert setup.paperSize == 8 and setup.orientation == "landscape"  # the CQC plan is wide: A3
+
+
+def test_the_issues_sheet_opens_with_counts_and_lists_errors_first(written) -> None:
+    from collections import Counter
+
+    from conftest import sheet_values
+
+    rows = sheet_values(written["master"], "Issues")
+    start = next(i for i, r in enumerate(rows) if r[0] == "Severity")
+    header = [str(c) for c in rows[start]]
+    table = [dict(zip(header, r, strict=False)) for r in rows[start + 1:] if any(r)]
+    open_rows = [r for r in table if r["Status"] == "open"]
+    severities = [r["Severity"] for r in open_rows]
+    assert severities == sorted(severities, key=["error", "warning", "info"].index) and "error" in severities
+    lines = [str(r[0]) for r in rows[1:start]]
+    count = Counter(severities)
+    assert (f"Open: {count['error']} error(s), {count['warning']} warning(s), {count['info']} note(s)"
+            in lines[1])
+    codes = Counter(f"{r['Code']} ({r['Severity']})" for r in open_rows)
+    assert lines[2] == "By problem: " + ", ".join(f"{c} {n}" for c, n in codes.most_common())
+    services = Counter(r["Service"] or "(no service)" for r in open_rows)
+    assert lines[3] == "By service: " + ", ".join(f"{s} {n}" for s, n in services.most_common())
+    sheet = openpyxl.load_workbook(written["master"])["Issues"]
+    assert sheet.auto_filter.ref and sheet.freeze_panes == f"A{start + 2}"

@@ -330,3 +330,21 @@ def test_a_master_that_never_merged_still_makes_a_pack(tmp_path) -> None:
     result = invoke("report", plan, "-o", tmp_path / "pack.pdf", "--as-of", "2025-01-01")
     assert result.exit_code == 0, result.output
     assert "No merge has been recorded yet" in flat(pdf_text(tmp_path / "pack.pdf"))
+
+
+def test_a_pack_of_many_services_with_long_text_fits_its_pages(tmp_path) -> None:
+    """60 services (the generated benchmark plan: 50 to 800 characters a cell), merged: the
+    chart shows the 20 with most overdue actions; every exception table breaks across pages."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from generate import generate
+
+    generate(tmp_path, 60, 6)
+    merged = invoke("merge", tmp_path / "plan.xlsx", tmp_path / "inbox", "-o", tmp_path / "merged.xlsx",
+                    "--as-of", "2025-03-01")
+    assert merged.exit_code in (0, 1), merged.output
+    result = invoke("report", tmp_path / "merged.xlsx", "-o", tmp_path / "pack.pdf", "--as-of", "2025-03-01")
+    assert result.exit_code == 0, result.output
+    text = flat(pdf_text(tmp_path / "pack.pdf"))
+    assert "Ratings per service (the 20 with most overdue actions)" in text

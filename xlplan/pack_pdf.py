@@ -22,6 +22,7 @@ BODY_SIZE = 9
 TABLE_SIZE = 8  # the smallest text in the pack
 HEADER_FILL = "#D9D9D9"
 MARGIN_MM = 14
+CHART_SERVICES = 20  # bars a chart can hold on a landscape page
 
 
 @dataclass
@@ -96,7 +97,7 @@ def render_pack(pack: Pack, path: Path) -> int:
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=BOLD, italic=FONT, boldItalic=BOLD)
 
     page = landscape(A4)
-    width = page[0] - 2 * MARGIN_MM * mm
+    width = page[0] - 2 * MARGIN_MM * mm - 12  # the frame pads 6 pt each side
     title = ParagraphStyle("title", fontName=BOLD, fontSize=22, leading=28, spaceAfter=12)
     heading = ParagraphStyle("heading", fontName=BOLD, fontSize=14, leading=18, spaceBefore=10,
                              spaceAfter=4)
@@ -187,18 +188,22 @@ def render_pack(pack: Pack, path: Path) -> int:
 
 
 def _summary_chart(pack: Pack, width: float):
-    """Ratings per service, stacked; with many services, the totals per rating instead."""
+    """Ratings per service, stacked; with many services, the ones with most overdue actions
+    (a chart taller than the page cannot be drawn)."""
     from reportlab.graphics.charts.barcharts import HorizontalBarChart
     from reportlab.graphics.charts.legends import Legend
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib import colors
 
-    figures = pack.summary_figures[:40]
+    figures = pack.summary_figures
+    if len(figures) > CHART_SERVICES:
+        figures = sorted(figures, key=lambda f: -f.overdue)[:CHART_SERVICES]
     names = [value for value, _, _ in pack.scale]
     height = 60 + 16 * max(len(figures), 1)
     drawing = Drawing(width, height + 40)
-    drawing.add(String(0, height + 28, "Ratings per service" + (" (first 40 services)" if len(
-        pack.summary_figures) > 40 else ""), fontName=BOLD, fontSize=10))
+    many = len(pack.summary_figures) > CHART_SERVICES
+    drawing.add(String(0, height + 28, "Ratings per service" + (
+        f" (the {CHART_SERVICES} with most overdue actions)" if many else ""), fontName=BOLD, fontSize=10))
     chart = HorizontalBarChart()
     chart.x, chart.y, chart.width, chart.height = 130, 30, width - 300, height - 30
     chart.data = [[f.ratings.get(n, 0) for f in reversed(figures)] for n in names] or [[0]]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from . import style
 from .excel import column_letter, display
 from .figures import service_figures
+from .issue_counts import issue_count_lines
 from .plan import (
     CHANGES_HEADERS,
     CHANGES_SHEET,
@@ -195,7 +196,8 @@ def write_cycle_sheets(book: Book, plan: Plan, cycle: str) -> None:
                                                    for row in plan.cycle_issues), ISSUE_WIDTHS,
                 title=f"Problems found in cycle {cycle}",
                 notes=["error: refused and not applied · warning: applied, worth a look · info: done "
-                       "for you · a problem a later return no longer has is marked resolved"])
+                       "for you · a problem a later return no longer has is marked resolved",
+                       *issue_count_lines(plan.cycle_issues)])
 
 
 def processed(merge: MergeResult) -> tuple[set[str], set[str]]:
