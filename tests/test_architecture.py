@@ -28,7 +28,7 @@ LAYERS: dict[str, set[str]] = {
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
         "workbook", "returns", "sheets", "masterbook", "report", "report_json", "annotate",
-        "simulate", "mail", "progress_sheet", "pack_pdf", "print_setup",
+        "simulate", "mail", "progress_sheet", "pack_pdf", "print_setup", "committee_sheet",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},

@@ -15,7 +15,7 @@ from xlplan.simulate import fill_in
 
 # The sheets with a table whose header row must print on every page: sheet -> header row (1-based).
 HEADER_ROWS = {PLAN_SHEET: "$1:$3", "Summary": None, "Changes": None, "Issues": None, "Change log": None,
-               "Services": None, "xlplan problems": "$1:$1"}
+               "Services": None, "xlplan problems": "$1:$1", "Committee view": "$3:$3"}
 ONE_PAGE = {"Guidance", "Key"}
 
 

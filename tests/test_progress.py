@@ -348,3 +348,29 @@ def test_a_pack_of_many_services_with_long_text_fits_its_pages(tmp_path) -> None
     assert result.exit_code == 0, result.output
     text = flat(pdf_text(tmp_path / "pack.pdf"))
     assert "Ratings per service (the 20 with most overdue actions)" in text
+
+
+def test_the_committee_view_shows_the_columns_a_committee_reads_and_what_changed(cycles) -> None:
+    import openpyxl
+
+    final = cycles.masters["2025-Q3"]
+    rows = sheet_values(final, "Committee view")
+    header = [str(c) for c in rows[2] if c != ""]
+    fields = ("action_ref", "directorate", "provider_requirement", "action", "manager", "due", "comments",
+              "directorate_rag", "committee_rag", "compass_rag")
+    assert header == [*(H[f] for f in fields), "Changed this cycle"]
+    view = [dict(zip(header, r, strict=False)) for r in rows[3:] if any(v != "" for v in r)]
+    plan = plan_table(final)[1]
+    assert [(r[H["action_ref"]], r[H["directorate_rag"]]) for r in view] == \
+           [(r[H["action_ref"]], r[H["directorate_rag"]]) for r in plan]
+    changed = {(r[H["action_ref"]], r[H["directorate"]]): r["Changed this cycle"] for r in view
+               if r["Changed this cycle"]}
+    assert changed == {("2.1.1", ""): f"changed: {H['comments']}",  # its Directorate is its parent's
+                       ("3.1", "AMH/LD"): f"changed: {H['directorate_rag']}",
+                       ("1", "Corporate"): f"changed: {H['directorate_rag']}"}
+    sheet = openpyxl.load_workbook(final)["Committee view"]
+    row = next(r for r in range(4, sheet.max_row + 1) if sheet.cell(r, 1).value == "2.1")
+    amber = next(r for r in CQC.ratings if r.value == "Amber")
+    fill = sheet.cell(row, header.index(H["directorate_rag"]) + 1).fill.fgColor.rgb
+    assert fill[-6:] == amber.fill[1:].upper()
+    assert "cycle 2025-Q3" in sheet.oddFooter.left.text and "&P" in sheet.oddFooter.right.text

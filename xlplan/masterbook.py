@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .committee_sheet import COMMITTEE_SHEET, write_committee_sheet
 from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
@@ -68,6 +69,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         history = progress_history(plan, merge)
         if history.cycles:
             write_progress_sheet(book, plan, history)
+        write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
         write_table(book, LOG_SHEET, LOG_HEADERS, (e.row() for e in plan.log), LOG_WIDTHS,
                     title="Change log: every change merged in earlier cycles",
@@ -75,7 +77,8 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                            "at the next merge."])
         write_services_sheet(book, plan)
         taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
-                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET, PROGRESS_SHEET, HISTORY_SHEET}
+                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET, PROGRESS_SHEET, HISTORY_SHEET,
+                 COMMITTEE_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)

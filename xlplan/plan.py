@@ -24,6 +24,7 @@ SUMMARY_SHEET = "Summary"
 CHANGES_SHEET = "Changes"
 # The cycles so far (xlplan.history): figures per cycle and service, and each action's rating.
 PROGRESS_SHEET = "Progress"
+COMMITTEE_SHEET = "Committee view"  # written by xlplan.committee_sheet, never read back
 HISTORY_SHEET = "_xlplan_history"
 ISSUES_SHEET = "Issues"
 LOG_SHEET = "Change log"
@@ -406,7 +407,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         plan.history_table = _packed_table(book, HISTORY_SHEET)
     plan.read_problems.extend(plan.split_joint_actions())
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
-             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET, HISTORY_SHEET, PROGRESS_SHEET}
+             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET, HISTORY_SHEET, PROGRESS_SHEET,
+             COMMITTEE_SHEET}
     owned |= _read_contacts(book, plan, path)
     for name in book.sheets:
         if name not in owned:
