@@ -109,6 +109,9 @@ def targets(results: list[dict], start: dict | None) -> list[str]:
         tools = by_scale["lpt"]["tools"]
         check("LPT merge wall", tools["xlplan merge"]["median"], LPT_WALL_TARGET, " s")
         check("LPT template wall", tools["xlplan template"]["median"], LPT_WALL_TARGET, " s")
+    for scale, result in by_scale.items():  # the committee pack must not take longer than the merge (#17)
+        if scale != "lpt":
+            check(f"report {scale} / merge", ratio(result, "xlplan report", "xlplan merge"), 1.0, "x")
     for scale, limit in TEMPLATE_XLSXWRITER_TARGET.items():
         if scale in by_scale:
             check(f"template {scale} / plain XlsxWriter",

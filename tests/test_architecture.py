@@ -23,15 +23,16 @@ LAYERS: dict[str, set[str]] = {
     "core": {
         "__init__", "errors", "excel", "dates", "problems", "style", "layout", "metadata",
         "plan", "checks", "progress", "outcome", "record", "identity", "cycle", "packed",
-        "central", "proposals", "contacts", "carry",
+        "central", "proposals", "contacts", "carry", "figures", "history", "issue_counts",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
         "workbook", "returns", "sheets", "masterbook", "report", "report_json", "annotate",
-        "simulate", "mail", "ods", "xmlscan",
+        "simulate", "mail", "ods", "xmlscan", "progress_sheet", "pack_pdf", "print_setup",
+        "committee_sheet",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
-    "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase"},
+    "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},
     # The command line, over everything else.
     "cli": {"cli"},
 }

@@ -10,6 +10,7 @@ from . import style
 from .checks import CheckedReturn
 from .errors import XlplanError
 from .excel import MAX_NOTE_CHARS, clean_for_cell
+from .print_setup import print_openpyxl_table
 from .problems import Severity
 
 PROBLEMS_SHEET = "xlplan problems"
@@ -81,6 +82,7 @@ def annotate(checked: CheckedReturn, outdir: Path) -> Path | None:
                         problem.column, problem.value, problem.message])
     for letter, width in zip("ABCDEFG", (9, 24, 7, 10, 30, 25, 90), strict=True):
         listing.column_dimensions[letter].width = width
+    print_openpyxl_table(listing, 1)
     book.active = 0
     try:
         book.save(target)

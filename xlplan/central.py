@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .cycle import central_edits, is_slippage
+from .history import due_moves
 from .plan import LogEntry, Plan
 
 CENTRAL_TEAM = "central team"
@@ -17,9 +18,7 @@ def audit_central_edits(plan: Plan, cycle: str, stamp: str) -> list[LogEntry]:
     if not plan.snapshot:
         return []
     layout = plan.layout
-    due_header = layout.column(layout.due_field).header if layout.due_field else None
-    moves = Counter(e.action_id for e in [*plan.log, *plan.cycle_changes]
-                    if e.column == due_header and is_slippage(e.old, e.new))
+    moves = Counter(e.action_id for e in due_moves(plan, [*plan.log, *plan.cycle_changes]))
     by_id = plan.by_id()
     entries = []
     for edit in central_edits(layout, plan.snapshot, ((a.id, a.values) for a in plan.actions)):

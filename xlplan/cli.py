@@ -542,5 +542,24 @@ def diff(old: Path, new: Path, output: Path | None, as_json: bool) -> None:
         click.echo(f"Wrote {output}.", err=as_json)
 
 
+# --- the committee pack (#17) -------------------------------------------------------------
+@main.command()
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the committee pack (a PDF) here.")
+@click.option("--as-of", callback=_date, help="The date overdue is judged against (default today).")
+@click.option("--stuck-days", type=click.IntRange(min=0), default=90, show_default=True,
+              help="An action overdue by more than this many days is listed as stuck.")
+def report(plan: Path, output: Path, as_of: dt.date | None, stuck_days: int) -> None:
+    """Write the committee pack for the consolidated master PLAN: summary, progress over
+    cycles, exceptions and this cycle's changes, as a PDF to print."""
+    from .pack import report as run_report
+
+    result = run_report(plan, output, as_of=as_of, stuck_days=stuck_days)
+    listed = ", ".join(f"{count} {name.lower()}" for name, count in result.exceptions.items())
+    click.echo(f"Wrote {result.output} ({result.pages} page(s)), cycle {result.cycle or '(none)'}, "
+               f"as of {result.as_of:%d/%m/%Y}: {listed}.")
+
+
 if __name__ == "__main__":
     main()

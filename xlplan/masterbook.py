@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .carry import Formula, Relocation, relocate
+from .committee_sheet import COMMITTEE_SHEET, write_committee_sheet
 from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .packed import pack_rows
-from .plan import KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
+from .plan import HISTORY_SHEET, KEY_SHEET, LOG_HEADERS, LOG_SHEET, PROGRESS_SHEET, Plan
 from .problems import plural
+from .progress_sheet import write_progress_sheet
 from .record import RECORD_SHEET, record_table
 from .sheets import (
     HEADER_ROW,
@@ -36,6 +38,7 @@ from .sheets import (
 )
 
 if TYPE_CHECKING:
+    from .history import History
     from .outcome import MergeResult
 
 LOCK_STALE_SECONDS = 15 * 60
@@ -69,6 +72,10 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_merge_sheets(book, plan, merge)
         elif plan.cycle_changes or plan.cycle_issues:
             write_cycle_sheets(book, plan, plan.meta.cycle or "")
+        history = progress_history(plan, merge)
+        if history.cycles:
+            write_progress_sheet(book, plan, history)
+        write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
         write_table(book, LOG_SHEET, LOG_HEADERS, (e.row() for e in plan.log), LOG_WIDTHS,
                     title="Change log: every change merged in earlier cycles",
@@ -77,7 +84,8 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                            "here when the next merge finds them."])
         write_services_sheet(book, plan)
         taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
-                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET}
+                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET, PROGRESS_SHEET, HISTORY_SHEET,
+                 COMMITTEE_SHEET}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
@@ -92,9 +100,23 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         # The audited cells as written now: the next merge logs what was edited by hand since.
         snapshot = snapshot_rows(layout, ((a.id, a.values) for a in plan.actions))
         write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
+        if plan.history_table:
+            write_packed_sheet(book, HISTORY_SHEET, plan.history_table)
         book.close()
 
     atomic_write(path, build)
+
+
+def progress_history(plan: Plan, merge: MergeResult | None) -> History:
+    """The master's history of cycles, with this merge's figures recorded for its cycle (a
+    later merge of the same cycle replaces them); `plan.history_table` is updated to match."""
+    from .history import history_rows, plan_history, record_cycle
+
+    history = plan_history(plan)
+    if merge is not None:
+        record_cycle(history, plan, merge.cycle, merge.as_of, merge.merged_at.strftime("%Y-%m-%d %H:%M"))
+        plan.history_table = history_rows(history, plan.layout.rating_values)
+    return history
 
 
 def write_services_sheet(book: Book, plan: Plan) -> None:

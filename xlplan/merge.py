@@ -132,7 +132,8 @@ def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[Che
     chosen: list[CheckedReturn] = []
     epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
     for service, items in by_service.items():
-        items.sort(key=lambda c: (c.ret.saved_at or epoch, c.ret.path.name))
+        # Saved in the same second (the time a workbook records): the file written last wins.
+        items.sort(key=lambda c: (c.ret.saved_at or epoch, _mtime(c.ret.path), c.ret.path.name))
         latest = items[-1]
         for older in items[:-1]:
             result.problems.append(Problem(
@@ -143,6 +144,13 @@ def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[Che
         chosen.append(latest)
     chosen.sort(key=lambda c: (c.ret.saved_at or epoch, c.ret.path.name))
     return chosen
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _stamp(moment: dt.datetime | None) -> str:

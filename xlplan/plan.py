@@ -24,6 +24,10 @@ UNASSIGNED = "Unassigned"
 KEY_SHEET = "Key"
 SUMMARY_SHEET = "Summary"
 CHANGES_SHEET = "Changes"
+# The cycles so far (xlplan.history): figures per cycle and service, and each action's rating.
+PROGRESS_SHEET = "Progress"
+COMMITTEE_SHEET = "Committee view"  # written by xlplan.committee_sheet, never read back
+HISTORY_SHEET = "_xlplan_history"
 ISSUES_SHEET = "Issues"
 LOG_SHEET = "Change log"
 LOG_HEADERS = ["Cycle", "Merged at", "Service", "File", "Action", "Column", "Old value",
@@ -116,6 +120,8 @@ class Plan:
     cycle_issues: list[dict[str, CellValue]] = field(default_factory=list)
     merged: list[MergedReturn] = field(default_factory=list)
     snapshot: dict[str, dict[str, CellValue]] = field(default_factory=dict)
+    # The packed table of every cycle's figures (parsed by xlplan.history, which owns its shape).
+    history_table: list[list[CellValue]] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -372,7 +378,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
     owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
-             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET}
+             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET, HISTORY_SHEET, PROGRESS_SHEET, COMMITTEE_SHEET}
     owned |= _read_contacts(book, plan, path)
     theirs = [name for name in book.sheets if name not in owned]
     known = {*positions.values(), id_col, status_col}
@@ -454,6 +460,8 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
     if SNAPSHOT_SHEET in book.sheets:
         plan.snapshot = parse_snapshot(_packed_table(book, SNAPSHOT_SHEET))
+    if HISTORY_SHEET in book.sheets:
+        plan.history_table = _packed_table(book, HISTORY_SHEET)
     plan.read_problems.extend(plan.split_joint_actions())
     for name in theirs:
         layer = layers.get(name, SheetLayer())

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from . import style
 from .excel import column_letter, display
+from .figures import service_figures
+from .issue_counts import issue_count_lines
 from .plan import (
     CHANGES_HEADERS,
     CHANGES_SHEET,
@@ -18,8 +20,8 @@ from .plan import (
     Plan,
     proposal_status,
 )
+from .print_setup import print_table
 from .problems import Problem, plural
-from .progress import is_complete, overdue_since
 from .sheets import Book, CellMark, SheetRow, write_table
 from .workbook import XLPLAN_NOTE_START
 
@@ -82,36 +84,18 @@ def plan_rows(plan: Plan, merge: MergeResult | None) -> Iterator[SheetRow]:
 
 def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
     layout = plan.layout
-    routes, _ = plan.routes()
     scale = layout.rating_values
-    rating_field = layout.service_rating
     headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
                "File", "Returned by", "Complete %"]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
-    by_service: dict[str, list] = {}
-    for action in plan.actions:
-        for service in routes[action.id]:
-            by_service.setdefault(service, []).append(action)
-    for service, actions in by_service.items():
-        counts = {value: 0 for value in scale}
-        unrated = overdue = done = 0
-        for action in actions:
-            rating = layout.normalise_rating(display(action.get(rating_field)) if rating_field else "") or ""
-            if rating in counts:
-                counts[rating] += 1
-            else:
-                unrated += 1
-            if is_complete(action.values, layout):
-                done += 1
-            elif overdue_since(action.values, layout, merge.as_of):
-                overdue += 1
-        got = status.get(service)
-        rows.append([service, len(actions), *counts.values(), unrated, overdue,
+    for figures in service_figures(plan, merge.as_of):  # one source, shared with Progress
+        got = status.get(figures.service)
+        rows.append([figures.service, figures.actions, *figures.ratings.values(), figures.not_rated,
+                     figures.overdue,
                      "Yes" if got and got.returned else "No",
                      got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
-                     (got.file or "") if got else "", returned_by(got),
-                     done / len(actions) if actions else 0.0])
+                     (got.file or "") if got else "", returned_by(got), figures.complete_pct])
     return headers, rows
 
 
@@ -189,8 +173,7 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
         chart.set_size({"width": 760, "height": 120 + 34 * len(rows)})
         ws.insert_chart(total_row + 2, 0, chart)
     ws.freeze_panes(head_row + 1, 1)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
+    print_table(ws, head_row, footer=f"{plan.meta.title} · summary · cycle {merge.cycle}")
 
 
 def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
@@ -214,7 +197,8 @@ def write_cycle_sheets(book: Book, plan: Plan, cycle: str) -> None:
                                                    for row in plan.cycle_issues), ISSUE_WIDTHS,
                 title=f"Problems found in cycle {cycle}",
                 notes=["error: refused and not applied · warning: applied, worth a look · info: done "
-                       "for you · a problem a later return no longer has is marked resolved"])
+                       "for you · a problem a later return no longer has is marked resolved",
+                       *issue_count_lines(plan.cycle_issues)])
 
 
 def processed(merge: MergeResult) -> tuple[set[str], set[str]]:

@@ -12,12 +12,12 @@ from . import style
 from .excel import DATE_FORMAT, MAX_CELL_CHARS, MAX_NOTE_CHARS, CellValue, clean_for_cell
 from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
+from .print_setup import print_one_page, print_plan, print_table
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
 # The Key sheet's column of other spellings of each rating; the central team may add to it
 # in the master, and merge reads it back (plan.with_key_aliases).
 KEY_ALIASES_HEADER = "Also read as"
-WIDE_LAYOUT = 250  # total column width above which the plan prints on A3
 
 
 def _legacy_hash(password: str) -> str:
@@ -283,12 +283,9 @@ def write_plan_sheet(
     _add_column_rules(book, ws, layout, first, last)
     ws.freeze_panes(HEADER_ROW + 1, 0)
     ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col + len(extra_columns))
-    ws.set_landscape()
-    # A wide plan (the CQC layout's 18 columns) is unreadable fitted to A4: print it on A3.
-    ws.set_paper(8 if sum(c.width for c in columns) > WIDE_LAYOUT else 9)
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(0, HEADER_ROW)
-    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    # Text printed at 8 pt or more: A4 or A3, and pages wide if it must (print_setup).
+    printed = [c.width for c in columns] + ([style.STATUS_WIDTH] if status_col is not None else [])
+    print_plan(ws, printed, (0, HEADER_ROW))
     if lock:
         ws.set_footer(lock.footer)
         ws.protect(lock.password, {
@@ -402,6 +399,7 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
         ws.write_string(row, 1, column.header, book.fmt(text_wrap=True))
         ws.write_string(row, 2, column.owner, book.fmt(
             bg_color=style.HEADER_FILL[column.owner] if column.owner == "service" else style.LOCKED_FILL))
+    print_one_page(ws)
     return ws
 
 
@@ -441,9 +439,7 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     if headers:
         ws.autofilter(header_row, 0, max(row, header_row), len(headers) - 1)
         ws.freeze_panes(header_row + 1, 0)
-    ws.set_landscape()
-    ws.fit_to_pages(1, 0)
-    ws.repeat_rows(header_row, header_row)
+    print_table(ws, header_row if headers else None, footer=name)
     return ws
 
 
@@ -464,6 +460,7 @@ def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], s
                 code = formats.get((r, c)) if formats else None
                 write_carried(ws, r, c, value, book.fmt(valign="top", num_format=code) if code
                               else body, dated)
+    print_table(ws, None, footer=name)
     if state == "hidden":
         ws.hide()
     elif state == "veryhidden":

@@ -15,6 +15,7 @@ from .layout import Layout
 from .masterbook import atomic_write, keep_backup, plan_lock, write_master
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
 from .plan import Action, Plan, now, read_plan, require_plan
+from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
 from .sheets import (
@@ -234,4 +235,5 @@ def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str
                                                        font_color=rating.font, align="center", border=1))
         ws.write_string(row, 1, rating.meaning + (" — complete" if rating.complete else ""), wrap)
         row += 1
+    print_one_page(ws)
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
