@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .cycle import central_edits, is_slippage
+from .cycle import central_edits, is_slippage, parse_snapshot
 from .history import due_moves
+from .packed import unpack_rows
 from .plan import LogEntry, Plan
 
 CENTRAL_TEAM = "central team"
@@ -15,13 +16,14 @@ CENTRAL_TEAM = "central team"
 def audit_central_edits(plan: Plan, cycle: str, stamp: str) -> list[LogEntry]:
     """The central and committee cells (and due dates) edited by hand in the master since
     xlplan last wrote it, for the Change log; a due date moved later is slippage, counted."""
-    if not plan.snapshot:
+    snapshot = parse_snapshot(unpack_rows(plan.snapshot_packed))
+    if not snapshot:
         return []
     layout = plan.layout
     moves = Counter(e.action_id for e in due_moves(plan, [*plan.log, *plan.cycle_changes]))
     by_id = plan.by_id()
     entries = []
-    for edit in central_edits(layout, plan.snapshot, ((a.id, a.values) for a in plan.actions)):
+    for edit in central_edits(layout, snapshot, ((a.id, a.values) for a in plan.actions)):
         column = layout.column(edit.field)
         kind = "central"
         if edit.field == layout.due_field and is_slippage(edit.old, edit.new):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .carry import Carried, ExtraColumn, column_format, extra_cells, with_formulas
-from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, MergedReturn, parse_returns, parse_snapshot
+from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, MergedReturn, parse_returns
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, parse_layout
@@ -119,7 +119,9 @@ class Plan:
     cycle_changes: list[LogEntry] = field(default_factory=list)
     cycle_issues: list[dict[str, CellValue]] = field(default_factory=list)
     merged: list[MergedReturn] = field(default_factory=list)
-    snapshot: dict[str, dict[str, CellValue]] = field(default_factory=dict)
+    # The snapshot as stored (packed pieces): parsed only where it is compared, since at
+    # 100,000 actions it is a few MB packed and a few hundred MB as Python objects.
+    snapshot_packed: list[object] = field(default_factory=list)
     # The packed table of every cycle's figures (parsed by xlplan.history, which owns its shape).
     history_table: list[list[CellValue]] = field(default_factory=list)
     _routes: tuple | None = field(default=None, repr=False, compare=False)
@@ -459,7 +461,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     if RETURNS_SHEET in book.sheets:
         plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
     if SNAPSHOT_SHEET in book.sheets:
-        plan.snapshot = parse_snapshot(_packed_table(book, SNAPSHOT_SHEET))
+        plan.snapshot_packed = [row[0] for row in book.raw_rows(SNAPSHOT_SHEET) if row]
     if HISTORY_SHEET in book.sheets:
         plan.history_table = _packed_table(book, HISTORY_SHEET)
     plan.read_problems.extend(plan.split_joint_actions())
