@@ -73,6 +73,9 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
                for r in layout.ratings}
     changed = changed_columns(plan)
     per_line = [max(int(w * 1.2) - 1, 4) for w in widths[:-1]]  # as write_table estimates
+    # Long headers wrap: the header row is as tall as its longest (bold text runs wider).
+    ws.set_row(2, row_height([c.header for c, _ in columns], [max(int(n * 0.85), 4) for n in per_line],
+                             minimum=30))
     row = 2
     for action in plan.actions:
         row += 1
