@@ -949,7 +949,7 @@ HOSTILE = {
     "text renamed .xlsx": (_text, "not-a-workbook", "not an Excel or OpenDocument workbook"),
     "empty file": (_empty, "corrupt", "empty (0 bytes)"),
     "first half of an xlsx": (_truncated, "corrupt", "damaged or truncated"),
-    "zip of garbage members": (_garbage_zip, "corrupt", "cannot be read"),
+    "zip of garbage members": (_garbage_zip, "corrupt", "is not a spreadsheet xlplan can read"),
     "1 GB zip bomb": (_bomb_1gb, "too-large", "unpacks to 1,024 MB (limit 250 MB): refused unread"),
     "1000:1 member": (_bomb_ratio, "too-large", "as only a zip bomb is: refused unread"),
     "51 MB file": (_oversized, "too-large", "the file is 51 MB; a return may be at most 50 MB"),

@@ -115,9 +115,10 @@ class Workbook:
                 self._book, self.reader = fallback, "ods-fallback"
                 self.hidden = fallback.visibility()  # the first reader could not tell either
                 return self.raw_rows(sheet)
-            raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read "
-                        f"({type(exc).__name__}: {str(exc)[:160]}). Open the file in Excel, save "
-                        "it again as .xlsx, and send it again.") from exc
+            # The reader's own words (a part name, a buffer) mean nothing to the person;
+            # --debug shows them with the traceback.
+            raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read. "
+                        "Open the file in Excel, save it again as .xlsx, and send it again.") from exc
 
 
 def reader_failed(exc: BaseException) -> bool:
@@ -350,8 +351,9 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
             return Workbook(path=path, sheets=fallback.sheet_names, hidden=fallback.visibility(),
                             saved_at=container.saved_at, has_macros=container.has_macros,
                             _book=fallback, reader="ods-fallback")
-        raise _fail("corrupt", path, f"the workbook cannot be read ({type(exc).__name__}: "
-                    f"{str(exc)[:200]}). Open it in Excel, save it again as .xlsx, and resend.") from exc
+        raise _fail("corrupt", path, "the workbook is damaged, or is not a spreadsheet xlplan can "
+                    "read (a part every workbook has is missing or broken). Open it in Excel, save "
+                    "it again as .xlsx, and resend.") from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
     kinds = {m.name: str(m.typ).rsplit(".", 1)[-1].lower() for m in meta}
     return Workbook(
