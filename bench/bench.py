@@ -76,36 +76,67 @@ def main() -> None:
 
         worker(sys.argv[2])(json.loads(Path(sys.argv[3]).read_text()))
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", default="lpt,50x200,500x200",
-                        help="comma-separated: lpt (the bundled LPT cycle) and/or SERVICESxACTIONS "
-                             "(actions per service); default %(default)s")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each xlplan command and of "
-                        "the floor and plain XlsxWriter (default %(default)s)")
-    parser.add_argument("--alt-runs", type=int, default=None, help="runs of the openpyxl script "
-                        "and the pandas pipeline (default: --runs); 1 is fine at 500x200")
-    parser.add_argument("--workdir", type=Path, help="keep generated plans, outputs and logs here "
-                        "and reuse the plans next time (default: a temporary folder, deleted)")
-    parser.add_argument("--skip-alternatives", action="store_true",
-                        help="time xlplan only: no floor, openpyxl, pandas or plain XlsxWriter")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scales",
+        default="lpt,50x200,500x200",
+        help="comma-separated: lpt (the bundled LPT cycle) and/or SERVICESxACTIONS "
+        "(actions per service); default %(default)s",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="runs of each xlplan command and of the floor and plain XlsxWriter (default %(default)s)",
+    )
+    parser.add_argument(
+        "--alt-runs",
+        type=int,
+        default=None,
+        help="runs of the openpyxl script and the pandas pipeline (default: --runs); 1 is fine at 500x200",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep generated plans, outputs and logs here "
+        "and reuse the plans next time (default: a temporary folder, deleted)",
+    )
+    parser.add_argument(
+        "--skip-alternatives",
+        action="store_true",
+        help="time xlplan only: no floor, openpyxl, pandas or plain XlsxWriter",
+    )
     parser.add_argument("--skip-startup", action="store_true", help="do not time `xlplan --help`")
-    parser.add_argument("--profile", metavar="SCALE", help="also profile one `xlplan merge` at "
-                        "this scale with pyinstrument (pip install pyinstrument)")
-    parser.add_argument("--commit", metavar="REV", help="measure xlplan as committed at REV "
-                        "(unpacked with git archive into WORKDIR and put first on PYTHONPATH) "
-                        "instead of the working tree, which others may be editing")
-    parser.add_argument("--json", type=Path, help="write every figure here (default: "
-                        "WORKDIR/results.json when --workdir is given)")
+    parser.add_argument(
+        "--profile",
+        metavar="SCALE",
+        help="also profile one `xlplan merge` at this scale with pyinstrument (pip install pyinstrument)",
+    )
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="measure xlplan as committed at REV "
+        "(unpacked with git archive into WORKDIR and put first on PYTHONPATH) "
+        "instead of the working tree, which others may be editing",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="write every figure here (default: WORKDIR/results.json when --workdir is given)",
+    )
     args = parser.parse_args()
     scales = [s.strip() for s in args.scales.split(",") if s.strip()]
     requested = set(scales)
     if args.profile and args.profile not in scales:
         scales.append(args.profile)
     if not args.skip_alternatives and not have_pandas():
-        print("bench: pandas is not installed, so the naive pandas pipeline will be skipped. It "
-              "is not an xlplan dependency; install it for the bench only: pip install pandas",
-              file=sys.stderr)
+        print(
+            "bench: pandas is not installed, so the naive pandas pipeline will be skipped. It "
+            "is not an xlplan dependency; install it for the bench only: pip install pandas",
+            file=sys.stderr,
+        )
 
     keep = args.workdir is not None
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="xlplan-bench-"))).resolve()
@@ -113,19 +144,26 @@ def main() -> None:
     if args.commit:
         harness.CODE = snapshot(args.commit, workdir)
         os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(harness.CODE), os.environ.get("PYTHONPATH", "")) if p)
+            p for p in (str(harness.CODE), os.environ.get("PYTHONPATH", "")) if p
+        )
         sys.path.insert(0, str(harness.CODE))
     # From the workdir: `python -c` puts the current folder first on sys.path, and run from the
     # repository that would find the working tree's xlplan whatever PYTHONPATH says.
-    imported = subprocess.run([sys.executable, "-c", "import xlplan; print(xlplan.__file__)"],
-                              capture_output=True, text=True, cwd=workdir).stdout.strip()
+    imported = subprocess.run(
+        [sys.executable, "-c", "import xlplan; print(xlplan.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    ).stdout.strip()
     machine = machine_info()
     if args.commit:
         machine["summary"] += f"; measured: {args.commit} as committed ({harness.CODE.name})"
         machine["tree"] = harness.CODE.name
     machine["xlplan_imported_from"] = imported
-    print(f"xlplan benchmark in {workdir}\n  {machine['summary']}\n  xlplan imported from "
-          f"{imported}", flush=True)
+    print(
+        f"xlplan benchmark in {workdir}\n  {machine['summary']}\n  xlplan imported from {imported}",
+        flush=True,
+    )
     results, start = [], None
     try:
         if not args.skip_startup:
@@ -139,28 +177,44 @@ def main() -> None:
                 results[-1]["code"] = before
                 if code_fingerprint() != before:
                     results[-1]["code_changed"] = True
-                    print("    WARNING: xlplan's code changed while this scale ran: its figures "
-                          "mix two versions; run it again.", flush=True)
+                    print(
+                        "    WARNING: xlplan's code changed while this scale ran: its figures "
+                        "mix two versions; run it again.",
+                        flush=True,
+                    )
             if args.profile == scale:
                 if importlib_find("pyinstrument"):
                     tree = profile(data, workdir)
-                    print(f"  profile written to {tree} (session: .pyisession beside it; "
-                          "python -m pyinstrument --load FILE --show '*/xlsxwriter/*' opens it "
-                          "with XlsxWriter's frames shown)", flush=True)
+                    print(
+                        f"  profile written to {tree} (session: .pyisession beside it; "
+                        "python -m pyinstrument --load FILE --show '*/xlsxwriter/*' opens it "
+                        "with XlsxWriter's frames shown)",
+                        flush=True,
+                    )
                 else:
                     print("  profile skipped: pip install pyinstrument", flush=True)
         text = report(results, start, machine)
         print("\n" + text)
         target = args.json or (workdir / "results.json" if keep else None)
         if target:
-            target.write_text(json.dumps({"machine": machine, "startup": start, "scales": results,
-                                          "runs": args.runs, "alt_runs": args.alt_runs or args.runs,
-                                          "report": text}, indent=1, default=str))
+            target.write_text(
+                json.dumps(
+                    {
+                        "machine": machine,
+                        "startup": start,
+                        "scales": results,
+                        "runs": args.runs,
+                        "alt_runs": args.alt_runs or args.runs,
+                        "report": text,
+                    },
+                    indent=1,
+                    default=str,
+                )
+            )
             print(f"\nfigures written to {target}")
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-
 
 
 def importlib_find(name: str) -> bool:

@@ -301,8 +301,12 @@ def run_scale(data: dict, workdir: Path, args: argparse.Namespace) -> dict:
     # The committee pack of the merged master (#17): it should take less than the merge.
     pack = out / "pack.pdf"
     result["tools"]["xlplan report"] = repeat(
-        "xlplan report", [*xl, "report", str(merged), "-o", str(pack), "--as-of", AS_OF],
-        args.runs, logs, before=lambda: pack.unlink(missing_ok=True))
+        "xlplan report",
+        [*xl, "report", str(merged), "-o", str(pack), "--as-of", AS_OF],
+        args.runs,
+        logs,
+        before=lambda: pack.unlink(missing_ok=True),
+    )
 
     phases_spec = out / "phases.json"
     phases_spec.write_text(json.dumps({**spec, "out": str(out / "phases.xlsx")}))

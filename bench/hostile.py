@@ -52,8 +52,12 @@ def far(ref: str) -> bytes:
 
 
 def junk_rows(count: int) -> Callable[[bytes], bytes]:
-    return before_end(b"".join(f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>junk {n}</t></is></c>'
-                               f"</row>".encode() for n in range(100, 100 + count)))
+    return before_end(
+        b"".join(
+            f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>junk {n}</t></is></c></row>'.encode()
+            for n in range(100, 100 + count)
+        )
+    )
 
 
 def no_root(megabytes: int) -> Callable[[bytes], bytes]:
@@ -101,24 +105,41 @@ def main() -> None:
     xlplan = xlplan_command()
     rows = []
     for name, build in cases().items():
-        path = work / "files" / (name.replace(" ", "_").replace(",", "").replace("<", "").replace(
-            ">", "").replace("=", "") + ".xlsx")
+        path = (
+            work
+            / "files"
+            / (
+                name.replace(" ", "_").replace(",", "").replace("<", "").replace(">", "").replace("=", "")
+                + ".xlsx"
+            )
+        )
         path.write_bytes(build())
-        validate = measure([*xlplan, "validate", str(path), "--plan", str(PLAN)], work / "logs" /
-                           f"validate-{path.stem}.log")
+        validate = measure(
+            [*xlplan, "validate", str(path), "--plan", str(PLAN)], work / "logs" / f"validate-{path.stem}.log"
+        )
         inbox = work / "inbox"
         shutil.rmtree(inbox, ignore_errors=True)
         inbox.mkdir()
         shutil.copy(path, inbox / path.name)
         shutil.copy(GOOD, inbox / GOOD.name)
-        merge = measure([*xlplan, "merge", str(PLAN), str(inbox), "-o", str(work / "merged.xlsx")],
-                        work / "logs" / f"merge-{path.stem}.log")
+        merge = measure(
+            [*xlplan, "merge", str(PLAN), str(inbox), "-o", str(work / "merged.xlsx")],
+            work / "logs" / f"merge-{path.stem}.log",
+        )
         rows.append((name, path.stat().st_size, validate, merge))
-        print(f"{name:<28} {path.stat().st_size / 2**20:6.1f} MB  validate {validate['wall']:6.2f} s "
-              f"{validate['peak_mib']:5.0f} MiB exit {validate['rc']}  merge {merge['wall']:6.2f} s "
-              f"{merge['peak_mib']:5.0f} MiB exit {merge['rc']}", flush=True)
-    bad = [r for r in rows if r[2]["rc"] not in (0, 1, 2) or r[3]["rc"] != 0
-           or max(r[2]["peak_mib"], r[3]["peak_mib"]) > LIMIT_MIB]
+        print(
+            f"{name:<28} {path.stat().st_size / 2**20:6.1f} MB  validate {validate['wall']:6.2f} s "
+            f"{validate['peak_mib']:5.0f} MiB exit {validate['rc']}  merge {merge['wall']:6.2f} s "
+            f"{merge['peak_mib']:5.0f} MiB exit {merge['rc']}",
+            flush=True,
+        )
+    bad = [
+        r
+        for r in rows
+        if r[2]["rc"] not in (0, 1, 2)
+        or r[3]["rc"] != 0
+        or max(r[2]["peak_mib"], r[3]["peak_mib"]) > LIMIT_MIB
+    ]
     print("all within 1 GB and exit 0/1/2" if not bad else f"OVER LIMIT OR BAD EXIT: {[r[0] for r in bad]}")
     sys.exit(1 if bad else 0)
 

@@ -25,60 +25,87 @@ def report(results: list[dict], start: dict | None, machine: dict) -> str:
     lines = [f"xlplan benchmark · {machine['summary']}", ""]
     for result in results:
         if result.get("code_changed"):
-            lines.insert(1, f"WARNING: xlplan's code changed while {result['scale']} ran: its "
-                            "figures mix two versions.")
-    head = (f"{'scale':<8} {'svc':>4} {'actions':>7} {'changed':>7}  {'what':<20} {'runs':>4} "
-            f"{'median s':>9} {'min s':>8} {'max s':>8} {'cpu s':>8} {'peak MiB':>9}")
+            lines.insert(
+                1,
+                f"WARNING: xlplan's code changed while {result['scale']} ran: its figures mix two versions.",
+            )
+    head = (
+        f"{'scale':<8} {'svc':>4} {'actions':>7} {'changed':>7}  {'what':<20} {'runs':>4} "
+        f"{'median s':>9} {'min s':>8} {'max s':>8} {'cpu s':>8} {'peak MiB':>9}"
+    )
     if results:
         lines += [head, "-" * len(head)]
     for result in results:
         first = True
         for name, tool in result["tools"].items():
-            left = (f"{result['scale']:<8} {result['services']:>4} {result['actions']:>7} "
-                    f"{result['changed'] if result['changed'] is not None else '?':>7}"
-                    if first else " " * 29)
+            left = (
+                f"{result['scale']:<8} {result['services']:>4} {result['actions']:>7} "
+                f"{result['changed'] if result['changed'] is not None else '?':>7}"
+                if first
+                else " " * 29
+            )
             bad = "" if all(rc in (0,) for rc in tool["rc"]) else f"  exit {tool['rc']}"
             star = "*" if tool.get("forked") else " "
-            lines.append(f"{left}  {name:<20} {tool['runs']:>4} {fmt_s(tool['median']):>9} "
-                         f"{fmt_s(tool['min']):>8} {fmt_s(tool['max']):>8} "
-                         f"{fmt_s(tool['cpu']):>8} {tool['peak_mib']:>8.0f}{star}{bad}")
+            lines.append(
+                f"{left}  {name:<20} {tool['runs']:>4} {fmt_s(tool['median']):>9} "
+                f"{fmt_s(tool['min']):>8} {fmt_s(tool['max']):>8} "
+                f"{fmt_s(tool['cpu']):>8} {tool['peak_mib']:>8.0f}{star}{bad}"
+            )
             first = False
         parts = []
-        for label, top, bottom in (("merge/floor", "xlplan merge", "floor"),
-                                   ("script/merge", "openpyxl script", "xlplan merge"),
-                                   ("naive/merge", "pandas naive", "xlplan merge"),
-                                   ("template/xlsxwriter", "xlplan template", "xlsxwriter template")):
+        for label, top, bottom in (
+            ("merge/floor", "xlplan merge", "floor"),
+            ("script/merge", "openpyxl script", "xlplan merge"),
+            ("naive/merge", "pandas naive", "xlplan merge"),
+            ("template/xlsxwriter", "xlplan template", "xlsxwriter template"),
+        ):
             value = ratio(result, top, bottom)
             if value is not None:
                 parts.append(f"{label} {value:.2f}x")
         if parts:
             lines.append(" " * 31 + " · ".join(parts))
         if result.get("merge_phases"):
-            lines.append(" " * 31 + "merge phases (in-process, 1 run): " + "; ".join(
-                f"{k.strip()} {v:.2f} s" for k, v in result["merge_phases"].items()))
+            lines.append(
+                " " * 31
+                + "merge phases (in-process, 1 run): "
+                + "; ".join(f"{k.strip()} {v:.2f} s" for k, v in result["merge_phases"].items())
+            )
         if result.get("merge_phase_peaks"):
-            lines.append(" " * 31 + "merge peak RSS when each phase ended: " + "; ".join(
-                f"{k} {v} MiB" for k, v in result["merge_phase_peaks"].items()))
+            lines.append(
+                " " * 31
+                + "merge peak RSS when each phase ended: "
+                + "; ".join(f"{k} {v} MiB" for k, v in result["merge_phase_peaks"].items())
+            )
         if result.get("floor_phases"):
             phases = result["floor_phases"]
-            lines.append(" " * 31 + f"floor, inside its process (run 1): read+compare "
-                         f"{phases['read']:.2f} s, write {phases['write']:.2f} s")
+            lines.append(
+                " " * 31 + f"floor, inside its process (run 1): read+compare "
+                f"{phases['read']:.2f} s, write {phases['write']:.2f} s"
+            )
         if result.get("floor_changed") is not None and result["floor_changed"] != result["changed"]:
-            lines.append(" " * 31 + f"(the floor's plain comparison finds {result['floor_changed']} "
-                         "changed cells: it applies no checks)")
+            lines.append(
+                " " * 31 + f"(the floor's plain comparison finds {result['floor_changed']} "
+                "changed cells: it applies no checks)"
+            )
         lines.append("")
     if start:
-        lines.append(f"start-up: xlplan --help median {start['help']['median']:.3f} s "
-                     f"(min {start['help']['min']:.3f}, max {start['help']['max']:.3f}; "
-                     f"python -c pass {start['python']['median']:.3f} s); "
-                     f"import xlplan.cli {start['import_cli_ms']:.0f} ms; heavy imports: "
-                     f"{', '.join(start['heavy_imports']) or 'none (no pandas, openpyxl, numpy)'}")
-        lines.append("  slowest top-level imports: " + ", ".join(
-            f"{name} {ms:.0f} ms" for name, ms in start["top_imports"][:5]))
+        lines.append(
+            f"start-up: xlplan --help median {start['help']['median']:.3f} s "
+            f"(min {start['help']['min']:.3f}, max {start['help']['max']:.3f}; "
+            f"python -c pass {start['python']['median']:.3f} s); "
+            f"import xlplan.cli {start['import_cli_ms']:.0f} ms; heavy imports: "
+            f"{', '.join(start['heavy_imports']) or 'none (no pandas, openpyxl, numpy)'}"
+        )
+        lines.append(
+            "  slowest top-level imports: "
+            + ", ".join(f"{name} {ms:.0f} ms" for name, ms in start["top_imports"][:5])
+        )
         lines.append("")
     if any(tool.get("forked") for r in results for tool in r["tools"].values()):
-        lines.append("* ran as several processes: peak is the sampled sum of their PSS (10 Hz); "
-                     "cpu s adds up the processes' CPU time")
+        lines.append(
+            "* ran as several processes: peak is the sampled sum of their PSS (10 Hz); "
+            "cpu s adds up the processes' CPU time"
+        )
         lines.append("")
     verdicts = targets(results, start)
     if verdicts:
@@ -103,8 +130,12 @@ def targets(results: list[dict], start: dict | None) -> list[str]:
             check(f"merge {scale} / floor", ratio(by_scale[scale], "xlplan merge", "floor"), limit, "x")
     for scale, limit in MERGE_PEAK_TARGET_MIB.items():
         if scale in by_scale:
-            check(f"merge {scale} peak memory", by_scale[scale]["tools"]["xlplan merge"]["peak_mib"],
-                  limit, " MiB")
+            check(
+                f"merge {scale} peak memory",
+                by_scale[scale]["tools"]["xlplan merge"]["peak_mib"],
+                limit,
+                " MiB",
+            )
     if "lpt" in by_scale:
         tools = by_scale["lpt"]["tools"]
         check("LPT merge wall", tools["xlplan merge"]["median"], LPT_WALL_TARGET, " s")
@@ -114,11 +145,17 @@ def targets(results: list[dict], start: dict | None) -> list[str]:
             check(f"report {scale} / merge", ratio(result, "xlplan report", "xlplan merge"), 1.0, "x")
     for scale, limit in TEMPLATE_XLSXWRITER_TARGET.items():
         if scale in by_scale:
-            check(f"template {scale} / plain XlsxWriter",
-                  ratio(by_scale[scale], "xlplan template", "xlsxwriter template"), limit, "x")
+            check(
+                f"template {scale} / plain XlsxWriter",
+                ratio(by_scale[scale], "xlplan template", "xlsxwriter template"),
+                limit,
+                "x",
+            )
     if start:
         check("xlplan --help", start["help"]["median"], HELP_TARGET, " s")
-        out.append(f"{'met ' if not start['heavy_imports'] else 'MISS'}  import xlplan.cli loads "
-                   f"no pandas/openpyxl/numpy" + (f" (loads {', '.join(start['heavy_imports'])})"
-                                                   if start["heavy_imports"] else ""))
+        out.append(
+            f"{'met ' if not start['heavy_imports'] else 'MISS'}  import xlplan.cli loads "
+            f"no pandas/openpyxl/numpy"
+            + (f" (loads {', '.join(start['heavy_imports'])})" if start["heavy_imports"] else "")
+        )
     return out

@@ -25,8 +25,9 @@ from click.testing import CliRunner  # noqa: E402
 
 from xlplan.cli import main  # noqa: E402
 
-CONTACTS = ("Service,Contact names,Email addresses,Cc\n"
-            "Corporate,Jane Doe,jane.doe@nhs.net,quality.team@nhs.net\n")
+CONTACTS = (
+    "Service,Contact names,Email addresses,Cc\nCorporate,Jane Doe,jane.doe@nhs.net,quality.team@nhs.net\n"
+)
 
 
 def frame(draft: email.message.EmailMessage) -> str:
@@ -34,8 +35,10 @@ def frame(draft: email.message.EmailMessage) -> str:
     inner = body.split("<body", 1)[1].split(">", 1)[1].rsplit("</body>", 1)[0]
     [attachment] = list(draft.iter_attachments())
     size = len(attachment.get_content()) // 1024
-    rows = "".join(f"<tr><td class=k>{k}</td><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in (("To", draft["To"]), ("Cc", draft["Cc"]), ("Subject", draft["Subject"])))
+    rows = "".join(
+        f"<tr><td class=k>{k}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in (("To", draft["To"]), ("Cc", draft["Cc"]), ("Subject", draft["Subject"]))
+    )
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><style>
 body {{ margin:0; font-family:Calibri,Carlito,Arial,sans-serif; background:#e9edf2 }}
 .win {{ margin:16px; background:white; border:1px solid #b8c2cc; box-shadow:0 2px 6px #0002 }}
@@ -57,24 +60,53 @@ def main_() -> None:
         folder = Path(tmp)
         shutil.copy(REPO / "examples" / "lpt-cqc-2017" / "plan.xlsx", folder / "plan.xlsx")
         (folder / "contacts.csv").write_text(CONTACTS, encoding="utf-8")
-        args = ["template", str(folder / "plan.xlsx"), "-o", str(folder / "out"), "--cycle", "2025-Q1",
-                "--due", "31/03/2025", "--service", "Corporate", "--drafts",
-                "--contacts", str(folder / "contacts.csv")]
+        args = [
+            "template",
+            str(folder / "plan.xlsx"),
+            "-o",
+            str(folder / "out"),
+            "--cycle",
+            "2025-Q1",
+            "--due",
+            "31/03/2025",
+            "--service",
+            "Corporate",
+            "--drafts",
+            "--contacts",
+            str(folder / "contacts.csv"),
+        ]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
-        draft = email.message_from_bytes((folder / "out" / "Corporate.eml").read_bytes(),
-                                         policy=policy.default)
+        draft = email.message_from_bytes(
+            (folder / "out" / "Corporate.eml").read_bytes(), policy=policy.default
+        )
         page = folder / "draft.html"
         page.write_text(frame(draft), encoding="utf-8")
         target = REPO / "docs" / "draft.png"
         chromium = shutil.which("chromium") or shutil.which("chromium-browser")
         if chromium:
-            subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                            f"--screenshot={target}", "--window-size=820,640", page.as_uri()],
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--hide-scrollbars",
+                    f"--screenshot={target}",
+                    "--window-size=820,640",
+                    page.as_uri(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
         else:
-            subprocess.run(["soffice", "--headless", "--convert-to", "png", "--outdir", tmp, str(page)],
-                           check=True, capture_output=True, timeout=120)
+            subprocess.run(
+                ["soffice", "--headless", "--convert-to", "png", "--outdir", tmp, str(page)],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
             shutil.copy(folder / "draft.png", target)
         print(f"wrote {target}")
 

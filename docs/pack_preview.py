@@ -22,12 +22,18 @@ from xlplan.cli import main  # noqa: E402
 from xlplan.simulate import fill_in  # noqa: E402
 
 RETURNS = {  # cycle -> {template file: {(reference, field): value}}
-    "2025-Q1": {"CHS.xlsx": {("2.1", "directorate_rag"): "Amber", ("2.1.2", "directorate_rag"): "Red"},
-                "FYPC.xlsx": {("2.2.1", "directorate_rag"): "Green"}},
-    "2025-Q2": {"CHS.xlsx": {("2.1.1", "directorate_rag"): "Green"},
-                "AMH-LD.xlsx": {("3.1", "directorate_rag"): "Amber", ("3.2.4", "directorate_rag"): "Green"}},
-    "2025-Q3": {"Corporate.xlsx": {("1", "directorate_rag"): "Purple", ("1", "comments"): "Audit, May 2025."},
-                "CHS.xlsx": {("2.1.2", "directorate_rag"): "Amber"}},
+    "2025-Q1": {
+        "CHS.xlsx": {("2.1", "directorate_rag"): "Amber", ("2.1.2", "directorate_rag"): "Red"},
+        "FYPC.xlsx": {("2.2.1", "directorate_rag"): "Green"},
+    },
+    "2025-Q2": {
+        "CHS.xlsx": {("2.1.1", "directorate_rag"): "Green"},
+        "AMH-LD.xlsx": {("3.1", "directorate_rag"): "Amber", ("3.2.4", "directorate_rag"): "Green"},
+    },
+    "2025-Q3": {
+        "Corporate.xlsx": {("1", "directorate_rag"): "Purple", ("1", "comments"): "Audit, May 2025."},
+        "CHS.xlsx": {("2.1.2", "directorate_rag"): "Amber"},
+    },
 }
 
 
@@ -52,8 +58,22 @@ def main_() -> None:
         pack = folder / "pack.pdf"
         run("report", plan, "-o", pack, "--as-of", "2025-09-01")
         for page, name in ((2, "pack-summary"), (3, "pack-progress")):
-            subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", str(page), "-l", str(page),
-                            "-singlefile", str(pack), str(folder / name)], check=True)
+            subprocess.run(
+                [
+                    "pdftoppm",
+                    "-png",
+                    "-r",
+                    "60",
+                    "-f",
+                    str(page),
+                    "-l",
+                    str(page),
+                    "-singlefile",
+                    str(pack),
+                    str(folder / name),
+                ],
+                check=True,
+            )
             shutil.copy(folder / f"{name}.png", REPO / "docs" / f"{name}.png")
 
 

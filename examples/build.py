@@ -49,8 +49,18 @@ def build(out: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         if folder != HERE / name:
             shutil.copy(HERE / name / "source.csv", folder / "source.csv")
-        xlplan("import", folder / "source.csv", "-o", folder / "plan.xlsx", "--layout", layout,
-               "--title", title, "--force", *ROUTES.get(name, []))
+        xlplan(
+            "import",
+            folder / "source.csv",
+            "-o",
+            folder / "plan.xlsx",
+            "--layout",
+            layout,
+            "--title",
+            title,
+            "--force",
+            *ROUTES.get(name, []),
+        )
     lpt_cycle(out / "lpt-cqc-2017")
 
 
@@ -64,60 +74,80 @@ def lpt_cycle(folder: Path) -> None:
     central_edits_after_issue(folder / "plan.xlsx")
 
     # AMH/LD: a thorough return, with a proposed new action in a spare row.
-    fill_in(outbox / "AMH-LD.xlsx", returns / "AMH-LD.xlsx", {
-        ("3.1", "directorate_rag"): "Green",
-        ("3.1", "comments"): "Audit of care plans completed in June; 86% compliant.\n"
-                             "Re-audit booked for September.",
-        ("3.2", "directorate_rag"): "Amber",
-        ("3.2", "comments"): "Redesign meetings running; training mapping slipped to August "
-                             "because of staff vacancies.",
-        ("4.1", "directorate_rag"): "Purple",
-        ("4.1", "comments"): "Patient Carer Experience Group minutes 12/06/2017 record sign-off. "
-                             "Evidence on the shared drive: CQC/4.1.",
-        ("4.2", "directorate_rag"): "Red",
-        ("4.2", "comments"): "Spot checks not started: estates team unavailable. Escalated to "
-                             "the Divisional Assurance Group.",
-        ("6.1", "directorate_rag"): "Green",
-        ("7.2", "directorate_rag"): "Blue",
-        ("7.2", "comments"): "Completed 28/04/2017 and assured by the committee on 15/06/2017.",
-        ("8.1", "due"): "30/09/2017",
-        ("8.1", "comments"): "Start moved to September: contractor availability. Patients "
-                             "stay on the interim plan.",
-        ("11.2", "manager"): "Head of Nursing, AMH/LD — Zoë Ødegaard",
-    }, proposals=[{
-        "action_ref": "11.8",
-        "directorate": "AMH/LD",
-        "action": "Introduce a weekly ward medicines-safety huddle on every AMH/LD ward.",
-        "comments": "Proposed after the June incident review.",
-        "directorate_rag": "White",
-    }])
+    fill_in(
+        outbox / "AMH-LD.xlsx",
+        returns / "AMH-LD.xlsx",
+        {
+            ("3.1", "directorate_rag"): "Green",
+            ("3.1", "comments"): "Audit of care plans completed in June; 86% compliant.\n"
+            "Re-audit booked for September.",
+            ("3.2", "directorate_rag"): "Amber",
+            ("3.2", "comments"): "Redesign meetings running; training mapping slipped to August "
+            "because of staff vacancies.",
+            ("4.1", "directorate_rag"): "Purple",
+            ("4.1", "comments"): "Patient Carer Experience Group minutes 12/06/2017 record sign-off. "
+            "Evidence on the shared drive: CQC/4.1.",
+            ("4.2", "directorate_rag"): "Red",
+            ("4.2", "comments"): "Spot checks not started: estates team unavailable. Escalated to "
+            "the Divisional Assurance Group.",
+            ("6.1", "directorate_rag"): "Green",
+            ("7.2", "directorate_rag"): "Blue",
+            ("7.2", "comments"): "Completed 28/04/2017 and assured by the committee on 15/06/2017.",
+            ("8.1", "due"): "30/09/2017",
+            ("8.1", "comments"): "Start moved to September: contractor availability. Patients "
+            "stay on the interim plan.",
+            ("11.2", "manager"): "Head of Nursing, AMH/LD — Zoë Ødegaard",
+        },
+        proposals=[
+            {
+                "action_ref": "11.8",
+                "directorate": "AMH/LD",
+                "action": "Introduce a weekly ward medicines-safety huddle on every AMH/LD ward.",
+                "comments": "Proposed after the June incident review.",
+                "directorate_rag": "White",
+            }
+        ],
+    )
     # CHS: ratings and notes, one rating typed past the dropdown, one comment also edited
     # centrally after issue (a conflict).
-    fill_in(outbox / "CHS.xlsx", returns / "CHS.xlsx", {
-        ("2.1", "directorate_rag"): "Amber",
-        ("2.1.1", "directorate_rag"): "Green",
-        ("2.1.2", "directorate_rag"): "Yellow",
-        ("5.1", "directorate_rag"): "Green",
-        ("5.2", "directorate_rag"): "Amber",
-        ("5.2.1", "directorate_rag"): "Purple",
-        ("5.2.1", "comments"): "Action plan complete; evidence pack sent to CompAss 30/06/2017.",
-        ("5.2.2", "comments"): "Recruitment to two band 6 posts under way ✅",
-        ("11.6", "directorate_rag"): "Green",
-    })
+    fill_in(
+        outbox / "CHS.xlsx",
+        returns / "CHS.xlsx",
+        {
+            ("2.1", "directorate_rag"): "Amber",
+            ("2.1.1", "directorate_rag"): "Green",
+            ("2.1.2", "directorate_rag"): "Yellow",
+            ("5.1", "directorate_rag"): "Green",
+            ("5.2", "directorate_rag"): "Amber",
+            ("5.2.1", "directorate_rag"): "Purple",
+            ("5.2.1", "comments"): "Action plan complete; evidence pack sent to CompAss 30/06/2017.",
+            ("5.2.2", "comments"): "Recruitment to two band 6 posts under way ✅",
+            ("11.6", "directorate_rag"): "Green",
+        },
+    )
     # FYPC: removed the sheet protection and edited a locked requirement cell.
-    fill_in(outbox / "FYPC.xlsx", returns / "FYPC.xlsx", {
-        ("2.2", "provider_requirement"): "Requirement met - please close.",
-        ("2.2.1", "directorate_rag"): "Green",
-        ("2.2.1", "comments"): "Care plan template revised and live on SystmOne.",
-        ("2.2.2", "directorate_rag"): "Amber",
-        ("17.2.1", "directorate_rag"): "Blue",
-    }, unprotect=True)
+    fill_in(
+        outbox / "FYPC.xlsx",
+        returns / "FYPC.xlsx",
+        {
+            ("2.2", "provider_requirement"): "Requirement met - please close.",
+            ("2.2.1", "directorate_rag"): "Green",
+            ("2.2.1", "comments"): "Care plan template revised and live on SystmOne.",
+            ("2.2.2", "directorate_rag"): "Amber",
+            ("17.2.1", "directorate_rag"): "Blue",
+        },
+        unprotect=True,
+    )
     # Corporate: returned under another name. AMH/ILD: no return.
-    fill_in(outbox / "Corporate.xlsx", returns / "Corporate return FINAL v2.xlsx", {
-        ("1", "directorate_rag"): "Amber",
-        ("1", "comments"): "Core standards agreed; directorate training reviews due September.",
-        ("2", "directorate_rag"): "Green",
-    })
+    fill_in(
+        outbox / "Corporate.xlsx",
+        returns / "Corporate return FINAL v2.xlsx",
+        {
+            ("1", "directorate_rag"): "Amber",
+            ("1", "comments"): "Core standards agreed; directorate training reviews due September.",
+            ("2", "directorate_rag"): "Green",
+        },
+    )
 
 
 def central_edits_after_issue(master: Path) -> None:

@@ -87,10 +87,10 @@ def invoke(*args: object, env: dict[str, str] | None = None):
     SOURCE_DATE_EPOCH (which pins time stamps and plan IDs) is unset unless a test sets it,
     so a CI machine that exports it globally runs the same tests.
     """
-    result = CliRunner().invoke(main, [str(a) for a in args],
-                                env={"SOURCE_DATE_EPOCH": None, **(env or {})})
+    result = CliRunner().invoke(main, [str(a) for a in args], env={"SOURCE_DATE_EPOCH": None, **(env or {})})
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"xlplan {' '.join(map(str, args))} raised {result.exception!r}\n{result.output}")
+        f"xlplan {' '.join(map(str, args))} raised {result.exception!r}\n{result.output}"
+    )
     assert "Traceback" not in result.output, result.output
     return result
 
@@ -124,8 +124,9 @@ def lpt_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def templates_dir(lpt_master: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The LPT service templates, issued once per module for cycle 2025-Q1."""
     outdir = tmp_path_factory.mktemp("outbox")
-    result = invoke("template", lpt_master, "-o", outdir, "--cycle", CYCLE, "--due", DUE,
-                    env={"SOURCE_DATE_EPOCH": EPOCH})
+    result = invoke(
+        "template", lpt_master, "-o", outdir, "--cycle", CYCLE, "--due", DUE, env={"SOURCE_DATE_EPOCH": EPOCH}
+    )
     assert result.exit_code == 0, result.output
     return outdir
 
@@ -138,8 +139,11 @@ def fold_joint(actions: list[dict], route_header: str) -> list[dict]:
     ignore = {route_header, ID_HEADER, "Changed this cycle"}
     for action in actions:
         last = folded[-1] if folded else None
-        if (last is not None and action[route_header] not in last["services"]
-                and all(last[k] == v for k, v in action.items() if k not in ignore)):
+        if (
+            last is not None
+            and action[route_header] not in last["services"]
+            and all(last[k] == v for k, v in action.items() if k not in ignore)
+        ):
             last["services"].append(action[route_header])
             continue
         folded.append({**action, "services": [action[route_header]]})
@@ -154,15 +158,14 @@ def sheet_values(path: Path, sheet: str) -> list[list[object]]:
 
 def all_sheet_values(path: Path) -> dict[str, list[list[object]]]:
     book = python_calamine.CalamineWorkbook.from_path(str(path))
-    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            for name in book.sheet_names}
+    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
 
 
 def plan_table(path: Path, sheet: str = PLAN_SHEET) -> tuple[list[str], list[dict[str, object]]]:
     """The plan sheet's header row and its action rows as {header: value}."""
     rows = sheet_values(path, sheet)
     header = [str(c) for c in rows[HEADER_ROW - 1]]
-    body = [dict(zip(header, row, strict=False)) for row in rows[FIRST_DATA_ROW - 1:]]
+    body = [dict(zip(header, row, strict=False)) for row in rows[FIRST_DATA_ROW - 1 :]]
     return header, [r for r in body if any(v not in ("", None) for v in r.values())]
 
 

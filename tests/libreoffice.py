@@ -82,8 +82,7 @@ class LibreOfficeUnavailable(RuntimeError):
 
 
 def soffice_path() -> str | None:
-    return (os.environ.get("XLPLAN_SOFFICE") or shutil.which("soffice")
-            or shutil.which("libreoffice"))
+    return os.environ.get("XLPLAN_SOFFICE") or shutil.which("soffice") or shutil.which("libreoffice")
 
 
 _REASON: list[str | None] = []
@@ -102,8 +101,13 @@ def unavailable_reason() -> str | None:
         reason = "pdftoppm (poppler-utils) is not on PATH (run .ci/install-libreoffice)"
     else:
         try:
-            proc = subprocess.run([UNO_PYTHON, "-c", "import uno, unohelper"],
-                                  capture_output=True, text=True, timeout=30, env=_clean_env())
+            proc = subprocess.run(
+                [UNO_PYTHON, "-c", "import uno, unohelper"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env=_clean_env(),
+            )
             if proc.returncode != 0:
                 last = (proc.stderr.strip().splitlines() or ["?"])[-1]
                 reason = f"{UNO_PYTHON} cannot import uno ({last}); install python3-uno"
@@ -116,9 +120,20 @@ def unavailable_reason() -> str | None:
 def _clean_env() -> dict[str, str]:
     """The environment for soffice and the system python: nothing from the venv/pyenv
     that would make Debian's python load the wrong site-packages."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP",
-                        "PYTHONUSERBASE", "PYENV_VERSION", "PYTHONSAFEPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "PYTHONPATH",
+            "PYTHONHOME",
+            "VIRTUAL_ENV",
+            "PYTHONSTARTUP",
+            "PYTHONUSERBASE",
+            "PYENV_VERSION",
+            "PYTHONSAFEPATH",
+        )
+    }
     env.setdefault("LANG", "C.UTF-8")
     return env
 
@@ -168,13 +183,13 @@ def read_ppm(path: Path) -> tuple[int, int, bytes]:
     fields: list[bytes] = []
     pos = 0
     while len(fields) < 4:
-        while data[pos:pos + 1].isspace():
+        while data[pos : pos + 1].isspace():
             pos += 1
-        if data[pos:pos + 1] == b"#":
+        if data[pos : pos + 1] == b"#":
             pos = data.index(b"\n", pos) + 1
             continue
         end = pos
-        while not data[end:end + 1].isspace():
+        while not data[end : end + 1].isspace():
             end += 1
         fields.append(data[pos:end])
         pos = end
@@ -182,7 +197,7 @@ def read_ppm(path: Path) -> tuple[int, int, bytes]:
         raise ValueError(f"{path}: not an 8-bit P6 PPM")
     width, height = int(fields[1]), int(fields[2])
     pos += 1
-    return width, height, data[pos:pos + width * height * 3]
+    return width, height, data[pos : pos + width * height * 3]
 
 
 def colour_histogram(path: Path, chromatic_only: bool = True, min_spread: int = 40) -> Counter:
@@ -209,8 +224,9 @@ def colour_distance(a: str, b: str) -> int:
     return max(abs(x - y) for x, y in zip(hex_to_rgb(a), hex_to_rgb(b), strict=True))
 
 
-def pdf_to_png(pdf: Path | str, outdir: Path | str, dpi: int = 50,
-               first: int | None = None, last: int | None = None) -> list[Path]:
+def pdf_to_png(
+    pdf: Path | str, outdir: Path | str, dpi: int = 50, first: int | None = None, last: int | None = None
+) -> list[Path]:
     """Render a PDF's pages to PNGs with poppler's pdftoppm; returns them in page order."""
     pdf, outdir = Path(pdf), Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -219,14 +235,12 @@ def pdf_to_png(pdf: Path | str, outdir: Path | str, dpi: int = 50,
         cmd += ["-f", str(first)]
     if last:
         cmd += ["-l", str(last)]
-    subprocess.run(cmd + [str(pdf), str(outdir / pdf.stem)], check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(cmd + [str(pdf), str(outdir / pdf.stem)], check=True, capture_output=True, timeout=120)
     return sorted(outdir.glob(f"{pdf.stem}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
 
 
 def pdf_pages(pdf: Path | str) -> int:
-    out = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True,
-                         timeout=60).stdout
+    out = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True, timeout=60).stdout
     for line in out.splitlines():
         if line.startswith("Pages:"):
             return int(line.split()[1])
@@ -239,8 +253,12 @@ def pdf_pages(pdf: Path | str) -> int:
 class LibreOffice:
     """One headless soffice + one UNO worker.  Start once, use for many documents."""
 
-    def __init__(self, workdir: Path | str | None = None, call_timeout: float = CALL_TIMEOUT,
-                 locale: str | None = "en-GB"):
+    def __init__(
+        self,
+        workdir: Path | str | None = None,
+        call_timeout: float = CALL_TIMEOUT,
+        locale: str | None = "en-GB",
+    ):
         reason = unavailable_reason()
         if reason:
             raise LibreOfficeUnavailable(reason)
@@ -253,7 +271,7 @@ class LibreOffice:
         self.locale = locale
         self.soffice: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
-        self.generation = 0          # bumps on every (re)start; stale Doc handles refuse
+        self.generation = 0  # bumps on every (re)start; stale Doc handles refuse
         self.timings: dict[str, list[float]] = {}
         self.info: dict[str, Any] = {}
         self.crashes: list[str] = []
@@ -269,8 +287,12 @@ class LibreOffice:
 
     @property
     def running(self) -> bool:
-        return (self.soffice is not None and self.soffice.poll() is None
-                and self.worker is not None and self.worker.poll() is None)
+        return (
+            self.soffice is not None
+            and self.soffice.poll() is None
+            and self.worker is not None
+            and self.worker.poll() is None
+        )
 
     def start(self) -> LibreOffice:
         if self.running:
@@ -284,21 +306,38 @@ class LibreOffice:
         self._answers = queue.Queue()
         log = open(self._log, "wb")
         self.soffice = subprocess.Popen(
-            [soffice_path(), "--headless", "--invisible", "--nologo", "--norestore",
-             "--nodefault", "--nolockcheck", "--nofirststartwizard",
-             f"-env:UserInstallation={self._profile.as_uri()}",
-             f"--accept=pipe,name={tag};urp;StarOffice.ComponentContext"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env=_clean_env(), start_new_session=True)
+            [
+                soffice_path(),
+                "--headless",
+                "--invisible",
+                "--nologo",
+                "--norestore",
+                "--nodefault",
+                "--nolockcheck",
+                "--nofirststartwizard",
+                f"-env:UserInstallation={self._profile.as_uri()}",
+                f"--accept=pipe,name={tag};urp;StarOffice.ComponentContext",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_clean_env(),
+            start_new_session=True,
+        )
         log.close()
         with open(self.workdir / f"worker-{self.generation}.log", "wb") as worker_log:
             self.worker = subprocess.Popen(
                 [UNO_PYTHON, str(WORKER), "--pipe", tag, "--connect-timeout", str(START_TIMEOUT)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=worker_log,
-                text=True, encoding="utf-8", env=_clean_env(), start_new_session=True,
-                bufsize=1)
-        threading.Thread(target=self._pump, args=(self.worker, self._answers),
-                         daemon=True).start()
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=worker_log,
+                text=True,
+                encoding="utf-8",
+                env=_clean_env(),
+                start_new_session=True,
+                bufsize=1,
+            )
+        threading.Thread(target=self._pump, args=(self.worker, self._answers), daemon=True).start()
         try:
             ready = self._read(0, START_TIMEOUT)
             if not ready.get("ok"):
@@ -420,15 +459,19 @@ class LibreOffice:
             self.worker.stdin.flush()
             answer = self._read(req_id, timeout or self.call_timeout)
         except (TimeoutError, EOFError, BrokenPipeError, OSError) as exc:
-            what = ("did not answer within %ss" % (timeout or self.call_timeout)
-                    if isinstance(exc, TimeoutError) else "went away")
+            what = (
+                "did not answer within %ss" % (timeout or self.call_timeout)
+                if isinstance(exc, TimeoutError)
+                else "went away"
+            )
             log = self.soffice_log()
             self._teardown()
             if op == "quit":
                 return None
             self.crashes.append(f"{op}: {what}")
-            raise LibreOfficeCrashed(f"LibreOffice {what} during {op}({args}).\n"
-                                     f"soffice log:\n{log}") from None
+            raise LibreOfficeCrashed(
+                f"LibreOffice {what} during {op}({args}).\nsoffice log:\n{log}"
+            ) from None
         finally:
             self._time(op, time.monotonic() - t0)
         if answer.get("ok"):
@@ -437,18 +480,21 @@ class LibreOffice:
             log = self.soffice_log()
             self._teardown()
             self.crashes.append(f"{op}: {answer.get('error')}")
-            raise LibreOfficeCrashed(f"soffice died during {op}({args}): {answer.get('error')}\n"
-                                     f"soffice log:\n{log}")
-        raise LibreOfficeError(f"{op}({args}) failed: {answer.get('kind')}: "
-                               f"{answer.get('error')}\n{answer.get('traceback', '')}")
+            raise LibreOfficeCrashed(
+                f"soffice died during {op}({args}): {answer.get('error')}\nsoffice log:\n{log}"
+            )
+        raise LibreOfficeError(
+            f"{op}({args}) failed: {answer.get('kind')}: {answer.get('error')}\n{answer.get('traceback', '')}"
+        )
 
     def _time(self, what: str, seconds: float) -> None:
         self.timings.setdefault(what, []).append(seconds)
 
     # ------------------------------------------------------------ documents
 
-    def open(self, path: Path | str, expect_sheets: Iterable[str] | None = None,
-             read_only: bool = False) -> Doc:
+    def open(
+        self, path: Path | str, expect_sheets: Iterable[str] | None = None, read_only: bool = False
+    ) -> Doc:
         """Load ``path`` hidden.  Raises LibreOfficeError if it does not load, or (with
         ``expect_sheets``) if its sheets are not exactly those, in that order."""
         path = Path(path)
@@ -458,8 +504,9 @@ class LibreOffice:
         doc = Doc(self, res["doc"], path, res["sheets"], res["interactions"], res["dialogs"])
         if expect_sheets is not None and list(expect_sheets) != doc.sheet_names:
             doc.close()
-            raise LibreOfficeError(f"{path}: LibreOffice sees sheets {doc.sheet_names}, "
-                                   f"expected {list(expect_sheets)}")
+            raise LibreOfficeError(
+                f"{path}: LibreOffice sees sheets {doc.sheet_names}, expected {list(expect_sheets)}"
+            )
         return doc
 
     def convert(self, path: Path | str, out: Path | str, fmt: str) -> Path:
@@ -487,8 +534,15 @@ class LibreOffice:
 class Doc:
     """A document open in LibreOffice.  Cells are A1 strings; sheets are names."""
 
-    def __init__(self, lo: LibreOffice, doc_id: int, path: Path, sheet_names: list[str],
-                 interactions: list[dict], dialogs: list[dict]):
+    def __init__(
+        self,
+        lo: LibreOffice,
+        doc_id: int,
+        path: Path,
+        sheet_names: list[str],
+        interactions: list[dict],
+        dialogs: list[dict],
+    ):
         self.lo = lo
         self.id = doc_id
         self.path = path
@@ -507,8 +561,10 @@ class Doc:
         if self.closed:
             raise LibreOfficeError(f"{self!r} is closed")
         if self._generation != self.lo.generation or not self.lo.running:
-            raise LibreOfficeCrashed(f"{self!r} was open in a LibreOffice that has since "
-                                     "died or been restarted; open the file again")
+            raise LibreOfficeCrashed(
+                f"{self!r} was open in a LibreOffice that has since "
+                "died or been restarted; open the file again"
+            )
         return self.lo.call(op, doc=self.id, **args)
 
     def __enter__(self) -> Doc:
@@ -526,8 +582,7 @@ class Doc:
 
     def problems(self, expect_sheets: Iterable[str] | None = None) -> list[str]:
         """Everything suggesting LibreOffice had to repair or guess while loading."""
-        out = [f"LibreOffice asked {i['request']}: {i.get('message', '')}".strip()
-               for i in self.interactions]
+        out = [f"LibreOffice asked {i['request']}: {i.get('message', '')}".strip() for i in self.interactions]
         out += [f"message box {d['title']!r}: {' '.join(d['texts'])}" for d in self.load_dialogs]
         if expect_sheets is not None and list(expect_sheets) != self.sheet_names:
             out.append(f"sheets {self.sheet_names} != expected {list(expect_sheets)}")
@@ -540,7 +595,7 @@ class Doc:
         return self._call("sheets")
 
     def sheet_visibility(self, sheet: str) -> str:
-        """"visible" or "hidden".  LibreOffice 7.4's UNO API has no veryHidden: an xlsx
+        """ "visible" or "hidden".  LibreOffice 7.4's UNO API has no veryHidden: an xlsx
         veryHidden sheet reads as "hidden" (IsVisible false) and is saved back as hidden."""
         for info in self.sheets():
             if info["name"] == sheet:
@@ -650,8 +705,12 @@ class Doc:
         pdf = self.lo.render_path(".pdf")
         self._call("render_range", sheet=sheet, rng=rng, path=str(pdf), titles=titles)
         stem = pdf.with_suffix("")
-        subprocess.run(["pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile",
-                        str(pdf), str(stem)], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["pdftoppm", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf), str(stem)],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         return stem.with_suffix(".ppm")
 
     def rendered_colours(self, sheet: str, cell: str) -> Counter:
@@ -684,8 +743,13 @@ class Doc:
 Edit = tuple[str, str] | tuple[str, str, str]
 
 
-def service_fills_in(lo: LibreOffice, template: Path | str, out_xlsx: Path | str | None,
-                     out_ods: Path | str | None, edits: Iterable[Edit]) -> list[dict]:
+def service_fills_in(
+    lo: LibreOffice,
+    template: Path | str,
+    out_xlsx: Path | str | None,
+    out_ods: Path | str | None,
+    edits: Iterable[Edit],
+) -> list[dict]:
     """A service opens ``template`` in LibreOffice, types ``edits`` and saves it back as
     .xlsx (``out_xlsx``) and, separately, as .ods (``out_ods``); either may be None.
 

@@ -66,7 +66,8 @@ _CF_OPERATORS = (
     "EQUAL LESS GREATER LESS_EQUAL GREATER_EQUAL NOT_EQUAL BETWEEN NOT_BETWEEN DUPLICATE "
     "UNIQUE ERROR NO_ERROR TOP_N_ELEMENTS BOTTOM_N_ELEMENTS TOP_N_PERCENT BOTTOM_N_PERCENT "
     "ABOVE_AVERAGE BELOW_AVERAGE ABOVE_EQUAL_AVERAGE BELOW_EQUAL_AVERAGE BEGINS_WITH "
-    "ENDS_WITH CONTAINS NOT_CONTAINS EXPRESSION").split()
+    "ENDS_WITH CONTAINS NOT_CONTAINS EXPRESSION"
+).split()
 _CF_ENTRY_TYPES = "CONDITION COLORSCALE DATABAR ICONSET DATE".split()
 
 
@@ -142,8 +143,7 @@ class RecordingHandler(unohelper.Base, XInteractionHandler):
         chosen = None
         for cont in request.Continuations:
             names = [t.typeName for t in getattr(cont, "Types", ())]
-            label = next((n.rsplit("XInteraction", 1)[-1] for n in names
-                          if "XInteraction" in n), "?")
+            label = next((n.rsplit("XInteraction", 1)[-1] for n in names if "XInteraction" in n), "?")
             options.append(label)
             if chosen is None and label == "Approve":
                 chosen = cont
@@ -162,24 +162,22 @@ class Worker:
     def __init__(self, pipe, connect_timeout):
         self.local = uno.getComponentContext()
         resolver = self.local.ServiceManager.createInstanceWithContext(
-            "com.sun.star.bridge.UnoUrlResolver", self.local)
+            "com.sun.star.bridge.UnoUrlResolver", self.local
+        )
         deadline = time.monotonic() + connect_timeout
         last = None
         while True:
             try:
-                self.ctx = resolver.resolve(
-                    f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
+                self.ctx = resolver.resolve(f"uno:pipe,name={pipe};urp;StarOffice.ComponentContext")
                 break
             except Exception as exc:  # NoConnectException until soffice listens
                 last = exc
                 if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"could not connect to soffice on pipe {pipe}: {last}") from None
+                    raise RuntimeError(f"could not connect to soffice on pipe {pipe}: {last}") from None
                 time.sleep(0.05)
         self.smgr = self.ctx.ServiceManager
         self.desktop = self.smgr.createInstanceWithContext("com.sun.star.frame.Desktop", self.ctx)
-        self.dispatcher = self.smgr.createInstanceWithContext(
-            "com.sun.star.frame.DispatchHelper", self.ctx)
+        self.dispatcher = self.smgr.createInstanceWithContext("com.sun.star.frame.DispatchHelper", self.ctx)
         self.toolkit = self.smgr.createInstanceWithContext("com.sun.star.awt.Toolkit", self.ctx)
         self.docs = {}
         self.next_id = 1
@@ -189,10 +187,12 @@ class Worker:
 
     def _hide_input_line(self):
         provider = self.smgr.createInstanceWithContext(
-            "com.sun.star.configuration.ConfigurationProvider", self.ctx)
+            "com.sun.star.configuration.ConfigurationProvider", self.ctx
+        )
         windows = provider.createInstanceWithArguments(
             "com.sun.star.configuration.ConfigurationUpdateAccess",
-            (pv("nodepath", "/org.openoffice.Office.Views/Windows"),))
+            (pv("nodepath", "/org.openoffice.Office.Views/Windows"),),
+        )
         if not windows.hasByName(INPUT_LINE_CHILD_WINDOW):
             windows.insertByName(INPUT_LINE_CHILD_WINDOW, windows.createInstance())
         windows.getByName(INPUT_LINE_CHILD_WINDOW).Visible = False
@@ -259,22 +259,29 @@ class Worker:
         """The locale LibreOffice reads typed numbers and dates in ("en-GB": 30/06/2017
         is a date; the default, from LANG, is usually en-US where it is text)."""
         provider = self.smgr.createInstanceWithContext(
-            "com.sun.star.configuration.ConfigurationProvider", self.ctx)
+            "com.sun.star.configuration.ConfigurationProvider", self.ctx
+        )
         l10n = provider.createInstanceWithArguments(
             "com.sun.star.configuration.ConfigurationUpdateAccess",
-            (pv("nodepath", "/org.openoffice.Setup/L10N"),))
+            (pv("nodepath", "/org.openoffice.Setup/L10N"),),
+        )
         l10n.ooSetupSystemLocale = locale
         l10n.commitChanges()
         return locale
 
     def op_hello(self):
         provider = self.smgr.createInstanceWithContext(
-            "com.sun.star.configuration.ConfigurationProvider", self.ctx)
+            "com.sun.star.configuration.ConfigurationProvider", self.ctx
+        )
         product = provider.createInstanceWithArguments(
             "com.sun.star.configuration.ConfigurationAccess",
-            (pv("nodepath", "/org.openoffice.Setup/Product"),))
-        return {"product": product.ooName, "version": product.ooSetupVersionAboutBox,
-                "python": sys.version.split()[0]}
+            (pv("nodepath", "/org.openoffice.Setup/Product"),),
+        )
+        return {
+            "product": product.ooName,
+            "version": product.ooSetupVersionAboutBox,
+            "python": sys.version.split()[0],
+        }
 
     def op_open(self, path, read_only=False):
         url = uno.systemPathToFileUrl(os.path.abspath(path))
@@ -287,8 +294,9 @@ class Worker:
         try:
             component = self.desktop.loadComponentFromURL(url, "_blank", 0, props)
         except Exception as exc:
-            raise WorkerError(f"LibreOffice could not load {path}: {exc}; it asked: "
-                              f"{handler.requests}") from None
+            raise WorkerError(
+                f"LibreOffice could not load {path}: {exc}; it asked: {handler.requests}"
+            ) from None
         if component is None:
             raise WorkerError(f"LibreOffice did not load {path}; it asked: {handler.requests}")
         if not component.supportsService("com.sun.star.sheet.SpreadsheetDocument"):
@@ -297,8 +305,12 @@ class Worker:
         doc_id = self.next_id
         self.next_id += 1
         self.docs[doc_id] = component
-        return {"doc": doc_id, "sheets": list(component.Sheets.ElementNames),
-                "interactions": handler.requests, "dialogs": self._dialogs()}
+        return {
+            "doc": doc_id,
+            "sheets": list(component.Sheets.ElementNames),
+            "interactions": handler.requests,
+            "dialogs": self._dialogs(),
+        }
 
     def op_close(self, doc):
         component = self.docs.pop(int(doc), None)
@@ -312,9 +324,15 @@ class Worker:
     def op_sheets(self, doc):
         out = []
         for i, sheet in enumerate(self._doc(doc).Sheets):
-            out.append({"index": i, "name": sheet.Name, "visible": bool(sheet.IsVisible),
-                        "protected": bool(sheet.isProtected()),
-                        "tab_colour": hex_colour(sheet.TabColor)})
+            out.append(
+                {
+                    "index": i,
+                    "name": sheet.Name,
+                    "visible": bool(sheet.IsVisible),
+                    "protected": bool(sheet.isProtected()),
+                    "tab_colour": hex_colour(sheet.TabColor),
+                }
+            )
         return out
 
     def op_document_protected(self, doc):
@@ -338,8 +356,13 @@ class Worker:
         self._dispatch(frame, ".uno:EnterString", StringName=text)
         dialogs = self._dialogs()
         after = target.getCellRangeByName(cell).String
-        return {"before": before, "after": after, "cursor": where,
-                "dialogs": dialogs, "earlier_dialogs": leftovers}
+        return {
+            "before": before,
+            "after": after,
+            "cursor": where,
+            "dialogs": dialogs,
+            "earlier_dialogs": leftovers,
+        }
 
     def op_dispatch(self, doc, command, args=None):
         frame = self._doc(doc).CurrentController.Frame
@@ -354,8 +377,13 @@ class Worker:
     def op_cell(self, doc, sheet, cell):
         c = self._cell(doc, sheet, cell)
         kind = enum_name(c.Type)
-        return {"string": c.String, "value": c.Value, "formula": c.Formula, "type": kind,
-                "locked": bool(c.CellProtection.IsLocked)}
+        return {
+            "string": c.String,
+            "value": c.Value,
+            "formula": c.Formula,
+            "type": kind,
+            "locked": bool(c.CellProtection.IsLocked),
+        }
 
     def op_cell_string(self, doc, sheet, cell):
         return self._cell(doc, sheet, cell).String
@@ -386,8 +414,12 @@ class Worker:
 
     def op_cell_protection(self, doc, sheet, cell):
         prot = self._cell(doc, sheet, cell).CellProtection
-        return {"locked": bool(prot.IsLocked), "formula_hidden": bool(prot.IsFormulaHidden),
-                "hidden": bool(prot.IsHidden), "print_hidden": bool(prot.IsPrintHidden)}
+        return {
+            "locked": bool(prot.IsLocked),
+            "formula_hidden": bool(prot.IsFormulaHidden),
+            "hidden": bool(prot.IsHidden),
+            "print_hidden": bool(prot.IsPrintHidden),
+        }
 
     def op_validation(self, doc, sheet, cell):
         val = self._cell(doc, sheet, cell).Validation
@@ -412,9 +444,10 @@ class Worker:
         if not style_name or not styles.hasByName(style_name):
             return {}
         style = styles.getByName(style_name)
-        return {"background": None if style.IsCellBackgroundTransparent
-                else hex_colour(style.CellBackColor),
-                "font_colour": hex_colour(style.CharColor)}
+        return {
+            "background": None if style.IsCellBackgroundTransparent else hex_colour(style.CellBackColor),
+            "font_colour": hex_colour(style.CharColor),
+        }
 
     def op_conditional_formats(self, doc, sheet):
         """Every conditional format of the sheet: its ranges and its entries (condition,
@@ -428,8 +461,12 @@ class Worker:
             for i in range(fmt.Count):
                 entry = fmt.getByIndex(i)
                 item = {"entry_type": CF_ENTRY_TYPES.get(entry.Type, entry.Type)}
-                for attr, key in (("Operator", "operator"), ("Formula1", "formula1"),
-                                  ("Formula2", "formula2"), ("StyleName", "style")):
+                for attr, key in (
+                    ("Operator", "operator"),
+                    ("Formula1", "formula1"),
+                    ("Formula2", "formula2"),
+                    ("StyleName", "style"),
+                ):
                     if hasattr(entry, attr):
                         item[key] = enum_name(getattr(entry, attr))
                 if isinstance(item.get("operator"), int):
@@ -446,8 +483,12 @@ class Worker:
         out = []
         for i in range(entries.Count):
             e = entries.getByIndex(i)
-            item = {"operator": enum_name(e.Operator), "formula1": e.Formula1,
-                    "formula2": e.Formula2, "style": e.StyleName}
+            item = {
+                "operator": enum_name(e.Operator),
+                "formula1": e.Formula1,
+                "formula2": e.Formula2,
+                "style": e.StyleName,
+            }
             item.update(self._style_colours(component, e.StyleName))
             out.append(item)
         return out
@@ -462,8 +503,11 @@ class Worker:
         cols = target.getTitleColumns()
         return {
             "rows": [rows.StartRow + 1, rows.EndRow + 1] if target.getPrintTitleRows() else None,
-            "columns": ([a1(cols.StartColumn, 0)[:-1], a1(cols.EndColumn, 0)[:-1]]
-                        if target.getPrintTitleColumns() else None),
+            "columns": (
+                [a1(cols.StartColumn, 0)[:-1], a1(cols.EndColumn, 0)[:-1]]
+                if target.getPrintTitleColumns()
+                else None
+            ),
             "print_areas": [range_a1(a) for a in target.getPrintAreas()],
         }
 
@@ -479,9 +523,15 @@ class Worker:
                 return None
             return [content.LeftText.String, content.CenterText.String, content.RightText.String]
 
-        return {"style": target.PageStyle, "landscape": bool(style.IsLandscape),
-                "scale_to_pages_x": style.ScaleToPagesX, "scale_to_pages_y": style.ScaleToPagesY,
-                "scale": style.PageScale, "header": text(header), "footer": text(footer)}
+        return {
+            "style": target.PageStyle,
+            "landscape": bool(style.IsLandscape),
+            "scale_to_pages_x": style.ScaleToPagesX,
+            "scale_to_pages_y": style.ScaleToPagesY,
+            "scale": style.PageScale,
+            "header": text(header),
+            "footer": text(footer),
+        }
 
     def op_frozen(self, doc, sheet):
         component = self._doc(doc)
@@ -567,11 +617,13 @@ class Worker:
             target.setPrintTitleRows(False)
             target.setPrintTitleColumns(False)
         try:
-            data = uno.Any("[]com.sun.star.beans.PropertyValue",
-                           (pv("Selection", target.getCellRangeByName(rng)),))
+            data = uno.Any(
+                "[]com.sun.star.beans.PropertyValue", (pv("Selection", target.getCellRangeByName(rng)),)
+            )
             url = uno.systemPathToFileUrl(os.path.abspath(path))
-            component.storeToURL(url, (pv("FilterName", "calc_pdf_Export"),
-                                       pv("FilterData", data), pv("Overwrite", True)))
+            component.storeToURL(
+                url, (pv("FilterName", "calc_pdf_Export"), pv("FilterData", data), pv("Overwrite", True))
+            )
         finally:
             target.setPrintTitleRows(rows)
             target.setPrintTitleColumns(cols)
@@ -621,8 +673,16 @@ def main():
     try:
         worker = Worker(opts.pipe, opts.connect_timeout)
     except Exception as exc:
-        answer({"id": 0, "ok": False, "error": str(exc), "kind": type(exc).__name__,
-                "crashed": True, "traceback": traceback.format_exc()})
+        answer(
+            {
+                "id": 0,
+                "ok": False,
+                "error": str(exc),
+                "kind": type(exc).__name__,
+                "crashed": True,
+                "traceback": traceback.format_exc(),
+            }
+        )
         return 2
     answer({"id": 0, "ok": True, "result": "ready"})
 
@@ -643,8 +703,16 @@ def main():
                 return 0
         except Exception as exc:
             crashed = not soffice_alive(worker)
-            answer({"id": req_id, "ok": False, "error": str(exc), "kind": type(exc).__name__,
-                    "crashed": crashed, "traceback": traceback.format_exc()})
+            answer(
+                {
+                    "id": req_id,
+                    "ok": False,
+                    "error": str(exc),
+                    "kind": type(exc).__name__,
+                    "crashed": crashed,
+                    "traceback": traceback.format_exc(),
+                }
+            )
             if crashed:
                 return 3
     return 0

@@ -24,7 +24,8 @@ SOURCE = REPO / "examples" / "kmpt-mr-d-2016" / "source.csv"
 # exactly "#N/A", "#REF!"… Excel itself turns into error values, which xlplan refuses.
 typed_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"),
-    min_size=1, max_size=300,
+    min_size=1,
+    max_size=300,
 ).filter(lambda t: t.strip() and not ILLEGAL_XML_CHARS.search(t) and t.strip() not in ERROR_VALUES)
 
 
@@ -45,8 +46,10 @@ def test_any_text_typed_by_a_service_reaches_the_master_as_typed(issued, tmp_pat
     work = tmp_path_factory.mktemp("case")
     fill_in(template, work / "inbox" / "return.xlsx", {("2", "progress"): text})
     out = work / "merged.xlsx"
-    result = CliRunner().invoke(main, ["merge", str(plan), str(work / "inbox"), "-o", str(out),
-                                       "--as-of", dt.date(2016, 1, 1).isoformat()])
+    result = CliRunner().invoke(
+        main,
+        ["merge", str(plan), str(work / "inbox"), "-o", str(out), "--as-of", dt.date(2016, 1, 1).isoformat()],
+    )
     assert result.exit_code == 0, result.output
     merged = read_plan(out)
     action = next(a for a in merged.actions if merged.ref(a) == "2")

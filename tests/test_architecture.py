@@ -21,14 +21,46 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xlplan"
 LAYERS: dict[str, set[str]] = {
     # The core knows no workbook files: models, rules and facts as plain functions over values.
     "core": {
-        "__init__", "errors", "excel", "dates", "problems", "style", "layout", "metadata",
-        "plan", "checks", "progress", "outcome", "record", "identity", "cycle", "packed",
-        "central", "proposals", "contacts", "carry", "figures", "history", "issue_counts",
+        "__init__",
+        "errors",
+        "excel",
+        "dates",
+        "problems",
+        "style",
+        "layout",
+        "metadata",
+        "plan",
+        "checks",
+        "progress",
+        "outcome",
+        "record",
+        "identity",
+        "cycle",
+        "packed",
+        "central",
+        "proposals",
+        "contacts",
+        "carry",
+        "figures",
+        "history",
+        "issue_counts",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
-        "workbook", "returns", "sheets", "masterbook", "report", "report_json", "annotate",
-        "simulate", "mail", "ods", "xmlscan", "progress_sheet", "pack_pdf", "print_setup",
+        "workbook",
+        "returns",
+        "sheets",
+        "masterbook",
+        "report",
+        "report_json",
+        "annotate",
+        "simulate",
+        "mail",
+        "ods",
+        "xmlscan",
+        "progress_sheet",
+        "pack_pdf",
+        "print_setup",
         "committee_sheet",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
@@ -41,11 +73,11 @@ LAYERS: dict[str, set[str]] = {
 # import that is no longer made fails `test_every_allowance_is_still_needed`: delete it then.
 ALLOWED: dict[tuple[str, str], str] = {
     ("plan", "workbook"): "plan.py still holds the master reader (read_plan) beside the plan "
-                          "model; split the reader into the edge (#12).",
+    "model; split the reader into the edge (#12).",
     ("plan", "sheets"): "read_plan reads the Key sheet's added rating spellings and knows "
-                        "xlplan's own fills (sheets.py); moves with the master reader (#12).",
+    "xlplan's own fills (sheets.py); moves with the master reader (#12).",
     ("checks", "returns"): "ServiceReturn and ReturnRow, the values the checks judge, are "
-                           "defined beside the return reader; move them to the core (#12).",
+    "defined beside the return reader; move them to the core (#12).",
 }
 
 # Libraries that touch workbook files: only the edge may import them.
@@ -54,7 +86,7 @@ EDGE_ONLY_LAYERS = {"edge"}
 # A workbook library used for something that touches no file, with why.
 LIBRARY_ALLOWED = {
     ("carry", "openpyxl"): "openpyxl's formula tokenizer only: it parses a formula's text to move "
-                           "its references; no workbook is opened",
+    "its references; no workbook is opened",
 }
 
 
@@ -108,8 +140,9 @@ def own_imports() -> dict[str, list[tuple[str, int]]]:
     names = modules()
     graph: dict[str, list[tuple[str, int]]] = {}
     for module, path in names.items():
-        graph[module] = [(name if name in names else "__init__", line)
-                         for name, line, own in imports_of(path) if own]
+        graph[module] = [
+            (name if name in names else "__init__", line) for name, line, own in imports_of(path) if own
+        ]
     return graph
 
 
@@ -117,8 +150,9 @@ def test_every_module_is_in_a_layer() -> None:
     placed = [m for members in LAYERS.values() for m in members]
     assert len(placed) == len(set(placed)), "a module is listed in two layers"
     missing = sorted(set(modules()) - set(placed))
-    assert not missing, (f"put {missing} in a layer of LAYERS in {Path(__file__).name} "
-                         "(and in docs/architecture.md)")
+    assert not missing, (
+        f"put {missing} in a layer of LAYERS in {Path(__file__).name} (and in docs/architecture.md)"
+    )
     gone = sorted(set(placed) - set(modules()))
     assert not gone, f"LAYERS lists modules that no longer exist: {gone}"
 
@@ -130,8 +164,10 @@ def violations(graph: dict[str, list[tuple[str, int]]]) -> list[str]:
             if target == module or (module, target) in ALLOWED:
                 continue
             if rank(layer_of(target)) > rank(layer_of(module)):
-                found.append(f"xlplan/{module}.py:{line} ({layer_of(module)}) imports {target} "
-                             f"({layer_of(target)}), an outer layer")
+                found.append(
+                    f"xlplan/{module}.py:{line} ({layer_of(module)}) imports {target} "
+                    f"({layer_of(target)}), an outer layer"
+                )
     return found
 
 
@@ -143,9 +179,11 @@ def test_every_allowance_is_still_needed() -> None:
     graph = own_imports()
     for (module, target), reason in ALLOWED.items():
         assert any(t == target for t, _ in graph.get(module, [])), (
-            f"{module} no longer imports {target}: remove the allowance ({reason})")
+            f"{module} no longer imports {target}: remove the allowance ({reason})"
+        )
         assert rank(layer_of(target)) > rank(layer_of(module)), (
-            f"{module} -> {target} is allowed by the layers now: remove the allowance")
+            f"{module} -> {target} is allowed by the layers now: remove the allowance"
+        )
 
 
 def test_only_the_edge_touches_workbook_libraries() -> None:
@@ -170,7 +208,7 @@ def find_cycle(graph: dict[str, list[tuple[str, int]]]) -> list[str] | None:
             if target == module or target == "__init__":
                 continue
             if state.get(target) == 1:
-                return path[path.index(target):] + [target]
+                return path[path.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         path.pop()
@@ -191,17 +229,21 @@ def test_no_import_cycle_even_through_lazy_imports() -> None:
 # The check itself, on made-up modules: it must catch what it is for.
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("from .merge import merge\n", ("merge", True)),
-    ("def f():\n    from .cli import main\n", ("cli", True)),
-    ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .report import x\n",
-     ("report", True)),
-    ("from xlplan.template import issue_templates\n", ("template", True)),
-    ("import xlplan.validate\n", ("validate", True)),
-    ("import openpyxl.styles\n", ("openpyxl", False)),
-])
-def test_the_check_sees_every_kind_of_import(tmp_path: Path, source: str,
-                                            expected: tuple[str, bool]) -> None:
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from .merge import merge\n", ("merge", True)),
+        ("def f():\n    from .cli import main\n", ("cli", True)),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .report import x\n",
+            ("report", True),
+        ),
+        ("from xlplan.template import issue_templates\n", ("template", True)),
+        ("import xlplan.validate\n", ("validate", True)),
+        ("import openpyxl.styles\n", ("openpyxl", False)),
+    ],
+)
+def test_the_check_sees_every_kind_of_import(tmp_path: Path, source: str, expected: tuple[str, bool]) -> None:
     path = tmp_path / "m.py"
     path.write_text(source, encoding="utf-8")
     assert (expected[0], expected[1]) in [(name, own) for name, _, own in imports_of(path)]

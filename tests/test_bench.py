@@ -22,8 +22,10 @@ PLAN = REPO / "examples" / "lpt-cqc-2017" / "plan.xlsx"
 
 def sheets(path: Path) -> dict[str, tuple[str, list[list[object]]]]:
     book = python_calamine.CalamineWorkbook.from_path(str(path))
-    return {s.name: (str(s.visible), book.get_sheet_by_name(s.name).to_python(skip_empty_area=False))
-            for s in book.sheets_metadata}
+    return {
+        s.name: (str(s.visible), book.get_sheet_by_name(s.name).to_python(skip_empty_area=False))
+        for s in book.sheets_metadata
+    }
 
 
 def metadata(rows: list[list[object]]) -> dict[object, object]:

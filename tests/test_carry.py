@@ -108,8 +108,9 @@ def layout_part(table: dict[str, dict[str, object]]) -> dict[str, dict[str, obje
 def row_of(sheet, action_id: str) -> int:
     header = [c.value for c in sheet[HEADER_ROW]]
     id_col = header.index(ID_HEADER) + 1
-    return next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
-                if sheet.cell(r, id_col).value == action_id)
+    return next(
+        r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, id_col).value == action_id
+    )
 
 
 # --- case 6: the central team's own columns ---------------------------------------------------
@@ -128,8 +129,10 @@ def add_central_columns(book) -> None:
     sheet.cell(HEADER_ROW, score, SCORE_HEADER)
     sheet.column_dimensions[get_column_letter(notes)].width = 33
     sheet.column_dimensions[get_column_letter(score)].hidden = True  # kept out of print
-    rows = {sheet.cell(r, CQC.fields.index("action_ref") + 1).value: r
-            for r in range(FIRST_DATA_ROW, sheet.max_row + 1)}
+    rows = {
+        sheet.cell(r, CQC.fields.index("action_ref") + 1).value: r
+        for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+    }
     rag, ref = letter("directorate_rag"), letter("action_ref")
     sheet.cell(rows["1"], notes, "Chased Corporate 03/07/2017 — Zoë")
     r = rows["2.1"]
@@ -145,8 +148,11 @@ def extra_cells(path: Path) -> dict[str, tuple[object, object]]:
     sheet = openpyxl.load_workbook(path)[PLAN_SHEET]
     header = [c.value for c in sheet[HEADER_ROW]]
     id_col, notes, score = (header.index(h) + 1 for h in (ID_HEADER, NOTES_HEADER, SCORE_HEADER))
-    return {sheet.cell(r, id_col).value: (sheet.cell(r, notes).value, sheet.cell(r, score).value)
-            for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, id_col).value}
+    return {
+        sheet.cell(r, id_col).value: (sheet.cell(r, notes).value, sheet.cell(r, score).value)
+        for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+        if sheet.cell(r, id_col).value
+    }
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +167,22 @@ def central(issued, chs_inbox, tmp_path_factory):
     result = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
     assert merge(plain, chs_inbox, "-o", plain_out, "--as-of", AS_OF).exit_code == 0
     second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
-    return SimpleNamespace(plan=plan, out=out, plain_out=plain_out, again=again, result=result,
-                           second=second, before=extra_cells(plan))
+    return SimpleNamespace(
+        plan=plan,
+        out=out,
+        plain_out=plain_out,
+        again=again,
+        result=result,
+        second=second,
+        before=extra_cells(plan),
+    )
 
 
 def test_central_columns_keep_header_values_and_formulas_through_the_merge(issued, central):
     ids = issued.ids
     assert central.result.exit_code == 0, central.result.output
     header, _ = plan_table(central.out)
-    assert header[len(LAYOUT_HEADERS):] == OWN + [NOTES_HEADER, SCORE_HEADER]
+    assert header[len(LAYOUT_HEADERS) :] == OWN + [NOTES_HEADER, SCORE_HEADER]
 
     after = extra_cells(central.out)
     assert after == central.before
@@ -199,7 +212,8 @@ def test_central_columns_survive_every_merge(central):
     assert extra_cells(central.again) == central.before
     # Only the status column differs: nothing changed this time.
     assert {i: {**r, STATUS_HEADER: ""} for i, r in layout_part(by_id(central.again)).items()} == {
-        i: {**r, STATUS_HEADER: ""} for i, r in layout_part(by_id(central.out)).items()}
+        i: {**r, STATUS_HEADER: ""} for i, r in layout_part(by_id(central.out)).items()
+    }
 
 
 def test_central_columns_are_never_issued_to_services(central, tmp_path):
@@ -263,7 +277,8 @@ def test_a_formula_filled_down_in_excel_is_kept_in_every_row(issued, chs_inbox, 
 
 
 def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_blank(
-        issued, chs_inbox, tmp_path):
+    issued, chs_inbox, tmp_path
+):
     """The team inserted its column next to Comments and left a blank row above 2.1: the
     master puts the column after the ID and closes the gap, so each reference moves with
     the cell it points at (on the plan sheet and from the team's own sheet)."""
@@ -275,14 +290,16 @@ def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_
         sheet = book[PLAN_SHEET]
         sheet.insert_cols(inserted_at)
         ref_col = CQC.fields.index("action_ref") + 1
-        blank_above = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
-                           if sheet.cell(r, ref_col).value == "2.1")
+        blank_above = next(
+            r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, ref_col).value == "2.1"
+        )
         sheet.insert_rows(blank_above)
         sheet.cell(HEADER_ROW, inserted_at, NOTES_HEADER)
         rag = get_column_letter(CQC.fields.index("directorate_rag") + 2)  # moved right by one
         for ref in ("1", "2.1", "2.2"):
-            r = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
-                     if sheet.cell(r, ref_col).value == ref)
+            r = next(
+                r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, ref_col).value == ref
+            )
             sheet.cell(r, inserted_at, f'=IF({rag}{r}="Amber","watch","")')
             refs[ref] = r
         notes = book.create_sheet("Notes")
@@ -298,7 +315,7 @@ def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_
     book = openpyxl.load_workbook(out)
     sheet = book[PLAN_SHEET]
     header = [c.value for c in sheet[HEADER_ROW]]
-    assert header[:len(LAYOUT_HEADERS)] == LAYOUT_HEADERS
+    assert header[: len(LAYOUT_HEADERS)] == LAYOUT_HEADERS
     notes_col = header.index(NOTES_HEADER) + 1
     assert notes_col == len(LAYOUT_HEADERS) + 3  # after the status and the ID
     rag = letter("directorate_rag")
@@ -308,11 +325,13 @@ def test_formulas_follow_their_cells_when_the_column_was_inserted_and_rows_left_
         assert sheet.cell(r, notes_col).value == f'=IF({rag}{r}="Amber","watch","")', ref
     assert book["Notes"]["A1"].value == f"='{PLAN_SHEET}'!{get_column_letter(notes_col)}{new_rows['2.1']}"
     assert book["Notes"]["A2"].value == (
-        f"=COUNTIF('{PLAN_SHEET}'!{rag}{FIRST_DATA_ROW}:{rag}{new_rows['2.2']},\"Amber\")")
+        f"=COUNTIF('{PLAN_SHEET}'!{rag}{FIRST_DATA_ROW}:{rag}{new_rows['2.2']},\"Amber\")"
+    )
 
 
 def test_a_formula_the_team_typed_in_a_layout_column_stays_until_a_merge_changes_the_cell(
-        issued, chs_inbox, tmp_path):
+    issued, chs_inbox, tmp_path
+):
     formulas = {}
 
     def typed(book):
@@ -335,8 +354,12 @@ def test_a_formula_the_team_typed_in_a_layout_column_stays_until_a_merge_changes
     # CHS changed 5.2.2's comments this merge: its value replaces the formula, marked and noted.
     comments = sheet[f"{letter('comments')}{row_of(sheet, issued.ids['5.2.2'])}"]
     assert comments.value == CHS_EDITS[("5.2.2", "comments")] and comments.comment is not None
-    formula_cells = [c.coordinate for row in sheet.iter_rows(max_col=len(LAYOUT_HEADERS))
-                     for c in row if c.data_type == "f"]
+    formula_cells = [
+        c.coordinate
+        for row in sheet.iter_rows(max_col=len(LAYOUT_HEADERS))
+        for c in row
+        if c.data_type == "f"
+    ]
     assert formula_cells == [group.coordinate]
 
 
@@ -400,27 +423,37 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
     assert result.exit_code == 0, result.output
     sheet = openpyxl.load_workbook(out)["Tracker"]
     assert [[c.value for c in row] for row in sheet.iter_rows(max_col=4)] == [
-        ["Month", "Actions", "Closed", "Share"], ["July", 40, 12, "=C2/B2"],
-        ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"]]
+        ["Month", "Actions", "Closed", "Share"],
+        ["July", 40, 12, "=C2/B2"],
+        ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"],
+    ]
     assert sheet.column_dimensions["A"].width == pytest.approx(28, abs=0.1)
     assert sheet.column_dimensions["C"].hidden and not sheet.column_dimensions["B"].hidden
     assert (sheet["D2"].number_format, sheet["C2"].number_format, sheet["B2"].number_format) == (
-        "0%", "#,##0", "General")
+        "0%",
+        "#,##0",
+        "General",
+    )
 
 
 # --- case 7: the master's own row order ---------------------------------------------------------
 
 
-PROPOSAL = {"action_ref": "11.9", "action": "Weekly medicines-safety huddle on every ward.",
-            "directorate_rag": "White"}
+PROPOSAL = {
+    "action_ref": "11.9",
+    "action": "Weekly medicines-safety huddle on every ward.",
+    "directorate_rag": "White",
+}
 
 
 def sort_by_lead(book) -> None:
     """The central team sorted the plan by Directorate (its lead), whole rows."""
     sheet = book[PLAN_SHEET]
     width = sheet.max_column
-    rows = [[sheet.cell(r, c).value for c in range(1, width + 1)]
-            for r in range(FIRST_DATA_ROW, sheet.max_row + 1)]
+    rows = [
+        [sheet.cell(r, c).value for c in range(1, width + 1)]
+        for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+    ]
     lead = CQC.fields.index("directorate")
     rows.sort(key=lambda row: (row[lead] or "").lower())
     for offset, row in enumerate(rows):
@@ -447,10 +480,12 @@ def test_merge_keeps_the_central_teams_order_and_puts_a_proposal_last(issued, tm
 # --- case 12: a master saved by LibreOffice -------------------------------------------------------
 
 
-EMPTY_DRAWING = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-                 b'<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
-                 b'spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/'
-                 b'main"></xdr:wsDr>')
+EMPTY_DRAWING = (
+    b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    b'<xdr:wsDr xmlns:xdr="http://schemas.openxmlformats.org/drawingml/2006/'
+    b'spreadsheetDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/'
+    b'main"></xdr:wsDr>'
+)
 
 
 def add_empty_drawings(path: Path) -> None:
@@ -462,15 +497,18 @@ def add_empty_drawings(path: Path) -> None:
         drawing = f"xl/drawings/drawing{100 + number}.xml"
         parts[drawing] = EMPTY_DRAWING
         rels = sheet.replace("worksheets/", "worksheets/_rels/") + ".rels"
-        entry = (f'<Relationship Id="rIdLO{number}" Type="http://schemas.openxmlformats.org/'
-                 f'officeDocument/2006/relationships/drawing" Target="../drawings/'
-                 f'drawing{100 + number}.xml"/>').encode()
+        entry = (
+            f'<Relationship Id="rIdLO{number}" Type="http://schemas.openxmlformats.org/'
+            f'officeDocument/2006/relationships/drawing" Target="../drawings/'
+            f'drawing{100 + number}.xml"/>'
+        ).encode()
         if rels in parts:
             parts[rels] = parts[rels].replace(b"</Relationships>", entry + b"</Relationships>")
         else:
-            parts[rels] = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Relationships xmlns="http://'
-                           b'schemas.openxmlformats.org/package/2006/relationships">' + entry
-                           + b"</Relationships>")
+            parts[rels] = (
+                b'<?xml version="1.0" encoding="UTF-8"?>\n<Relationships xmlns="http://'
+                b'schemas.openxmlformats.org/package/2006/relationships">' + entry + b"</Relationships>"
+            )
         drawn = f'<drawing r:id="rIdLO{number}"/></worksheet>'.encode()
         parts[sheet] = parts[sheet].replace(b"</worksheet>", drawn)
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -499,7 +537,8 @@ def test_a_master_saved_by_libreoffice_draws_no_lost_content_warning(issued, chs
 
 @pytest.mark.libreoffice
 def test_a_master_saved_in_libreoffice_merges_twice_without_false_warnings(
-        issued, chs_inbox, tmp_path, libreoffice):
+    issued, chs_inbox, tmp_path, libreoffice
+):
     """The real thing: the master with the team's columns, opened and saved in LibreOffice
     before each merge, keeps its columns and formulas and draws no lost-content warning."""
     lo = libreoffice
@@ -583,8 +622,10 @@ def test_notes_and_merged_cells_that_cannot_be_carried_are_reported_once(issued,
     second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
 
     assert result.exit_code == 0 and second.exit_code == 0, result.output + second.output
-    lost = {i["Sheet"]: i["Message"] for i in
-            issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")}
+    lost = {
+        i["Sheet"]: i["Message"]
+        for i in issues_with(table_after(out, "Issues", "Severity"), "sheet-content-lost")
+    }
     assert set(lost) == {PLAN_SHEET, "Notes", "Tracker"}
     assert "an Excel table" in lost["Tracker"]
     assert sheet_values(out, "Tracker")[2] == ["July", 5]
@@ -611,18 +652,23 @@ TYPED_DATE = dt.datetime(2017, 9, 12)  # "12/09/2017" typed: Excel stores a date
 def dated(issued, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dated")
     inbox = folder / "inbox"
-    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {
-        ("5.2.2", "comments"): TYPED_DATE,  # a text column
-        ("5.2.3", "due"): TYPED_DATE,  # a date column
-    })
+    fill_in(
+        issued.outbox / "CHS.xlsx",
+        inbox / "CHS.xlsx",
+        {
+            ("5.2.2", "comments"): TYPED_DATE,  # a text column
+            ("5.2.3", "due"): TYPED_DATE,  # a date column
+        },
+    )
     out, again, outbox = folder / "out.xlsx", folder / "again.xlsx", folder / "outbox"
     first = merge(issued.plan, inbox, "-o", out, "--as-of", AS_OF)
     second = merge(out, inbox, "-o", again, "--as-of", AS_OF)
     nxt = folder / "next.xlsx"  # template records the issue in its master: a copy of the output
     shutil.copy(out, nxt)
     issue = invoke("template", nxt, "-o", outbox, "--cycle", "2017-Q3")
-    return SimpleNamespace(out=out, again=again, outbox=outbox, first=first, second=second,
-                           issue=issue, inbox=inbox)
+    return SimpleNamespace(
+        out=out, again=again, outbox=outbox, first=first, second=second, issue=issue, inbox=inbox
+    )
 
 
 def test_a_date_typed_in_a_text_column_is_the_text_seen(issued, dated):
@@ -675,8 +721,11 @@ def test_a_number_typed_with_its_sign_is_the_text_seen(issued, tmp_path):
     meant the text it saw, and that is what the master keeps (and merges again unchanged)."""
     inbox = tmp_path / "inbox"
     returned = inbox / "CHS.xlsx"
-    fill_in(issued.outbox / "CHS.xlsx", returned, {
-        ("5.2.2", "comments"): 0.86, ("5.2.4", "manager"): 1200.5, ("5.2.5", "comments"): 12})
+    fill_in(
+        issued.outbox / "CHS.xlsx",
+        returned,
+        {("5.2.2", "comments"): 0.86, ("5.2.4", "manager"): 1200.5, ("5.2.5", "comments"): 12},
+    )
     book = openpyxl.load_workbook(returned)
     sheet = book[PLAN_SHEET]
     sheet[f"{letter('comments')}{row_of(sheet, issued.ids['5.2.2'])}"].number_format = "0%"
@@ -701,13 +750,16 @@ def test_a_date_and_a_percentage_typed_in_libreoffice_are_the_text_seen(issued, 
 
     sheet = openpyxl.load_workbook(issued.outbox / "CHS.xlsx")[PLAN_SHEET]
     comments, manager = letter("comments"), letter("manager")
-    typed = {f"{comments}{row_of(sheet, issued.ids['5.2.2'])}": "12/09/2017",
-             f"{manager}{row_of(sheet, issued.ids['5.2.4'])}": "86%",
-             f"{letter('due')}{row_of(sheet, issued.ids['5.2.3'])}": "30/09/2017"}
+    typed = {
+        f"{comments}{row_of(sheet, issued.ids['5.2.2'])}": "12/09/2017",
+        f"{manager}{row_of(sheet, issued.ids['5.2.4'])}": "86%",
+        f"{letter('due')}{row_of(sheet, issued.ids['5.2.3'])}": "30/09/2017",
+    }
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    results = service_fills_in(libreoffice, issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", None,
-                               list(typed.items()))
+    results = service_fills_in(
+        libreoffice, issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", None, list(typed.items())
+    )
     assert all(r["after"] not in ("", None) for r in results), results
     out, again = tmp_path / "out.xlsx", tmp_path / "again.xlsx"
 
@@ -727,8 +779,7 @@ def test_a_date_and_a_percentage_typed_in_libreoffice_are_the_text_seen(issued, 
 # --- case 9: an update typed into a spare row -----------------------------------------------------
 
 
-SPARE_UPDATE = {"comments": "Audit completed; report to the July committee.",
-                "directorate_rag": "Purple"}
+SPARE_UPDATE = {"comments": "Audit completed; report to the July committee.", "directorate_rag": "Purple"}
 
 
 @pytest.fixture(scope="module")
@@ -792,20 +843,22 @@ def map_on_key(path: Path, rating: str, word: str) -> None:
     """The central team adds a spelling to 'Also read as' on the Key sheet, in Excel."""
     book = openpyxl.load_workbook(path)
     key = book["Key"]
-    row = next(r for r in range(1, key.max_row + 1) if key.cell(r, 1).value == rating
-               and key.cell(r, 2).value)
+    row = next(
+        r for r in range(1, key.max_row + 1) if key.cell(r, 1).value == rating and key.cell(r, 2).value
+    )
     key.cell(row, 3).value = ", ".join(filter(None, [key.cell(row, 3).value, word]))
     book.save(path)
 
 
 @pytest.fixture(scope="module")
 def complete(issued, chs_inbox, tmp_path_factory):
-    """"Signed off" kept as written at import on two CHS actions; one merge, then another."""
+    """ "Signed off" kept as written at import on two CHS actions; one merge, then another."""
     folder = tmp_path_factory.mktemp("complete")
     plan = folder / "plan.xlsx"
     shutil.copy2(issued.plan, plan)
-    edit_master(plan, {("5.2.3", "directorate_rag"): "Signed off",
-                       ("5.2.4", "directorate_rag"): "Signed off"})
+    edit_master(
+        plan, {("5.2.3", "directorate_rag"): "Signed off", ("5.2.4", "directorate_rag"): "Signed off"}
+    )
     out, again, mapped, after = (folder / f"{n}.xlsx" for n in ("out", "again", "mapped", "after"))
     first = merge(plan, chs_inbox, "-o", out, "--as-of", AS_OF)
     second = merge(out, chs_inbox, "-o", again, "--as-of", AS_OF)
@@ -813,8 +866,9 @@ def complete(issued, chs_inbox, tmp_path_factory):
     map_on_key(folder / "to-map.xlsx", "Blue", "Signed off")
     third = merge(folder / "to-map.xlsx", chs_inbox, "-o", mapped, "--as-of", AS_OF)
     fourth = merge(mapped, chs_inbox, "-o", after, "--as-of", AS_OF)
-    return SimpleNamespace(out=out, again=again, mapped=mapped, after=after,
-                           results=[first, second, third, fourth])
+    return SimpleNamespace(
+        out=out, again=again, mapped=mapped, after=after, results=[first, second, third, fourth]
+    )
 
 
 def test_a_rating_off_the_scale_is_listed_every_merge_until_mapped(complete):
@@ -869,8 +923,12 @@ def test_a_required_cell_left_empty_in_the_master_is_listed(issued, chs_inbox, t
 
 def test_a_proposal_without_its_required_reference_is_flagged(issued, tmp_path):
     inbox = tmp_path / "inbox"
-    fill_in(issued.outbox / "CHS.xlsx", inbox / "CHS.xlsx", {},
-            proposals=[{k: v for k, v in PROPOSAL.items() if k != "action_ref"}])
+    fill_in(
+        issued.outbox / "CHS.xlsx",
+        inbox / "CHS.xlsx",
+        {},
+        proposals=[{k: v for k, v in PROPOSAL.items() if k != "action_ref"}],
+    )
 
     result = invoke("validate", inbox / "CHS.xlsx", "--plan", issued.plan, "--as-of", AS_OF)
 
@@ -951,8 +1009,9 @@ def test_a_reference_into_the_plan_sheet_follows_its_action_wherever_it_goes(gap
         old_rows.append(row)  # 0-based
     order = old_rows[:]
     rng.shuffle(order)
-    moves = Relocation(PLAN_SHEET, {old: HEADER_ROW + 1 + i for i, old in enumerate(order)},
-                       {0: 2, 1: 0, 2: 1})
+    moves = Relocation(
+        PLAN_SHEET, {old: HEADER_ROW + 1 + i for i, old in enumerate(order)}, {0: 2, 1: 0, 2: 1}
+    )
     for old in old_rows:
         new = moves.rows[old]
         assert relocate(f"=A{old + 1}&$B${old + 1}", PLAN_SHEET, moves) == f"=C{new + 1}&$A${new + 1}"
@@ -960,7 +1019,8 @@ def test_a_reference_into_the_plan_sheet_follows_its_action_wherever_it_goes(gap
         assert relocate(f"=Notes!A{old + 1}", PLAN_SHEET, moves) == f"=Notes!A{old + 1}"
     first, last = min(old_rows), max(old_rows)
     assert relocate(f"=SUM(B{first + 1}:B{last + 1})", PLAN_SHEET, moves) == (
-        f"=SUM(A{HEADER_ROW + 2}:A{HEADER_ROW + 1 + len(old_rows)})")
+        f"=SUM(A{HEADER_ROW + 2}:A{HEADER_ROW + 1 + len(old_rows)})"
+    )
 
 
 def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monkeypatch):
@@ -972,9 +1032,17 @@ def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monke
         layers = workbook.sheet_layers(central.plan, [PLAN_SHEET], {PLAN_SHEET: {21, 22}})
         with zipfile.ZipFile(central.plan) as archive:
             part = workbook._sheet_parts(archive)[PLAN_SHEET]
-            counts = workbook._layer(archive, part, {}, None, {
-                "colour": re.compile(rb"<c r="), "cols": re.compile(rb"<col\b"),
-                "autoFilter": re.compile(rb"<autoFilter\b")}).counts
+            counts = workbook._layer(
+                archive,
+                part,
+                {},
+                None,
+                {
+                    "colour": re.compile(rb"<c r="),
+                    "cols": re.compile(rb"<col\b"),
+                    "autoFilter": re.compile(rb"<autoFilter\b"),
+                },
+            ).counts
         return layers[PLAN_SHEET], counts
 
     whole, whole_counts = scan()
@@ -999,14 +1067,24 @@ def test_a_spare_row_update_is_refused_and_a_proposal_accepted_in_every_layout(s
 
     layout, _ = load_layout(SEED_SOURCES[seed])
     plan, outbox = tmp_path / "plan.xlsx", tmp_path / "outbox"
-    assert invoke("import", EXAMPLES / seed / "source.csv", "-o", plan, "--layout",
-                  SEED_SOURCES[seed], *SEED_ROUTES.get(seed, [])).exit_code == 0
+    assert (
+        invoke(
+            "import",
+            EXAMPLES / seed / "source.csv",
+            "-o",
+            plan,
+            "--layout",
+            SEED_SOURCES[seed],
+            *SEED_ROUTES.get(seed, []),
+        ).exit_code
+        == 0
+    )
     assert invoke("template", plan, "-o", outbox, "--cycle", "Q1").exit_code == 0
     template = sorted(outbox.glob("*.xlsx"))[0]
-    update = {layout.evidence_fields[0]: "Done; minutes of 12/06 attached.",
-              layout.service_rating: "Purple"}
-    described = next(c.field for c in layout.columns if c.type == "long_text"
-                     and c.field not in layout.evidence_fields)
+    update = {layout.evidence_fields[0]: "Done; minutes of 12/06 attached.", layout.service_rating: "Purple"}
+    described = next(
+        c.field for c in layout.columns if c.type == "long_text" and c.field not in layout.evidence_fields
+    )
     proposal = {layout.reference: "99.1", described: "Weekly safety huddle on every ward."}
     fill_in(template, tmp_path / "update.xlsx", {}, proposals=[update])
     fill_in(template, tmp_path / "proposal.xlsx", {}, proposals=[proposal])

@@ -38,8 +38,11 @@ STATUS = "Changed this cycle"
 CHANGED = style.CHANGED_FILL.lstrip("#").upper()
 Q1, Q2, AS_OF = "2025-Q1", "2025-Q2", "2025-03-01"
 
-CHS_V1 = {("2.1", "directorate_rag"): "Amber", ("2.1.1", "comments"): "Audit started.",
-          ("2.1.2", "directorate_rag"): "Yellow"}  # not on the scale: refused
+CHS_V1 = {
+    ("2.1", "directorate_rag"): "Amber",
+    ("2.1.1", "comments"): "Audit started.",
+    ("2.1.2", "directorate_rag"): "Yellow",
+}  # not on the scale: refused
 # Sets 2.1 back to what was issued, writes 2.1.1 again, fixes 2.1.2; leaves nothing else.
 CHS_V2 = {("2.1.1", "comments"): "Audit finished: 92% compliant.", ("2.1.2", "directorate_rag"): "Green"}
 FYPC_EDITS = {("2.2.1", "directorate_rag"): "Green"}
@@ -53,8 +56,9 @@ def table(path: Path, sheet: str, first: str) -> list[dict[str, object]]:
     rows = sheet_values(path, sheet)
     start = next(i for i, r in enumerate(rows) if r and r[0] == first)
     header = [str(c) for c in rows[start]]
-    return [dict(zip(header, r, strict=False)) for r in rows[start + 1:]
-            if any(v not in ("", None) for v in r)]
+    return [
+        dict(zip(header, r, strict=False)) for r in rows[start + 1 :] if any(v not in ("", None) for v in r)
+    ]
 
 
 def actions(path: Path) -> list[dict[str, object]]:
@@ -62,8 +66,11 @@ def actions(path: Path) -> list[dict[str, object]]:
 
 
 def cell(path: Path, ref: str, field: str, service: str | None = None) -> object:
-    [value] = [a[H[field]] for a in actions(path)
-               if a[H["action_ref"]] == ref and (service is None or a[H["directorate"]] == service)]
+    [value] = [
+        a[H[field]]
+        for a in actions(path)
+        if a[H["action_ref"]] == ref and (service is None or a[H["directorate"]] == service)
+    ]
     return value
 
 
@@ -76,8 +83,12 @@ def highlighted(path: Path) -> set[tuple[str, str]]:
     for row in sheet.iter_rows(min_row=FIRST_DATA_ROW):
         for column, cell in zip(header, row, strict=False):
             fill = cell.fill
-            if (column in H.values() and fill is not None and fill.fill_type == "solid"
-                    and str(fill.fgColor.rgb)[-6:].upper() == CHANGED):
+            if (
+                column in H.values()
+                and fill is not None
+                and fill.fill_type == "solid"
+                and str(fill.fgColor.rgb)[-6:].upper() == CHANGED
+            ):
                 found.add((row[ref].value, column))
     return found
 
@@ -97,8 +108,15 @@ def edit_master(path: Path, edits: dict[tuple[str, str], object]) -> None:
 def merge(folder: Path, *extra: object, day: int = 1):
     """A merge on day `day` of March 2025, at nine (returns trickle in over the weeks)."""
     epoch = int(dt.datetime(2025, 3, day, 9, tzinfo=dt.UTC).timestamp())
-    result = invoke("merge", folder / "plan.xlsx", folder / "inbox", "--as-of", AS_OF, *extra,
-                    env={"SOURCE_DATE_EPOCH": str(epoch)})
+    result = invoke(
+        "merge",
+        folder / "plan.xlsx",
+        folder / "inbox",
+        "--as-of",
+        AS_OF,
+        *extra,
+        env={"SOURCE_DATE_EPOCH": str(epoch)},
+    )
     assert result.exit_code == 0, result.output
     return result
 
@@ -108,13 +126,19 @@ def kinds(rows: list[dict]) -> list[tuple]:
 
 
 def open_issues(path: Path) -> set[tuple]:
-    return {(r["Code"], r["Service"], r["Action"]) for r in table(path, "Issues", "Severity")
-            if r["Status"] == "open"}
+    return {
+        (r["Code"], r["Service"], r["Action"])
+        for r in table(path, "Issues", "Severity")
+        if r["Status"] == "open"
+    }
 
 
 def resolved_issues(path: Path) -> set[tuple]:
-    return {(r["Code"], r["Service"], r["Action"]) for r in table(path, "Issues", "Severity")
-            if str(r["Status"]).startswith("resolved")}
+    return {
+        (r["Code"], r["Service"], r["Action"])
+        for r in table(path, "Issues", "Severity")
+        if str(r["Status"]).startswith("resolved")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -140,14 +164,24 @@ def cycle(tmp_path_factory) -> SimpleNamespace:
     set_saved_time(inbox / "CHS.xlsx", dt.datetime(2025, 3, 2, 11, 0))
     keep("chs", merge(folder, day=3).output)
     # 2. The central team moves a due date and corrects a requirement; FYPC returns, proposing two.
-    edit_master(plan, {("1.1", H["due"]): "31/12/2017",
-                       ("3.1", H["provider_requirement"]): "Care plans must be person-centred."})
+    edit_master(
+        plan,
+        {
+            ("1.1", H["due"]): "31/12/2017",
+            ("3.1", H["provider_requirement"]): "Care plans must be person-centred.",
+        },
+    )
     fill_in(outbox / "FYPC.xlsx", inbox / "FYPC.xlsx", FYPC_EDITS, proposals=PROPOSALS)
     keep("fypc", merge(folder, day=10).output)
     # 3. One proposal accepted, one rejected; CHS sends a second version.
     statuses = {a[H["action_ref"]]: a[STATUS] for a in actions(plan)}
-    edit_master(plan, {("2.2.9", STATUS): f"{statuses['2.2.9']}; accept",
-                       ("2.2.10", STATUS): f"{statuses['2.2.10']}; reject: duplicate of 2.2.3"})
+    edit_master(
+        plan,
+        {
+            ("2.2.9", STATUS): f"{statuses['2.2.9']}; accept",
+            ("2.2.10", STATUS): f"{statuses['2.2.10']}; reject: duplicate of 2.2.3",
+        },
+    )
     fill_in(outbox / "CHS.xlsx", inbox / "CHS v2.xlsx", CHS_V2)
     set_saved_time(inbox / "CHS v2.xlsx", dt.datetime(2025, 3, 14, 16, 0))  # as Excel records it
     keep("chs-v2", merge(folder, day=17).output)
@@ -168,7 +202,9 @@ def cycle(tmp_path_factory) -> SimpleNamespace:
 def test_the_first_merge_shows_chs_and_who_has_not_returned(cycle) -> None:
     after = cycle.steps["chs"]
     assert kinds(table(after, "Changes", "Merged at")) == [
-        ("CHS", "2.1", H["directorate_rag"], "change"), ("CHS", "2.1.1", H["comments"], "change")]
+        ("CHS", "2.1", H["directorate_rag"], "change"),
+        ("CHS", "2.1.1", H["comments"], "change"),
+    ]
     assert highlighted(after) == {("2.1", H["directorate_rag"]), ("2.1.1", H["comments"])}
     assert ("invalid-rating", "CHS", "2.1.2") in open_issues(after)
     missing = {s for c, s, _ in open_issues(after) if c == "no-return"}
@@ -180,22 +216,34 @@ def test_a_later_merge_adds_to_the_cycle_and_audits_the_central_edits(cycle) -> 
     after = cycle.steps["fypc"]
     changes = table(after, "Changes", "Merged at")
     assert kinds(changes) == [
-        ("CHS", "2.1", H["directorate_rag"], "change"), ("CHS", "2.1.1", H["comments"], "change"),
+        ("CHS", "2.1", H["directorate_rag"], "change"),
+        ("CHS", "2.1.1", H["comments"], "change"),
         ("FYPC", "2.2.1", H["directorate_rag"], "change"),
         ("FYPC", "2.2.9", "(proposed action)", "proposed"),
-        ("FYPC", "2.2.10", "(proposed action)", "proposed")]
+        ("FYPC", "2.2.10", "(proposed action)", "proposed"),
+    ]
     assert len({r["Merged at"] for r in changes}) == 2  # each row says which merge
     # The earlier merge's highlights are still there.
-    assert highlighted(after) == {("2.1", H["directorate_rag"]), ("2.1.1", H["comments"]),
-                                  ("2.2.1", H["directorate_rag"])}
+    assert highlighted(after) == {
+        ("2.1", H["directorate_rag"]),
+        ("2.1.1", H["comments"]),
+        ("2.2.1", H["directorate_rag"]),
+    }
     log = table(after, "Change log", "Cycle")
     [requirement] = [a[H["provider_requirement"]] for a in cycle.issued if a[H["action_ref"]] == "3.1"]
     shown = requirement if len(requirement) <= 120 else requirement[:120] + "…"  # long text: its start
     fields = ("Service", "Action", "Column", "Old value", "New value", "Kind")
     assert [tuple(r[f] for f in fields) for r in log] == [
         ("central team", "1.1", H["due"], "30/04/17", "31/12/2017", "slippage (moved 1 time)"),
-        ("central team", "3.1", H["provider_requirement"], shown, "Care plans must be person-centred.",
-         "central")]
+        (
+            "central team",
+            "3.1",
+            H["provider_requirement"],
+            shown,
+            "Care plans must be person-centred.",
+            "central",
+        ),
+    ]
     # FYPC's missing return is resolved, CHS's refused rating still open; CHS's file not re-applied.
     assert ("no-return", "FYPC", "") in resolved_issues(after)
     assert ("invalid-rating", "CHS", "2.1.2") in open_issues(after)

@@ -55,8 +55,12 @@ def versions(lpt_master, templates_dir, tmp_path_factory):
     """The master as imported, and the master after one merge (CHS returned, with a proposal)."""
     folder = tmp_path_factory.mktemp("diff")
     inbox = folder / "inbox"
-    fill_in(templates_dir / "CHS.xlsx", inbox / "CHS.xlsx", EDITS,
-            proposals=[{"action_ref": "5.2.14", "action": "Quarterly record-keeping audit."}])
+    fill_in(
+        templates_dir / "CHS.xlsx",
+        inbox / "CHS.xlsx",
+        EDITS,
+        proposals=[{"action_ref": "5.2.14", "action": "Quarterly record-keeping audit."}],
+    )
     merged = folder / "consolidated.xlsx"
     report = folder / "merge.json"
     result = invoke("merge", lpt_master, inbox, "-o", merged, "--json", report)
@@ -137,8 +141,7 @@ def test_a_removed_action_is_listed(run, versions, tmp_path):
     sheet = book[PLAN_SHEET]
     header = [c.value for c in sheet[HEADER_ROW]]
     ref_col, id_col = header.index(H["action_ref"]) + 1, header.index(ID_HEADER) + 1
-    row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
-               if sheet.cell(r, ref_col).value == "5.2.3")
+    row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, ref_col).value == "5.2.3")
     removed_id = sheet.cell(row, id_col).value
     sheet.delete_rows(row)
     book.save(edited)
@@ -157,7 +160,7 @@ def test_a_removed_action_is_listed(run, versions, tmp_path):
     last = [c for c in sheet[sheet.max_row]]
     status = header.index("Changed this cycle")
     assert (last[header.index(ID_HEADER)].value, last[status].value) == (removed_id, "removed")
-    assert {fill_of(c) for c in last[:len(CQC.columns)]} == {REMOVED}
+    assert {fill_of(c) for c in last[: len(CQC.columns)]} == {REMOVED}
 
 
 def test_a_changed_date_shows_as_a_date_on_the_diff_changes_sheet(run, versions, tmp_path):
@@ -167,7 +170,7 @@ def test_a_changed_date_shows_as_a_date_on_the_diff_changes_sheet(run, versions,
     assert run("diff", plan, merged, "-o", out).exit_code == 0
     rows = sheet_values(out, "Changes")
     start = next(i for i, r in enumerate(rows) if r[0] == "Action")
-    due = next(dict(zip(rows[start], r, strict=False)) for r in rows[start + 1:] if r[0] == "5.2.9")
+    due = next(dict(zip(rows[start], r, strict=False)) for r in rows[start + 1 :] if r[0] == "5.2.9")
     assert due["New value"] in (dt.date(2017, 9, 30), dt.datetime(2017, 9, 30))
 
 
@@ -183,8 +186,10 @@ def test_a_plan_compared_with_itself_has_no_differences(run, versions):
 def test_two_unrelated_plans_exit_2_with_a_message(run, versions, tmp_path):
     _, plan, _, _ = versions
     other = tmp_path / "eput.xlsx"
-    assert run("import", EXAMPLES / "eput-safety-2024" / "source.csv", "-o", other,
-               "--layout", "eput").exit_code == 0
+    assert (
+        run("import", EXAMPLES / "eput-safety-2024" / "source.csv", "-o", other, "--layout", "eput").exit_code
+        == 0
+    )
 
     result = run("diff", plan, other)
 

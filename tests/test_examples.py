@@ -35,8 +35,9 @@ def bundled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bundled")
     out, report = folder / "consolidated.xlsx", folder / "report.json"
     before = (LPT / "plan.xlsx").read_bytes()
-    result = invoke("merge", LPT / "plan.xlsx", LPT / "returns", "-o", out,
-                    "--as-of", "2017-07-31", "--json", report)
+    result = invoke(
+        "merge", LPT / "plan.xlsx", LPT / "returns", "-o", out, "--as-of", "2017-07-31", "--json", report
+    )
     assert (LPT / "plan.xlsx").read_bytes() == before, "the committed master was changed"
     return result, out, json.loads(report.read_text(encoding="utf-8"))
 
@@ -58,12 +59,16 @@ def test_the_bundled_merge_lists_the_same_on_its_issues_sheet(bundled):
     _, out, _ = bundled
     rows = all_sheet_values(out)["Issues"]
     start = next(i for i, r in enumerate(rows) if r[0] == "Severity")
-    issues = [dict(zip(rows[start], r, strict=False)) for r in rows[start + 1:] if any(r)]
+    issues = [dict(zip(rows[start], r, strict=False)) for r in rows[start + 1 :] if any(r)]
 
     found = {(i["Code"], i["Service"], i["Action"]) for i in issues}
-    assert {("conflict", "CHS", "5.2.1"), ("invalid-rating", "CHS", "2.1.2"),
-            ("locked-cell-changed", "FYPC", "2.2"), ("proposed-action", "AMH/LD", "11.8"),
-            ("no-return", "AMH/ILD", "")} <= found
+    assert {
+        ("conflict", "CHS", "5.2.1"),
+        ("invalid-rating", "CHS", "2.1.2"),
+        ("locked-cell-changed", "FYPC", "2.2"),
+        ("proposed-action", "AMH/LD", "11.8"),
+        ("no-return", "AMH/ILD", ""),
+    } <= found
 
 
 # --- (b) the committed examples are up to date --------------------------------------------------
@@ -73,8 +78,14 @@ def test_the_bundled_merge_lists_the_same_on_its_issues_sheet(bundled):
 def rebuilt(tmp_path_factory):
     out = tmp_path_factory.mktemp("rebuilt")
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    done = subprocess.run([sys.executable, "examples/build.py", str(out)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "examples/build.py", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
@@ -107,16 +118,22 @@ def test_every_committed_workbook_matches_a_fresh_build(rebuilt):
 RATINGS = ["Red", "Amber", "Green", "Purple", "Blue"]
 
 
-@pytest.mark.parametrize(("name", "layout_name"), list(SEED_SOURCES.items()),
-                         ids=list(SEED_SOURCES))
+@pytest.mark.parametrize(("name", "layout_name"), list(SEED_SOURCES.items()), ids=list(SEED_SOURCES))
 def test_each_seed_plan_round_trips(name, layout_name, tmp_path):
     layout, _ = load_layout(layout_name)
     rating_field, text_field = layout.service_rating, layout.evidence_fields[0]
     assert {rating_field, text_field} <= set(layout.service_fields)
     header = {c.field: c.header for c in layout.columns}
     plan, outbox, inbox = tmp_path / "plan.xlsx", tmp_path / "outbox", tmp_path / "inbox"
-    assert invoke("import", EXAMPLES / name / "source.csv", "-o", plan,
-                  "--layout", layout_name, *SEED_ROUTES.get(name, [])).exit_code in (0, 1)
+    assert invoke(
+        "import",
+        EXAMPLES / name / "source.csv",
+        "-o",
+        plan,
+        "--layout",
+        layout_name,
+        *SEED_ROUTES.get(name, []),
+    ).exit_code in (0, 1)
     result = invoke("template", plan, "-o", outbox, "--cycle", "2025-Q1")
     assert result.exit_code == 0, result.output
     _, master = plan_table(plan, layout.sheet)
@@ -127,7 +144,8 @@ def test_each_seed_plan_round_trips(name, layout_name, tmp_path):
         actions = [r for r in rows if r[ID_HEADER] and not str(r[ID_HEADER]).startswith("new-")]
         refs = [str(r[header[layout.reference]]) for r in actions]
         assert "" not in refs and len(set(refs)) == len(refs), (
-            f"{template.name}: actions cannot be told apart by reference: {refs}")
+            f"{template.name}: actions cannot be told apart by reference: {refs}"
+        )
         edits = {}
         for action, ref in zip(actions, refs, strict=True):
             # The same values for an action in every service's copy (joint actions).

@@ -89,8 +89,9 @@ def test_an_unexpected_error_exits_3_with_one_line_naming_the_file(issued, monke
     assert result.exit_code == 3
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1, result.stderr  # one line
-    assert result.stderr.startswith(f"xlplan: unexpected error in `validate` on {chs}, {plan}: "
-                                    "RuntimeError: a bug over two lines.")
+    assert result.stderr.startswith(
+        f"xlplan: unexpected error in `validate` on {chs}, {plan}: RuntimeError: a bug over two lines."
+    )
     assert "Please report it to the xlplan maintainers" in result.stderr
     assert "--debug" in result.stderr
     assert "Traceback" not in result.output

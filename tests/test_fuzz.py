@@ -42,22 +42,40 @@ SNIPPETS = [
     b'<c t="e">' * 50,
     b'<row r="0"><c r="A0"><v>1</v></c></row>',
     b'<c r="A' + b"9" * 60 + b'"><v>1</v></c>',
-    b"<!-- <c r=\"A99999999\"> -->",
+    b'<!-- <c r="A99999999"> -->',
     b"<f>SUM(A1:A3</f>",
     b"<v>1e400</v>",
     b'<c r="B4" t="s"><v>999999</v></c>',
     b'<c r="B4" t="b"><v>7</v></c>',
     b'<c r="B4" t="d"><v>not a date</v></c>',
-    "<t>Zoë ✅ \U0001F600</t>".encode(),
+    "<t>Zoë ✅ \U0001f600</t>".encode(),
     b"&#0;&#xFFFF;",
     b"<sheetData/>",
     b"</worksheet>",
     b'<sheet name="Action plan" sheetId="9" r:id="rId1"/>',
     b'<table:table-row table:number-rows-repeated="99999999"/>',
 ]
-ODD_VALUES = ["", " ", "=1+1", "#REF!", "x" * 40_000, "1e400", "-1", "9" * 400,
-              "2017-02-30", "Purple", "new-1", "A0001", "[[column]]", "x = " + "[" * 500,
-              "\ud7ff", None, 0, -1.5, True]
+ODD_VALUES = [
+    "",
+    " ",
+    "=1+1",
+    "#REF!",
+    "x" * 40_000,
+    "1e400",
+    "-1",
+    "9" * 400,
+    "2017-02-30",
+    "Purple",
+    "new-1",
+    "A0001",
+    "[[column]]",
+    "x = " + "[" * 500,
+    "\ud7ff",
+    None,
+    0,
+    -1.5,
+    True,
+]
 
 
 def _zip_members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]]:
@@ -120,17 +138,17 @@ def odd_header(rng: random.Random, data: bytes) -> bytes:
     value = rng.choice([0x01, 0x20, 0x40, 0x41, 9, 12, 14, 99, 0xFFFF])
     start = raw.find(b"PK\x03\x04" + b"", 0)
     while start != -1:
-        name_len = int.from_bytes(raw[start + 26:start + 28], "little")
-        if raw[start + 30:start + 30 + name_len] == name:
-            raw[start + field[0]:start + field[1]] = value.to_bytes(2, "little")
+        name_len = int.from_bytes(raw[start + 26 : start + 28], "little")
+        if raw[start + 30 : start + 30 + name_len] == name:
+            raw[start + field[0] : start + field[1]] = value.to_bytes(2, "little")
             break
         start = raw.find(b"PK\x03\x04", start + 4)
     central = raw.find(b"PK\x01\x02")
     while central != -1:
-        name_len = int.from_bytes(raw[central + 28:central + 30], "little")
-        if raw[central + 46:central + 46 + name_len] == name:
+        name_len = int.from_bytes(raw[central + 28 : central + 30], "little")
+        if raw[central + 46 : central + 46 + name_len] == name:
             offset = central + field[0] + 2
-            raw[offset:offset + 2] = value.to_bytes(2, "little")
+            raw[offset : offset + 2] = value.to_bytes(2, "little")
             break
         central = raw.find(b"PK\x01\x02", central + 4)
     return bytes(raw)
@@ -158,7 +176,7 @@ def xml_slice(rng: random.Random, data: bytes) -> bytes:
 
 def xml_snippet(rng: random.Random, data: bytes) -> bytes:
     def change(body: bytes) -> bytes:
-        tags = [i for i in range(len(body)) if body[i:i + 1] == b"<"] or [0]
+        tags = [i for i in range(len(body)) if body[i : i + 1] == b"<"] or [0]
         at = rng.choice(tags)
         return body[:at] + rng.choice(SNIPPETS) + body[at:]
 
@@ -167,11 +185,12 @@ def xml_snippet(rng: random.Random, data: bytes) -> bytes:
 
 def xml_numbers(rng: random.Random, data: bytes) -> bytes:
     def change(body: bytes) -> bytes:
-        digits = [i for i in range(len(body)) if body[i:i + 1].isdigit()]
+        digits = [i for i in range(len(body)) if body[i : i + 1].isdigit()]
         raw = bytearray(body)
         for i in rng.sample(digits, min(len(digits), rng.randint(1, 8))):
-            raw[i:i + 1] = str(rng.choice([0, 9, 99999, 1048577, 16385, 4294967296])).encode()[:1] * \
-                rng.randint(1, 12)
+            raw[i : i + 1] = str(rng.choice([0, 9, 99999, 1048577, 16385, 4294967296])).encode()[
+                :1
+            ] * rng.randint(1, 12)
         return bytes(raw)
 
     return _mutate_part(rng, data, change)
@@ -196,8 +215,21 @@ def odd_cells(rng: random.Random, data: bytes) -> bytes:
 
 
 MUTATIONS: list[Callable[[random.Random, bytes], bytes]] = [
-    flip_bytes, cut, insert_junk, drop_member, swap_members, double_member, odd_header,
-    xml_slice, xml_slice, xml_snippet, xml_snippet, xml_snippet, xml_numbers, odd_cells, odd_cells,
+    flip_bytes,
+    cut,
+    insert_junk,
+    drop_member,
+    swap_members,
+    double_member,
+    odd_header,
+    xml_slice,
+    xml_slice,
+    xml_snippet,
+    xml_snippet,
+    xml_snippet,
+    xml_numbers,
+    odd_cells,
+    odd_cells,
 ]
 
 
@@ -229,7 +261,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, str]]:
 
 @pytest.mark.parametrize("batch", range(CASES // BATCH))
 def test_every_broken_return_gets_an_answer(batch: int, cases: list[tuple[Path, str]]) -> None:
-    chunk = [path for path, _ in cases[batch * BATCH:(batch + 1) * BATCH]]
+    chunk = [path for path, _ in cases[batch * BATCH : (batch + 1) * BATCH]]
     code, data = validate(*chunk, "--plan", PLAN, "--as-of", "2017-01-01")
     assert code in (0, 1, 2)
     reported = {Path(f["path"]).name: f for f in data["files"]}
@@ -254,11 +286,12 @@ def test_the_text_report_names_every_broken_file(cases: list[tuple[Path, str]]) 
 
 
 @pytest.mark.parametrize("batch", range(2))
-def test_merge_applies_the_good_return_beside_broken_ones(batch: int, cases: list[tuple[Path, str]],
-                                                           tmp_path: Path) -> None:
+def test_merge_applies_the_good_return_beside_broken_ones(
+    batch: int, cases: list[tuple[Path, str]], tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    for path, _ in cases[batch * 20:(batch + 1) * 20]:
+    for path, _ in cases[batch * 20 : (batch + 1) * 20]:
         shutil.copy(path, inbox / path.name)
     shutil.copy(GOOD, inbox / "FYPC.xlsx")
     before = hashlib.sha256(PLAN.read_bytes()).hexdigest()

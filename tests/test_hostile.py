@@ -80,8 +80,11 @@ def good(lpt: Cycle, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def plan_rows(path: Path) -> dict[str, dict[str, object]]:
     """The plan sheet of a master: {action reference: {header: value}}."""
-    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(
-        PLAN_SHEET).to_python(skip_empty_area=False)
+    rows = (
+        python_calamine.CalamineWorkbook.from_path(str(path))
+        .get_sheet_by_name(PLAN_SHEET)
+        .to_python(skip_empty_area=False)
+    )
     header = [str(c) for c in rows[2]]
     body = [dict(zip(header, r, strict=False)) for r in rows[3:]]
     return {str(r["Action Reference"]): r for r in body if r.get("Action Reference")}
@@ -111,9 +114,16 @@ def problems_of(report: dict, name: str) -> list[dict]:
 # --------------------------------------------------------------------------- zip surgery
 
 
-def rebuild_zip(src: Path, dst: Path, *, part: str | None = None, flags: int = 0, method: int = 8,
-                data: Callable[[bytes], bytes] | None = None,
-                raw: Callable[[bytes], bytes] | None = None) -> Path:
+def rebuild_zip(
+    src: Path,
+    dst: Path,
+    *,
+    part: str | None = None,
+    flags: int = 0,
+    method: int = 8,
+    data: Callable[[bytes], bytes] | None = None,
+    raw: Callable[[bytes], bytes] | None = None,
+) -> Path:
     """Rewrite a workbook byte by byte: every member deflated, `part` given other flag bits,
     another compression method number, its XML changed (`data`) or its deflate stream (`raw`)."""
     body, central = bytearray(), bytearray()
@@ -130,13 +140,48 @@ def rebuild_zip(src: Path, dst: Path, *, part: str | None = None, flags: int = 0
         crc = zlib.crc32(content) & 0xFFFFFFFF
         encoded = name.encode()
         offset = len(body)
-        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, this_flags, this_method, 0, 0x21, crc,
-                            len(packed), len(content), len(encoded), 0) + encoded + packed
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, this_flags, this_method, 0,
-                               0x21, crc, len(packed), len(content), len(encoded), 0, 0, 0, 0, 0,
-                               offset) + encoded
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central),
-                      len(body), 0)
+        body += (
+            struct.pack(
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                20,
+                this_flags,
+                this_method,
+                0,
+                0x21,
+                crc,
+                len(packed),
+                len(content),
+                len(encoded),
+                0,
+            )
+            + encoded
+            + packed
+        )
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                this_flags,
+                this_method,
+                0,
+                0x21,
+                crc,
+                len(packed),
+                len(content),
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(body), 0)
     dst.write_bytes(bytes(body + central + end))
     return dst
 
@@ -158,8 +203,7 @@ def far_cell(ref: str) -> bytes:
 
 
 def layout_text(path: Path) -> str:
-    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(
-        "_xlplan").to_python()
+    rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name("_xlplan").to_python()
     return "".join(str(r[1]) for r in rows if r[0] == "layout_toml")
 
 
@@ -176,15 +220,21 @@ def with_layout(src: Path, dst: Path, text: str) -> Path:
 
 
 def test_a_return_whose_hidden_layout_gives_it_every_column_changes_nothing_else(
-        lpt: Cycle, good: Path, tmp_path: Path) -> None:
+    lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
     edited = tmp_path / "edited.xlsx"
     # The service removed the protection and re-routed the action and rated it for the committee.
-    fill_in(lpt.chs, edited, {**CHS_EDIT, ("2.1", "directorate"): "FYPC",
-                              ("2.1", "committee_rag"): "Blue"}, unprotect=True)
+    fill_in(
+        lpt.chs,
+        edited,
+        {**CHS_EDIT, ("2.1", "directorate"): "FYPC", ("2.1", "committee_rag"): "Blue"},
+        unprotect=True,
+    )
     text = layout_text(lpt.chs)
     assert 'owner = "central"' in text and 'owner = "committee"' in text
     forged = text.replace('owner = "central"', 'owner = "service"').replace(
-        'owner = "committee"', 'owner = "service"')
+        'owner = "committee"', 'owner = "service"'
+    )
     hostile = with_layout(edited, tmp_path / "CHS.xlsx", forged)
 
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
@@ -206,12 +256,15 @@ def test_a_return_whose_hidden_layout_gives_it_every_column_changes_nothing_else
     row = plan_rows(plan)["2.1"]
     assert row["Directorate"] == "CHS" and row["Committee RAG Rating"] != "Blue"
     assert row["Directorate RAG Rating"] == "Amber"  # the service's own column is applied
-    assert {p["code"] for p in problems_of(merged, "CHS.xlsx")} >= {"metadata-mismatch",
-                                                                   "locked-cell-changed"}
+    assert {p["code"] for p in problems_of(merged, "CHS.xlsx")} >= {
+        "metadata-mismatch",
+        "locked-cell-changed",
+    }
 
 
-def test_a_renamed_field_in_the_hidden_layout_never_stops_the_merge(lpt: Cycle, good: Path,
-                                                                   tmp_path: Path) -> None:
+def test_a_renamed_field_in_the_hidden_layout_never_stops_the_merge(
+    lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
     edited = tmp_path / "edited.xlsx"
     fill_in(lpt.chs, edited, CHS_EDIT)
     text = layout_text(lpt.chs)
@@ -292,10 +345,12 @@ def test_metadata_sheets_made_visible_are_told(lpt: Cycle, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("ref", ["XFD1048576", "IV1048576", "ZZ100000", "A1048576"])
-def test_a_value_far_out_is_refused_before_the_reader_allocates(ref: str, lpt: Cycle, good: Path,
-                                                                tmp_path: Path) -> None:
-    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx",
-                          {sheet_part(lpt.chs): before_sheet_end(far_cell(ref))})
+def test_a_value_far_out_is_refused_before_the_reader_allocates(
+    ref: str, lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
+    hostile = rewrite_zip(
+        lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(far_cell(ref))}
+    )
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert (code, report["status"], codes(report)) == (2, "unreadable", ["too-large"])
@@ -315,43 +370,76 @@ OFFICE_REL = b"http://schemas.openxmlformats.org/officeDocument/2006/relationshi
 def tiny_workbook(path: Path, sheet_data: bytes) -> Path:
     """A one-sheet .xlsx written by hand: the few parts a reader needs, nothing else."""
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("[Content_Types].xml", b'<?xml version="1.0"?><Types xmlns="http://schemas.'
-                         b'openxmlformats.org/package/2006/content-types"><Default Extension="rels" '
-                         b'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-                         b'<Default Extension="xml" ContentType="application/xml"/><Override PartName='
-                         b'"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument'
-                         b'.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml"'
-                         b' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
-                         b'worksheet+xml"/></Types>')
-        archive.writestr("_rels/.rels", b'<?xml version="1.0"?><Relationships ' + PKG_RELS + b'>'
-                         b'<Relationship Id="rId1" Type="' + OFFICE_REL + b'officeDocument" Target='
-                         b'"xl/workbook.xml"/></Relationships>')
-        archive.writestr("xl/workbook.xml", b'<?xml version="1.0"?><workbook ' + MAIN_NS + b" " + REL_NS
-                         + b'><sheets><sheet name="Action plan" sheetId="1" r:id="rId1"/></sheets>'
-                         b"</workbook>")
-        archive.writestr("xl/_rels/workbook.xml.rels", b'<?xml version="1.0"?><Relationships '
-                         + PKG_RELS + b'><Relationship Id="rId1" Type="' + OFFICE_REL + b'worksheet" '
-                         b'Target="worksheets/sheet1.xml"/></Relationships>')
-        archive.writestr("xl/worksheets/sheet1.xml", b'<?xml version="1.0"?><worksheet ' + MAIN_NS
-                         + b"><sheetData>" + sheet_data + b"</sheetData></worksheet>")
+        archive.writestr(
+            "[Content_Types].xml",
+            b'<?xml version="1.0"?><Types xmlns="http://schemas.'
+            b'openxmlformats.org/package/2006/content-types"><Default Extension="rels" '
+            b'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            b'<Default Extension="xml" ContentType="application/xml"/><Override PartName='
+            b'"/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument'
+            b'.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml"'
+            b' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.'
+            b'worksheet+xml"/></Types>',
+        )
+        archive.writestr(
+            "_rels/.rels",
+            b'<?xml version="1.0"?><Relationships ' + PKG_RELS + b">"
+            b'<Relationship Id="rId1" Type="' + OFFICE_REL + b'officeDocument" Target='
+            b'"xl/workbook.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/workbook.xml",
+            b'<?xml version="1.0"?><workbook '
+            + MAIN_NS
+            + b" "
+            + REL_NS
+            + b'><sheets><sheet name="Action plan" sheetId="1" r:id="rId1"/></sheets>'
+            b"</workbook>",
+        )
+        archive.writestr(
+            "xl/_rels/workbook.xml.rels",
+            b'<?xml version="1.0"?><Relationships '
+            + PKG_RELS
+            + b'><Relationship Id="rId1" Type="'
+            + OFFICE_REL
+            + b'worksheet" '
+            b'Target="worksheets/sheet1.xml"/></Relationships>',
+        )
+        archive.writestr(
+            "xl/worksheets/sheet1.xml",
+            b'<?xml version="1.0"?><worksheet '
+            + MAIN_NS
+            + b"><sheetData>"
+            + sheet_data
+            + b"</sheetData></worksheet>",
+        )
     return path
 
 
 def test_a_far_value_in_a_cell_with_a_namespace_prefix(lpt: Cycle, tmp_path: Path) -> None:
-    prefixed = (b'<row r="1048576"><x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/'
-                b'2006/main" r="XFD1048576"><x:v>1</x:v></x:c></row>')
+    prefixed = (
+        b'<row r="1048576"><x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/'
+        b'2006/main" r="XFD1048576"><x:v>1</x:v></x:c></row>'
+    )
     hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(prefixed)})
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     assert (code, codes(single(data))) == (2, ["too-large"])
 
 
-def test_a_worksheet_part_is_measured_even_where_workbook_xml_does_not_name_it(lpt: Cycle,
-                                                                              tmp_path: Path) -> None:
+def test_a_worksheet_part_is_measured_even_where_workbook_xml_does_not_name_it(
+    lpt: Cycle, tmp_path: Path
+) -> None:
     hostile = tmp_path / "CHS.xlsx"
     shutil.copy(lpt.chs, hostile)
     with zipfile.ZipFile(hostile, "a") as archive:
-        archive.writestr("xl/worksheets/sheet99.xml", b'<?xml version="1.0"?><worksheet ' + MAIN_NS
-                         + b"><sheetData>" + far_cell("XFD1048576") + b"</sheetData></worksheet>")
+        archive.writestr(
+            "xl/worksheets/sheet99.xml",
+            b'<?xml version="1.0"?><worksheet '
+            + MAIN_NS
+            + b"><sheetData>"
+            + far_cell("XFD1048576")
+            + b"</sheetData></worksheet>",
+        )
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert (code, codes(report)) == (2, ["too-large"])
@@ -359,8 +447,9 @@ def test_a_worksheet_part_is_measured_even_where_workbook_xml_does_not_name_it(l
 
 
 @pytest.mark.parametrize("ref", ["XFD1048576", "IV1048576"])
-def test_a_tiny_workbook_with_one_value_at_the_last_cell(ref: str, lpt: Cycle, good: Path,
-                                                         tmp_path: Path) -> None:
+def test_a_tiny_workbook_with_one_value_at_the_last_cell(
+    ref: str, lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
     path = tiny_workbook(tmp_path / "tiny.xlsx", far_cell("A1") + far_cell(ref))
     assert path.stat().st_size < 5_000
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
@@ -381,14 +470,18 @@ ZIP_CASES = {
     "patched data flag (bit 5)": ({"flags": 0x20}, "corrupt", "(patched data)"),
     "Deflate64": ({"method": 9}, "corrupt", "(Deflate64)"),
     "unknown method": ({"method": 77}, "corrupt", "(method 77)"),
-    "corrupt deflate": ({"raw": lambda b: b[:40] + bytes(x ^ 0x5A for x in b[40:200]) + b[200:]},
-                        "corrupt", "damaged"),
+    "corrupt deflate": (
+        {"raw": lambda b: b[:40] + bytes(x ^ 0x5A for x in b[40:200]) + b[200:]},
+        "corrupt",
+        "damaged",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(ZIP_CASES))
-def test_zip_flags_and_methods_no_spreadsheet_program_writes(name: str, lpt: Cycle, good: Path,
-                                                             tmp_path: Path) -> None:
+def test_zip_flags_and_methods_no_spreadsheet_program_writes(
+    name: str, lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
     keywords, code_expected, words = ZIP_CASES[name]
     hostile = rebuild_zip(lpt.chs, tmp_path / "CHS.xlsx", part=sheet_part(lpt.chs), **keywords)
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
@@ -408,13 +501,19 @@ def test_the_rebuilt_zip_is_a_good_workbook_when_nothing_is_changed(lpt: Cycle, 
 
 def test_a_huge_cell_reference_inside_a_comment_is_not_a_cell(lpt: Cycle, tmp_path: Path) -> None:
     comment = b'<!-- <c r="A' + b"9" * 5000 + b'" t="e"><v>#REF!</v></c> -->'
-    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx",
-                          {sheet_part(lpt.chs): before_sheet_end(comment)})
+    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(comment)})
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     assert (code, single(data)["status"]) == (0, "ok")
     # The same reference in a real cell: damaged, in plain words.
-    real = rewrite_zip(lpt.chs, tmp_path / "real.xlsx", {sheet_part(lpt.chs): before_sheet_end(
-        b'<row r="900"><c r="A' + b"9" * 5000 + b'"><v>1</v></c></row>')})
+    real = rewrite_zip(
+        lpt.chs,
+        tmp_path / "real.xlsx",
+        {
+            sheet_part(lpt.chs): before_sheet_end(
+                b'<row r="900"><c r="A' + b"9" * 5000 + b'"><v>1</v></c></row>'
+            )
+        },
+    )
     code, data = validate(real, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert (code, codes(report)) == (2, ["corrupt"])
@@ -422,8 +521,9 @@ def test_a_huge_cell_reference_inside_a_comment_is_not_a_cell(lpt: Cycle, tmp_pa
 
 
 def test_unclosed_error_cells_are_read_in_linear_time(lpt: Cycle, tmp_path: Path) -> None:
-    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx",
-                          {sheet_part(lpt.chs): before_sheet_end(b'<c t="e">' * 60_000)})
+    hostile = rewrite_zip(
+        lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(b'<c t="e">' * 60_000)}
+    )
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     assert (code, codes(single(data))) == (2, ["corrupt"])
 
@@ -433,15 +533,20 @@ def test_a_30_mb_part_with_no_root_element(lpt: Cycle, tmp_path: Path) -> None:
 
     rng = random.Random(7)
     junk = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz ") for _ in range(2**20)) * 30
-    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {
-        "docProps/app.xml": lambda _: b'<?xml version="1.0"?><!--' + junk + b"-->"})
+    hostile = rewrite_zip(
+        lpt.chs,
+        tmp_path / "CHS.xlsx",
+        {"docProps/app.xml": lambda _: b'<?xml version="1.0"?><!--' + junk + b"-->"},
+    )
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     assert (code, single(data)["status"]) == (0, "ok")  # a part nobody needs: read past it
 
 
 def test_far_more_rows_than_issued_is_one_message(lpt: Cycle, good: Path, tmp_path: Path) -> None:
-    junk = b"".join(f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>junk {n}</t></is></c></row>'.encode()
-                    for n in range(100, 2_100))
+    junk = b"".join(
+        f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>junk {n}</t></is></c></row>'.encode()
+        for n in range(100, 2_100)
+    )
     hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(junk)})
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     report = single(data)
@@ -459,10 +564,12 @@ def test_400000_junk_rows_are_refused_unread(lpt: Cycle, tmp_path: Path) -> None
     assert (code, codes(single(data))) == (2, ["too-large"])
 
 
-def test_a_master_with_a_far_value_is_refused_and_left_as_it_was(lpt: Cycle, good: Path,
-                                                                tmp_path: Path) -> None:
-    plan = rewrite_zip(lpt.plan, tmp_path / "plan.xlsx",
-                       {sheet_part(lpt.plan): before_sheet_end(far_cell("XFD1048576"))})
+def test_a_master_with_a_far_value_is_refused_and_left_as_it_was(
+    lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
+    plan = rewrite_zip(
+        lpt.plan, tmp_path / "plan.xlsx", {sheet_part(lpt.plan): before_sheet_end(far_cell("XFD1048576"))}
+    )
     before = sha(plan)
     result = xlplan("merge", plan, good)
     assert result.exit_code == 2
@@ -474,22 +581,26 @@ def test_a_master_with_a_far_value_is_refused_and_left_as_it_was(lpt: Cycle, goo
 # --------------------------------------------------------------------------- 3. containment
 
 
-def test_a_reader_out_of_memory_is_that_files_problem(lpt: Cycle, good: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reader_out_of_memory_is_that_files_problem(
+    lpt: Cycle, good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("the children's memory cap is set on Linux")
     import xlplan.validate
 
     # Within the gate's bounds (200,000 rows x 19 columns) but over a 60 MB reader cap.
-    big = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx",
-                      {sheet_part(lpt.chs): before_sheet_end(far_cell("S200000"))})
+    big = rewrite_zip(
+        lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(far_cell("S200000"))}
+    )
     monkeypatch.setattr(xlplan.validate, "READER_MEMORY_BYTES", 60 * 2**20)
     code, data = validate(big, good, "--plan", lpt.plan, *EARLY)
     assert code == 2
     crashed = entry(data, big)
     assert (crashed["status"], codes(crashed)) == ("unreadable", ["read-failed"])
-    assert "It was not merged" in crashed["problems"][0]["message"] or "was not merged" in \
-        crashed["problems"][0]["message"]
+    assert (
+        "It was not merged" in crashed["problems"][0]["message"]
+        or "was not merged" in crashed["problems"][0]["message"]
+    )
     assert entry(data, good)["status"] == "ok"
     merge_beside(lpt, good, big, tmp_path)
 
@@ -503,8 +614,7 @@ def dead_pid() -> int:
     return child.pid
 
 
-def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(lpt: Cycle, good: Path,
-                                                              tmp_path: Path) -> None:
+def test_a_lock_left_by_a_process_that_is_gone_is_taken_over(lpt: Cycle, good: Path, tmp_path: Path) -> None:
     plan = tmp_path / "plan.xlsx"
     shutil.copy(lpt.plan, plan)
     lock = tmp_path / ".~lock.xlplan.plan.xlsx"
@@ -548,14 +658,20 @@ def _ods_cell(value: object, indent: str) -> str:
     if value in ("", None):
         return f"{indent}<table:table-cell/>\n"
     if isinstance(value, bool):
-        return (f'{indent}<table:table-cell office:value-type="boolean" office:boolean-value='
-                f'"{str(value).lower()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n')
+        return (
+            f'{indent}<table:table-cell office:value-type="boolean" office:boolean-value='
+            f'"{str(value).lower()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n'
+        )
     if isinstance(value, float | int):
-        return (f'{indent}<table:table-cell office:value-type="float" office:value="{value}">\n'
-                f"{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n")
+        return (
+            f'{indent}<table:table-cell office:value-type="float" office:value="{value}">\n'
+            f"{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n"
+        )
     if hasattr(value, "isoformat"):
-        return (f'{indent}<table:table-cell office:value-type="date" office:date-value='
-                f'"{value.isoformat()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n')
+        return (
+            f'{indent}<table:table-cell office:value-type="date" office:date-value='
+            f'"{value.isoformat()}">\n{indent}  <text:p>{value}</text:p>\n{indent}</table:table-cell>\n'
+        )
     text = str(value)
     paragraphs = []
     for line in text.split("\n"):
@@ -564,8 +680,11 @@ def _ods_cell(value: object, indent: str) -> str:
         if body.startswith(" "):
             body = "<text:s/>" + body[1:]
         paragraphs.append(f"{indent}  <text:p>{body}</text:p>\n")
-    return (f'{indent}<table:table-cell office:value-type="string" table:style-name={quoteattr("ce1")}>\n'
-            + "".join(paragraphs) + f"{indent}</table:table-cell>\n")
+    return (
+        f'{indent}<table:table-cell office:value-type="string" table:style-name={quoteattr("ce1")}>\n'
+        + "".join(paragraphs)
+        + f"{indent}</table:table-cell>\n"
+    )
 
 
 def ods_like_gnumeric(src: Path, dst: Path, *, hidden_kept: bool = True, indent: bool = True) -> Path:
@@ -582,24 +701,31 @@ def ods_like_gnumeric(src: Path, dst: Path, *, hidden_kept: bool = True, indent:
             body.append("    <table:table-row>\n")
             body.extend(_ods_cell(v, "      ") for v in row)
             body.append("    </table:table-row>\n")
-        body.append("    <table:table-row table:number-rows-repeated=\"1048000\">\n"
-                    "      <table:table-cell table:number-columns-repeated=\"1024\"/>\n"
-                    "    </table:table-row>\n  </table:table>\n")
-    content = ('<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content '
-               'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-               'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
-               'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-               'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">\n'
-               '<office:automatic-styles>\n  <style:style style:name="hide" style:family="table">\n'
-               '    <style:table-properties table:display="false"/>\n  </style:style>\n'
-               '</office:automatic-styles>\n<office:body>\n <office:spreadsheet>\n'
-               + "".join(body) + " </office:spreadsheet>\n</office:body>\n</office:document-content>\n")
+        body.append(
+            '    <table:table-row table:number-rows-repeated="1048000">\n'
+            '      <table:table-cell table:number-columns-repeated="1024"/>\n'
+            "    </table:table-row>\n  </table:table>\n"
+        )
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">\n'
+        '<office:automatic-styles>\n  <style:style style:name="hide" style:family="table">\n'
+        '    <style:table-properties table:display="false"/>\n  </style:style>\n'
+        "</office:automatic-styles>\n<office:body>\n <office:spreadsheet>\n"
+        + "".join(body)
+        + " </office:spreadsheet>\n</office:body>\n</office:document-content>\n"
+    )
     if not indent:
         content = "".join(line.strip() for line in content.splitlines())
-    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
-                'names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" '
-                'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-'
-                'entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>')
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:'
+        'names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-'
+        'entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
     with zipfile.ZipFile(dst, "w") as archive:
         archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
         archive.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
@@ -613,13 +739,15 @@ TRICKY_TEXT = "Two  spaces,\ta tab, a trailing space \nand a second line"
 @pytest.fixture(scope="module")
 def chs_filled(lpt: Cycle, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("filled") / "CHS.xlsx"
-    fill_in(lpt.chs, path, {**CHS_EDIT, ("2.1", "comments"): TRICKY_TEXT,
-                            ("2.1.2", "directorate_rag"): "Yellow"})
+    fill_in(
+        lpt.chs, path, {**CHS_EDIT, ("2.1", "comments"): TRICKY_TEXT, ("2.1.2", "directorate_rag"): "Yellow"}
+    )
     return path
 
 
-def test_an_ods_in_indented_xml_is_read_by_the_second_reader(lpt: Cycle, chs_filled: Path, good: Path,
-                                                             tmp_path: Path) -> None:
+def test_an_ods_in_indented_xml_is_read_by_the_second_reader(
+    lpt: Cycle, chs_filled: Path, good: Path, tmp_path: Path
+) -> None:
     ods = ods_like_gnumeric(chs_filled, tmp_path / "CHS.ods")
     with pytest.raises(Exception):  # noqa: B017 - the first reader really cannot read it
         python_calamine.CalamineWorkbook.from_path(str(ods)).get_sheet_by_name(PLAN_SHEET).to_python()
@@ -627,7 +755,8 @@ def test_an_ods_in_indented_xml_is_read_by_the_second_reader(lpt: Cycle, chs_fil
     report = single(data)
     assert (code, report["service"], report["cycle"]) == (1, "CHS", CYCLE)
     assert [(p["code"], p["cell"], p["value"]) for p in report["problems"]] == [
-        ("invalid-rating", "N6", "Yellow")]
+        ("invalid-rating", "N6", "Yellow")
+    ]
     _, merged, plan = merge_beside(lpt, good, ods, tmp_path)
     row = plan_rows(plan)["2.1"]
     assert row["Directorate RAG Rating"] == "Amber"
@@ -645,8 +774,10 @@ def test_the_second_reader_reads_what_the_first_reads(chs_filled: Path, tmp_path
     for name in first.sheet_names:
         expected = first.get_sheet_by_name(name).to_python(skip_empty_area=False)
         # calamine drops a <text:tab/>; the second reader keeps the tab, as LibreOffice shows it.
-        got = [[v.replace("\t", "") if isinstance(v, str) else v for v in row]
-               for row in second.get_sheet_by_name(name).to_python()]
+        got = [
+            [v.replace("\t", "") if isinstance(v, str) else v for v in row]
+            for row in second.get_sheet_by_name(name).to_python()
+        ]
         assert got == expected, name
     assert second.visibility()["_xlplan"] == "hidden"
 
@@ -675,8 +806,9 @@ def test_annotate_writes_an_xlsx_copy_of_an_ods(lpt: Cycle, chs_filled: Path, tm
     assert cell.comment.text.startswith("ERROR: 'Yellow' is not on the scale")
 
 
-def test_annotated_copies_keep_notes_where_excel_and_exceljs_look(lpt: Cycle, chs_filled: Path,
-                                                                  tmp_path: Path) -> None:
+def test_annotated_copies_keep_notes_where_excel_and_exceljs_look(
+    lpt: Cycle, chs_filled: Path, tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(chs_filled, inbox / "CHS.xlsx")

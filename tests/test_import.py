@@ -36,8 +36,15 @@ def seed(name: str):
 def import_seed(run, tmp_path, name):
     layout, _ = load_layout(SEED_SOURCES[name])
     out = tmp_path / f"{name}.xlsx"
-    result = run("import", EXAMPLES / name / "source.csv", "-o", out, "--layout", layout.name,
-                 *SEED_ROUTES.get(name, []))
+    result = run(
+        "import",
+        EXAMPLES / name / "source.csv",
+        "-o",
+        out,
+        "--layout",
+        layout.name,
+        *SEED_ROUTES.get(name, []),
+    )
     assert result.exit_code == 0, result.output
     return layout, out
 
@@ -70,8 +77,7 @@ def test_lpt_import_reports_152_actions_and_the_five_directorates(run, tmp_path)
     assert len(LPT_ACTIONS) == 152
     assert "Imported 152 actions" in result.output
     assert "header on row 1" in result.output
-    assert ("5 services: Corporate (23), AMH/ILD (2), CHS (61), FYPC (19), AMH/LD (49)"
-            in result.output)
+    assert "5 services: Corporate (23), AMH/ILD (2), CHS (61), FYPC (19), AMH/LD (49)" in result.output
     _, actions = plan_table(out)
     # 5.1 and 5.1.1 are FYPC & CHS: one row per directorate, so neither overwrites the other.
     assert len(actions) == 152 + 2
@@ -130,7 +136,7 @@ def test_a_joint_action_is_one_row_per_service_sharing_the_central_cells(lpt_pla
     _, actions = plan_table(lpt_plan)
     refs = [a["Action Reference"] for a in actions]
 
-    assert refs[refs.index("5.1"):refs.index("5.1") + 5] == ["5.1", "5.1", "5.1.1", "5.1.1", "5.1.2"]
+    assert refs[refs.index("5.1") : refs.index("5.1") + 5] == ["5.1", "5.1", "5.1.1", "5.1.1", "5.1.2"]
     for ref in ("5.1", "5.1.1"):
         source = lpt_source_row(ref)
         parts = [a for a in actions if a["Action Reference"] == ref]
@@ -139,7 +145,8 @@ def test_a_joint_action_is_one_row_per_service_sharing_the_central_cells(lpt_pla
         for part in parts:  # every other cell as the source has it (ratings as the scale spells them)
             ignored = ("Directorate", "xlplan ID", "Changed this cycle")
             assert {k: v for k, v in part.items() if k not in ignored and "RAG" not in k} == {
-                k: v for k, v in source.items() if k != "Directorate" and "RAG" not in k}
+                k: v for k, v in source.items() if k != "Directorate" and "RAG" not in k
+            }
     assert len({a["xlplan ID"] for a in actions if a["Action Reference"] in ("5.1", "5.1.1")}) == 4
 
 
@@ -154,8 +161,7 @@ def test_the_master_carries_very_hidden_metadata(lpt_plan):
     assert meta["format_version"] == "1"
     assert meta["header_row"] == "3"
     assert len(meta["plan_id"]) >= 8
-    assert meta["layout_toml"] == (EXAMPLES.parent / "templates" / "cqc.toml").read_text(
-        encoding="utf-8")
+    assert meta["layout_toml"] == (EXAMPLES.parent / "templates" / "cqc.toml").read_text(encoding="utf-8")
 
 
 def test_importing_twice_gives_two_plans_with_their_own_ids(run, lpt_plan, tmp_path):
@@ -228,11 +234,19 @@ def test_every_other_source_cell_is_kept_under_its_column(run, tmp_path, name):
 
 def small_rows(headers: list[str]) -> list[list[str]]:
     row = dict.fromkeys(LPT_HEADERS, "")
-    first = {**row, "Directorate": "CHS", "Action Reference": "1",
-             "Insert the date the action AND evidence will be provided": "End July 2017",
-             "Directorate RAG Rating": "A", "Comments/ Remedial Actions": "Audit booked"}
-    second = {**row, "Action Reference": "1.1",
-              "Insert the date the action AND evidence will be provided": "30/ 04 /17"}
+    first = {
+        **row,
+        "Directorate": "CHS",
+        "Action Reference": "1",
+        "Insert the date the action AND evidence will be provided": "End July 2017",
+        "Directorate RAG Rating": "A",
+        "Comments/ Remedial Actions": "Audit booked",
+    }
+    second = {
+        **row,
+        "Action Reference": "1.1",
+        "Insert the date the action AND evidence will be provided": "30/ 04 /17",
+    }
     return [list(headers), list(first.values()), list(second.values())]
 
 
@@ -240,8 +254,9 @@ HEADER_SPELLINGS = {
     "upper-case": [h.upper() for h in LPT_HEADERS],
     "extra-spaces": ["  " + h.replace(" ", "   ") + " " for h in LPT_HEADERS],
     "line-breaks": [h.replace(" ", "\n", 2) for h in LPT_HEADERS],
-    "mixed": [(h.lower() if i % 2 else h.upper()).replace(" ", " \r\n ", 1)
-              for i, h in enumerate(LPT_HEADERS)],
+    "mixed": [
+        (h.lower() if i % 2 else h.upper()).replace(" ", " \r\n ", 1) for i, h in enumerate(LPT_HEADERS)
+    ],
 }
 
 
@@ -308,8 +323,15 @@ def test_an_extra_column_named_like_a_layout_column_does_not_take_its_place(run,
 def printed_plan_rows() -> list[list[str]]:
     """Title lines above the header, and the header printed again at a page break."""
     header, first, second = small_rows(LPT_HEADERS)
-    return [["LPT trust-wide CQC action plan 2017"], ["Updated 30 June 2017"], [],
-            header, first, header, second]
+    return [
+        ["LPT trust-wide CQC action plan 2017"],
+        ["Updated 30 June 2017"],
+        [],
+        header,
+        first,
+        header,
+        second,
+    ]
 
 
 def test_title_rows_above_the_header_and_a_repeated_header_are_not_actions(run, tmp_path):
@@ -405,16 +427,25 @@ BAD_SOURCES = {
     "not a workbook": (_not_a_workbook, ["not an Excel or OpenDocument workbook"]),
     "empty csv": (_empty_csv, ["is empty: no sheet holds any cells"]),
     "header but no rows": (_header_only, ["no action rows follow it", "row 1"]),
-    "headers of no layout": (_other_headers, ["no row looks like the header of layout 'cqc'",
-                                              "(row 1): Risk; Likelihood; Score", "xlplan layouts",
-                                              '--map "Your header=field"']),
+    "headers of no layout": (
+        _other_headers,
+        [
+            "no row looks like the header of layout 'cqc'",
+            "(row 1): Risk; Likelihood; Score",
+            "xlplan layouts",
+            '--map "Your header=field"',
+        ],
+    ),
 }
 
 
-@pytest.mark.parametrize("case", [
-    *BAD_SOURCES,
-    "undecodable csv",
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        *BAD_SOURCES,
+        "undecodable csv",
+    ],
+)
 def test_a_source_that_cannot_be_imported_says_why(run, tmp_path, case):
     make, expected = {**BAD_SOURCES, "undecodable csv": (_undecodable_csv, [])}[case]
     source = make(tmp_path)

@@ -19,14 +19,41 @@ from xlplan.workbook import _is_encrypted_xls
 
 # Each layout's columns as a trust heads them in its own file, in the trust's order.
 TRUST_HEADERS = {
-    "cqc": ["Ref", "Requirement", "Service", "Action", "Lead", "Target date", "Update",
-            "RAG Status", "Notes"],
-    "kmpt": ["Ref", "Recommendation", "Action", "Lead", "Due date", "Progress update",
-             "Evidence", "RAG", "Notes"],
-    "eput": ["Ref", "Safety action", "Measurement", "Lead", "Target date", "Progress", "RAG",
-             "Notes"],
-    "solent": ["No.", "Recommendation", "Actions", "Lead", "Team", "Deadline", "Progress",
-               "Evidence", "RAG status", "Notes"],
+    "cqc": [
+        "Ref",
+        "Requirement",
+        "Service",
+        "Action",
+        "Lead",
+        "Target date",
+        "Update",
+        "RAG Status",
+        "Notes",
+    ],
+    "kmpt": [
+        "Ref",
+        "Recommendation",
+        "Action",
+        "Lead",
+        "Due date",
+        "Progress update",
+        "Evidence",
+        "RAG",
+        "Notes",
+    ],
+    "eput": ["Ref", "Safety action", "Measurement", "Lead", "Target date", "Progress", "RAG", "Notes"],
+    "solent": [
+        "No.",
+        "Recommendation",
+        "Actions",
+        "Lead",
+        "Team",
+        "Deadline",
+        "Progress",
+        "Evidence",
+        "RAG status",
+        "Notes",
+    ],
 }
 # Where each role sits among those headers (the routing column differs per layout).
 ROUTE_HEADER = {"cqc": "Service", "kmpt": "Lead", "eput": "Lead", "solent": "Team"}
@@ -44,8 +71,7 @@ ACTIONS = [
 ]
 # The rating each becomes in the master; "In progress" is not on the scale and stays as typed.
 RATINGS = ["Green", "Purple", "Red", "Green", "In progress"]
-GLOSSARY = [["Term", "Meaning"], ["CQC", "Care Quality Commission"],
-            ["RAG", "Red, Amber, Green"]]
+GLOSSARY = [["Term", "Meaning"], ["CQC", "Care Quality Commission"], ["RAG", "Red, Amber, Green"]]
 KEY_TEXT = "Key: R = off track, A = at risk, G = on track, C = complete"
 
 
@@ -105,14 +131,16 @@ def trust_workbook(name: str, path: Path) -> Path:
 def trust_csv(name: str, path: Path) -> Path:
     """The CSV Excel exports from the same sheet: dates as the person saw them."""
     rows, _ = trust_rows(name)
-    shown = [[v.strftime("%d/%m/%Y") if isinstance(v, dt.datetime) else str(v) for v in row]
-             for row in rows]
+    shown = [[v.strftime("%d/%m/%Y") if isinstance(v, dt.datetime) else str(v) for v in row] for row in rows]
     return write_csv(path, shown)
 
 
 def import_trust(run, tmp_path: Path, name: str, kind: str, *extra: str):
-    source = (trust_workbook(name, tmp_path / "our plan.xlsx") if kind == "xlsx"
-              else trust_csv(name, tmp_path / "our plan.csv"))
+    source = (
+        trust_workbook(name, tmp_path / "our plan.xlsx")
+        if kind == "xlsx"
+        else trust_csv(name, tmp_path / "our plan.csv")
+    )
     out = tmp_path / "master.xlsx"
     result = run("import", source, "-o", out, "--layout", name, *extra)
     return result, out
@@ -133,13 +161,16 @@ def test_a_plan_as_trusts_keep_it_imports_its_actions_and_nothing_else(run, tmp_
     route = layout.column(layout.route).header
     assert [a[route] for a in actions] == [a[1] for a in ACTIONS]
     # The skipped rows are listed by kind, with their row numbers and text.
-    assert ("Skipped 2 section heading(s): row 5 'Section 1 – Safe care: staffing and "
-            "supervision', row 9 'Section 2 – Well-led: estates and environment'.") in result.output
+    assert (
+        "Skipped 2 section heading(s): row 5 'Section 1 – Safe care: staffing and "
+        "supervision', row 9 'Section 2 – Well-led: estates and environment'."
+    ) in result.output
     assert "Skipped 1 key or footnote row(s): row 14 'Key: R = off track" in result.output
     assert "Skipped 1 repeated header row(s): row 8." in result.output
     assert "Unassigned" not in result.output
-    assert (f"4 services: Kate Slater (1), K Slater (1), Estates (2), Wards (1) (routed by "
-            f"{route!r})") in result.output
+    assert (
+        f"4 services: Kate Slater (1), K Slater (1), Estates (2), Wards (1) (routed by {route!r})"
+    ) in result.output
     assert sheet_values(out, layout.sheet)[0][0] == "Anytown NHS Trust – CQC Action Plan 2024"
 
 
@@ -157,8 +188,17 @@ def test_ratings_map_through_the_scale_and_what_does_not_is_listed(run, tmp_path
     assert "'In progress' (row(s) 12) is not on the scale" in result.output
     assert '--map-rating "In progress=VALUE"' in result.output
 
-    again, out2 = import_trust(run, tmp_path, name, kind, "--force", "--map-rating",
-                               "In progress=Amber", "--map-rating", "complete=Blue")
+    again, out2 = import_trust(
+        run,
+        tmp_path,
+        name,
+        kind,
+        "--force",
+        "--map-rating",
+        "In progress=Amber",
+        "--map-rating",
+        "complete=Blue",
+    )
     assert again.exit_code == 0, again.output
     _, actions = plan_table(out2, layout.sheet)
     assert [a[rating] for a in actions] == ["Green", "Blue", "Red", "Green", "Amber"]
@@ -186,7 +226,7 @@ def test_a_column_the_layout_does_not_know_is_kept_as_a_central_column(run, tmp_
     assert result.exit_code == 0, result.output
     layout, _ = load_layout(name)
     header, actions = plan_table(out, layout.sheet)
-    assert header[len(layout.columns):] == ["Changed this cycle", "xlplan ID", "Notes"]
+    assert header[len(layout.columns) :] == ["Changed this cycle", "xlplan ID", "Notes"]
     # A date typed into a column that is not a date column is the text the person saw.
     assert [a["Notes"] for a in actions] == ["Chased twice", "", "12/09/2024", "", "See glossary"]
     assert "'Notes' kept as the central column 'Notes' (not issued to services)" in result.output
@@ -211,13 +251,18 @@ def test_names_of_one_person_typed_two_ways_are_flagged_with_their_rows(run, tmp
     result, _ = import_trust(run, tmp_path, "kmpt", "xlsx")
 
     assert result.exit_code == 0, result.output
-    assert ("'Kate Slater' on row(s) 6; 'K Slater' on row(s) 7 look like one service typed 2 "
-            "ways") in result.output
+    assert (
+        "'Kate Slater' on row(s) 6; 'K Slater' on row(s) 7 look like one service typed 2 ways"
+    ) in result.output
 
 
 def test_service_names_differing_by_case_or_spacing_are_flagged(run, tmp_path):
-    rows = [["Ref", "Action", "Owner"], ["1", "Audit", "Estates "], ["2", "Train", "ESTATES"],
-            ["3", "Fix", "Wards"]]
+    rows = [
+        ["Ref", "Action", "Owner"],
+        ["1", "Audit", "Estates "],
+        ["2", "Train", "ESTATES"],
+        ["3", "Fix", "Wards"],
+    ]
     source = write_csv(tmp_path / "plan.csv", rows)
 
     result = run("import", source, "-o", tmp_path / "plan.xlsx", "--layout", "kmpt")
@@ -229,10 +274,11 @@ def test_service_names_differing_by_case_or_spacing_are_flagged(run, tmp_path):
 
 # --- the reference, routing and action columns -------------------------------------------
 
-LOST_CSV = [["Ref", "Action", "Target Date", "RAG Status", "Evidence", "Progress Update",
-             "Responsible Lead"],
-            ["1", "Audit care plans", "End July 2017", "A", "Minutes", "Started", "J Smith"],
-            ["2", "Train staff", "30/09/2017", "G", "", "", "A Jones"]]
+LOST_CSV = [
+    ["Ref", "Action", "Target Date", "RAG Status", "Evidence", "Progress Update", "Responsible Lead"],
+    ["1", "Audit care plans", "End July 2017", "A", "Minutes", "Started", "J Smith"],
+    ["2", "Train staff", "30/09/2017", "G", "", "", "A Jones"],
+]
 
 
 def test_a_plan_without_the_routing_column_is_refused_naming_what_was_found(run, tmp_path):
@@ -282,8 +328,16 @@ def test_map_reads_a_column_as_the_field_the_user_names(run, tmp_path):
     source = write_csv(tmp_path / "plan.csv", LOST_CSV)
     out = tmp_path / "plan.xlsx"
 
-    result = run("import", source, "-o", out, "--map", "Responsible Lead=directorate",
-                 "--map", "Progress Update=Manager responsible for delivering the action?")
+    result = run(
+        "import",
+        source,
+        "-o",
+        out,
+        "--map",
+        "Responsible Lead=directorate",
+        "--map",
+        "Progress Update=Manager responsible for delivering the action?",
+    )
 
     assert result.exit_code == 0, result.output
     assert "G 'Responsible Lead' -> 'Directorate' (--map)" in result.output
@@ -293,12 +347,15 @@ def test_map_reads_a_column_as_the_field_the_user_names(run, tmp_path):
     assert [a["Directorate RAG Rating"] for a in actions] == ["Amber", "Green"]
 
 
-@pytest.mark.parametrize("args, expected", [
-    (["--map", "Lead owner"], 'write it as --map "Your header=field"'),
-    (["--map", "Responsible Lead=nonsense"], "layout 'cqc' has no column 'nonsense'"),
-    (["--map", "Nowhere=directorate"], "--map names 'nowhere', but the header (row 1) has no"),
-    (["--map-rating", "Complete=Mauve"], "'Mauve' is not on the layout's scale"),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--map", "Lead owner"], 'write it as --map "Your header=field"'),
+        (["--map", "Responsible Lead=nonsense"], "layout 'cqc' has no column 'nonsense'"),
+        (["--map", "Nowhere=directorate"], "--map names 'nowhere', but the header (row 1) has no"),
+        (["--map-rating", "Complete=Mauve"], "'Mauve' is not on the layout's scale"),
+    ],
+)
 def test_a_wrong_map_is_refused_in_plain_words(run, tmp_path, args, expected):
     source = write_csv(tmp_path / "plan.csv", LOST_CSV)
 
@@ -321,8 +378,17 @@ def test_a_plan_without_an_action_column_is_refused(run, tmp_path):
 
 # --- sources that cannot be read ------------------------------------------------------------
 
-LIBRARY_WORDS = ["CalamineError", "Cfb", "OSError", "Unrecognized", "File not found",
-                 "BadZipFile", "Error:", "Traceback", "failed to fill"]
+LIBRARY_WORDS = [
+    "CalamineError",
+    "Cfb",
+    "OSError",
+    "Unrecognized",
+    "File not found",
+    "BadZipFile",
+    "Error:",
+    "Traceback",
+    "failed to fill",
+]
 
 
 def _numbers(tmp_path: Path, suffix: str) -> Path:
@@ -338,8 +404,12 @@ def _numbers(tmp_path: Path, suffix: str) -> Path:
 def _password_xlsx(tmp_path: Path) -> Path:
     # An encrypted OOXML file is an OLE container holding EncryptionInfo and EncryptedPackage.
     path = tmp_path / "plan.xlsx"
-    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
-                     + "EncryptionInfo".encode("utf-16-le") + b"\0" * 2048)
+    path.write_bytes(
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\0" * 504
+        + "EncryptionInfo".encode("utf-16-le")
+        + b"\0" * 2048
+    )
     return path
 
 
@@ -357,7 +427,7 @@ def _damaged_part(tmp_path: Path) -> Path:
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("xl/worksheets/sheet1.xml")
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
-    data[start:start + 16] = b"\xff" * 16
+    data[start : start + 16] = b"\xff" * 16
     path.write_bytes(bytes(data))
     return path
 
@@ -405,21 +475,32 @@ def _with_macro_sheet(path: Path) -> Path:
         for info in source.infolist():
             items[info.filename] = source.read(info)
     body = items.pop("xl/worksheets/sheet2.xml").decode()
-    items["xl/macrosheets/sheet1.xml"] = body.replace(
-        "<worksheet", '<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"',
-        1).replace("</worksheet>", "</xm:macrosheet>").encode()
+    items["xl/macrosheets/sheet1.xml"] = (
+        body.replace(
+            "<worksheet", '<xm:macrosheet xmlns:xm="http://schemas.microsoft.com/office/excel/2006/main"', 1
+        )
+        .replace("</worksheet>", "</xm:macrosheet>")
+        .encode()
+    )
     rels = items["xl/_rels/workbook.xml.rels"].decode()
     rels = rels.replace(
         'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
         'Target="/xl/worksheets/sheet2.xml"',
         'Type="http://schemas.microsoft.com/office/2006/relationships/xlMacrosheet" '
-        'Target="/xl/macrosheets/sheet1.xml"')
+        'Target="/xl/macrosheets/sheet1.xml"',
+    )
     assert "xlMacrosheet" in rels
     items["xl/_rels/workbook.xml.rels"] = rels.encode()
-    items["[Content_Types].xml"] = items["[Content_Types].xml"].decode().replace(
-        '"/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-        'spreadsheetml.worksheet+xml"',
-        '"/xl/macrosheets/sheet1.xml" ContentType="application/vnd.ms-excel.macrosheet+xml"').encode()
+    items["[Content_Types].xml"] = (
+        items["[Content_Types].xml"]
+        .decode()
+        .replace(
+            '"/xl/worksheets/sheet2.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            'spreadsheetml.worksheet+xml"',
+            '"/xl/macrosheets/sheet1.xml" ContentType="application/vnd.ms-excel.macrosheet+xml"',
+        )
+        .encode()
+    )
     with zipfile.ZipFile(path, "w") as target:
         for name, data in items.items():
             target.writestr(name, data)
@@ -430,8 +511,7 @@ def test_an_excel4_macro_sheet_does_not_stop_the_data_sheets_being_read(run, tmp
     book = openpyxl.Workbook()
     ws = book.active
     ws.title = "Plan"
-    for row in [TRUST_HEADERS["kmpt"][:4], ["1", "Rec", "Audit", "Estates"],
-                ["2", "Rec", "Train", "Wards"]]:
+    for row in [TRUST_HEADERS["kmpt"][:4], ["1", "Rec", "Audit", "Estates"], ["2", "Rec", "Train", "Wards"]]:
         ws.append(row)
     book.create_sheet("Macro1")["A1"] = "=HALT()"
     source = tmp_path / "plan.xlsm"
@@ -457,13 +537,17 @@ def test_a_password_protected_xls_is_called_that(run, tmp_path):
     if soffice is None:
         pytest.skip("LibreOffice is not installed")
     plain = trust_workbook("kmpt", tmp_path / "plan.xlsx")
-    subprocess.run([soffice, "--headless", "--convert-to", "xls", "--outdir", str(tmp_path),
-                    str(plain)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [soffice, "--headless", "--convert-to", "xls", "--outdir", str(tmp_path), str(plain)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     data = bytearray((tmp_path / "plan.xls").read_bytes())
     bof = data.find(b"\x09\x08\x10\x00\x00\x06\x05\x00")
     assert bof >= 0
     # The 16 bytes after the BOF (INTERFACEHDR, MMS, INTERFACEEND) become one FILEPASS record.
-    data[bof + 20: bof + 36] = b"\x2f\x00\x0c\x00" + b"\x01\x00\x01\x00\x01\x00" + b"\0" * 6
+    data[bof + 20 : bof + 36] = b"\x2f\x00\x0c\x00" + b"\x01\x00\x01\x00\x01\x00" + b"\0" * 6
     source = tmp_path / "locked.xls"
     source.write_bytes(bytes(data))
 
@@ -481,8 +565,7 @@ def test_a_password_protected_xls_is_called_that(run, tmp_path):
 def test_headings_merged_from_a_later_column_and_a_closing_footnote_are_not_actions(run, tmp_path):
     book = openpyxl.Workbook()
     ws = book.active
-    ws.append(["Ref", "Action (what we will do)", "Lead (name and role)",
-               "Target date (dd/mm/yy)", "RAG"])
+    ws.append(["Ref", "Action (what we will do)", "Lead (name and role)", "Target date (dd/mm/yy)", "RAG"])
     ws.append([None, "Theme A: medicines"])
     ws.merge_cells("B2:E2")
     ws.append(["A1", "Audit fridges", "Pharmacy", "End May", "G"])
@@ -497,24 +580,30 @@ def test_headings_merged_from_a_later_column_and_a_closing_footnote_are_not_acti
     assert result.exit_code == 0, result.output
     assert "Imported 2 actions" in result.output
     assert "Skipped 1 section heading(s): row 2 'Theme A: medicines'." in result.output
-    assert ("Skipped 1 key or footnote row(s): row 5 'Approved by the Quality Committee, 12 June "
-            "2024'.") in result.output
+    assert (
+        "Skipped 1 key or footnote row(s): row 5 'Approved by the Quality Committee, 12 June 2024'."
+    ) in result.output
     assert "'Target date (dd/mm/yy)' -> 'To be Achieved by (date)' (alias)" in result.output
     _, actions = plan_table(out)
     assert [(a["#"], a["Owner"], a["RAG Rating"]) for a in actions] == [
-        ("A1", "Pharmacy", "Green"), ("A2", "Pharmacy", "Amber")]
+        ("A1", "Pharmacy", "Green"),
+        ("A2", "Pharmacy", "Amber"),
+    ]
 
 
 def test_a_foreign_table_is_told_which_layout_finds_its_columns(run, tmp_path):
-    rows = [["No.", "Issue", "Action", "Owner", "Timescale", "Status"],
-            ["1", "Fridge checks", "Audit", "Pharmacy", "June", "G"]]
+    rows = [
+        ["No.", "Issue", "Action", "Owner", "Timescale", "Status"],
+        ["1", "Fridge checks", "Audit", "Pharmacy", "June", "G"],
+    ]
     source = write_csv(tmp_path / "plan.csv", rows)
 
     result = run("import", source, "-o", tmp_path / "plan.xlsx")
 
     assert result.exit_code == 2
-    assert ("Layout 'kmpt' finds its reference, routing and action columns in this header: add "
-            "--layout kmpt.") in result.output
+    assert (
+        "Layout 'kmpt' finds its reference, routing and action columns in this header: add --layout kmpt."
+    ) in result.output
     assert '--route "Owner"' in result.output
 
 
@@ -531,11 +620,13 @@ def test_a_csv_cell_past_excels_limit_is_cut_and_reported_not_a_crash(run, tmp_p
 
 
 def test_an_action_that_starts_with_key_or_note_words_stays_an_action(run, tmp_path):
-    rows = [["Ref", "Action", "Owner"],
-            ["", "Key worker allocation to be reviewed", "Wards"],
-            ["", "Note taking in handovers audited", "Estates"],
-            ["KEY"],
-            ["Red = off track, Green = on track"]]
+    rows = [
+        ["Ref", "Action", "Owner"],
+        ["", "Key worker allocation to be reviewed", "Wards"],
+        ["", "Note taking in handovers audited", "Estates"],
+        ["KEY"],
+        ["Red = off track, Green = on track"],
+    ]
     source = write_csv(tmp_path / "plan.csv", rows)
 
     result = run("import", source, "-o", tmp_path / "plan.xlsx", "--layout", "kmpt")

@@ -78,7 +78,7 @@ def issues(path: Path) -> list[dict[str, object]]:
     rows = sheet_values(path, "Issues")
     start = next(i for i, r in enumerate(rows) if r and r[0] == "Severity")
     header = [str(c) for c in rows[start]]
-    return [dict(zip(header, r, strict=False)) for r in rows[start + 1:] if any(r)]
+    return [dict(zip(header, r, strict=False)) for r in rows[start + 1 :] if any(r)]
 
 
 def template_rows(sheet) -> list[int]:
@@ -106,8 +106,9 @@ def expected_after(before: dict[str, dict], edits: dict[tuple[str, str], str], s
     """The master as it must be: `before` with each (reference, field) edit on the service's row."""
     after = {k: dict(v) for k, v in before.items()}
     for (ref, field), value in edits.items():
-        [action_id] = [k for k, v in before.items()
-                       if ref_of(v) == ref and v[H["directorate"]] in (service, "")]
+        [action_id] = [
+            k for k, v in before.items() if ref_of(v) == ref and v[H["directorate"]] in (service, "")
+        ]
         after[action_id][H[field]] = value
     return after
 
@@ -165,8 +166,11 @@ def test_a_return_sorted_without_its_hidden_id_column_is_refused_whole(cycle: Pa
 
 def test_two_rows_swapped_without_their_ids_are_each_applied_to_their_own_action(cycle: Path) -> None:
     filled = cycle / "filled.xlsx"
-    edits = {("5.2.1", "comments"): "Only on 5.2.1", ("5.2.2", "directorate_rag"): "Blue",
-             ("5.2.2", "comments"): "Evidence for 5.2.2 on the drive."}
+    edits = {
+        ("5.2.1", "comments"): "Only on 5.2.1",
+        ("5.2.2", "directorate_rag"): "Blue",
+        ("5.2.2", "comments"): "Evidence for 5.2.2 on the drive.",
+    }
     fill_in(cycle / "outbox" / "CHS.xlsx", filled, edits)
 
     def swap(book) -> None:
@@ -228,8 +232,11 @@ def test_a_pasted_return_never_reverts_a_central_edit_made_after_issue(cycle: Pa
     book = openpyxl.load_workbook(cycle / "plan.xlsx")
     sheet = book[PLAN_SHEET]
     header = [c.value for c in sheet[HEADER_ROW]]
-    row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
-               if sheet.cell(r, header.index(H["action_ref"]) + 1).value == "5.2.4")
+    row = next(
+        r
+        for r in range(FIRST_DATA_ROW, sheet.max_row + 1)
+        if sheet.cell(r, header.index(H["action_ref"]) + 1).value == "5.2.4"
+    )
     sheet.cell(row, header.index(H["comments"]) + 1).value = "Central: chased on 03/07."
     book.save(cycle / "plan.xlsx")
     before = actions_by_id(cycle / "plan.xlsx")
@@ -243,8 +250,11 @@ def test_a_pasted_return_never_reverts_a_central_edit_made_after_issue(cycle: Pa
     after = actions_by_id(out)
     assert layout_cells(after) == layout_cells(expected_after(before, CHS_EDITS, "CHS"))
     assert [a[H["comments"]] for a in after.values() if ref_of(a) == "5.2.4"] == ["Central: chased on 03/07."]
-    assert [i["Code"] for i in issues(out) if i["File"] == "CHS pasted.xlsx"
-            and i["Severity"] != "info" and i["Code"] != "overdue"] == ["no-metadata"]
+    assert [
+        i["Code"]
+        for i in issues(out)
+        if i["File"] == "CHS pasted.xlsx" and i["Severity"] != "info" and i["Code"] != "overdue"
+    ] == ["no-metadata"]
 
 
 def small_plan(folder: Path, refs: list[str]) -> Path:
@@ -253,8 +263,13 @@ def small_plan(folder: Path, refs: list[str]) -> Path:
     rows = [headers]
     for number, ref in enumerate(refs, start=1):
         row = dict.fromkeys(headers, "")
-        row.update({H["directorate"]: "CHS", H["action_ref"]: ref,
-                    H["action"]: f"Action number {number}, worded its own way."})
+        row.update(
+            {
+                H["directorate"]: "CHS",
+                H["action_ref"]: ref,
+                H["action"]: f"Action number {number}, worded its own way.",
+            }
+        )
         rows.append(list(row.values()))
     source = write_csv(folder / "source.csv", rows)
     assert invoke("import", source, "-o", folder / "plan.xlsx").exit_code == 0
@@ -352,14 +367,17 @@ def fill_in_and_return(cycle: Path, edits) -> Path:
 
 
 JOINT_EDITS = {
-    "FYPC": {("5.1", "comments"): "FYPC: health visitor pathway agreed.",
-             ("5.1", "directorate_rag"): "Green"},
+    "FYPC": {
+        ("5.1", "comments"): "FYPC: health visitor pathway agreed.",
+        ("5.1", "directorate_rag"): "Green",
+    },
     "CHS": {("5.1", "comments"): "CHS: community nursing audit due.", ("5.1", "directorate_rag"): "Red"},
 }
 
 
 def test_each_service_of_a_joint_action_writes_its_own_row_and_a_second_merge_changes_nothing(
-        cycle: Path) -> None:
+    cycle: Path,
+) -> None:
     for service, edits in JOINT_EDITS.items():
         fill_in(cycle / "outbox" / f"{service}.xlsx", cycle / "inbox" / f"{service}.xlsx", edits)
     before = actions_by_id(cycle / "plan.xlsx")
@@ -384,8 +402,7 @@ def test_each_service_of_a_joint_action_writes_its_own_row_and_a_second_merge_ch
     assert layout_cells(actions_by_id(cycle / "again.xlsx")) == layout_cells(after)
 
 
-def test_a_joint_action_made_in_the_master_is_split_at_the_next_template_with_a_notice(
-        cycle: Path) -> None:
+def test_a_joint_action_made_in_the_master_is_split_at_the_next_template_with_a_notice(cycle: Path) -> None:
     book = openpyxl.load_workbook(cycle / "plan.xlsx")
     sheet = book[PLAN_SHEET]
     header = [c.value for c in sheet[HEADER_ROW]]
@@ -397,8 +414,10 @@ def test_a_joint_action_made_in_the_master_is_split_at_the_next_template_with_a_
     result = invoke("template", cycle / "plan.xlsx", "-o", cycle / "next", "--cycle", "2025-Q2")
 
     assert result.exit_code == 0, result.output
-    assert ("action 7.1, column 'Directorate': issued to CHS and Corporate: now one row per service"
-            in result.output)
+    assert (
+        "action 7.1, column 'Directorate': issued to CHS and Corporate: now one row per service"
+        in result.output
+    )
     _, rows = plan_table(cycle / "plan.xlsx")
     assert [r[H["directorate"]] for r in rows if ref_of(r) == "7.1"] == ["CHS", "Corporate"]
     for service in ("CHS", "Corporate"):
@@ -476,8 +495,11 @@ def test_a_return_of_an_earlier_cycle_is_refused_by_merge_unless_accepted(cycle:
 # --- any mangling, no misplaced cell ---------------------------------------------------------
 
 
-MANGLINGS = st.lists(st.sampled_from(["sort-some", "swap", "duplicate", "delete", "clear-ids",
-                                      "clear-one-id"]), min_size=1, max_size=3)
+MANGLINGS = st.lists(
+    st.sampled_from(["sort-some", "swap", "duplicate", "delete", "clear-ids", "clear-one-id"]),
+    min_size=1,
+    max_size=3,
+)
 
 
 def mangle(book, operations: list[str], rnd: random.Random) -> None:
@@ -545,8 +567,11 @@ def test_no_returned_cell_ever_lands_on_another_action(issued: Path, tmp_path_fa
 
 
 def test_merge_time_is_recorded_as_a_date_not_text(cycle: Path) -> None:
-    fill_in(cycle / "outbox" / "CHS.xlsx", cycle / "inbox" / "CHS.xlsx",
-            {("5.2.9", "due"): dt.datetime(2017, 9, 30)})
+    fill_in(
+        cycle / "outbox" / "CHS.xlsx",
+        cycle / "inbox" / "CHS.xlsx",
+        {("5.2.9", "due"): dt.datetime(2017, 9, 30)},
+    )
     result, out = merge(cycle)
     assert result.exit_code == 0, result.output
     [due] = [a[H["due"]] for a in actions_by_id(out).values() if ref_of(a) == "5.2.9"]
@@ -573,8 +598,16 @@ def test_templates_issued_before_the_split_still_reach_each_services_own_row(tmp
     (tmp_path / "inbox").mkdir()
     for service in JOINT_EDITS:
         actions = [a for a in plan.actions if service in routes[a.id]]
-        write_template(plan, service, actions, tmp_path / f"{service}.xlsx", cycle=CYCLE, due=None,
-                       issued_at=now(), password="")
+        write_template(
+            plan,
+            service,
+            actions,
+            tmp_path / f"{service}.xlsx",
+            cycle=CYCLE,
+            due=None,
+            issued_at=now(),
+            password="",
+        )
         fill_in(tmp_path / f"{service}.xlsx", tmp_path / "inbox" / f"{service}.xlsx", JOINT_EDITS[service])
 
     result = invoke("merge", tmp_path / "plan.xlsx", tmp_path / "inbox", "-o", tmp_path / "out.xlsx")

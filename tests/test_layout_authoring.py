@@ -30,11 +30,14 @@ def test_show_toml_prints_a_whole_layout_file_to_start_from(run, tmp_path, name)
 def test_a_layout_written_from_the_printed_file_imports_the_users_plan(run, tmp_path):
     text = run("layouts", "--show", "kmpt", "--toml").output
     text = text.replace('name = "kmpt"', 'name = "our-trust"').replace(
-        'header = "Owner"', 'header = "Accountable director"')
+        'header = "Owner"', 'header = "Accountable director"'
+    )
     mine = tmp_path / "our-trust.toml"
     mine.write_text(text, encoding="utf-8")
-    source = write_csv(tmp_path / "plan.csv", [
-        ["#", "Action Required", "Accountable director"], ["1", "Audit", "Director of Nursing"]])
+    source = write_csv(
+        tmp_path / "plan.csv",
+        [["#", "Action Required", "Accountable director"], ["1", "Audit", "Director of Nursing"]],
+    )
 
     result = run("import", source, "-o", tmp_path / "plan.xlsx", "--layout", mine)
 
@@ -44,25 +47,45 @@ def test_a_layout_written_from_the_printed_file_imports_the_users_plan(run, tmp_
 
 CQC = builtin_layouts()["cqc"].read_text(encoding="utf-8")
 PLAIN_ERRORS = {
-    "colour": (CQC.replace('fill = "#C00000"', 'fill = "red"'),
-               ['rating[2] (Red).fill: must be a colour written as "#" and six hex digits, '
-                'such as "#C00000".']),
-    "unknown column key": (CQC.replace("width = 11", "widht = 11"),
-                           ["column[1] (overarching_ref).widht: xlplan does not know this key "
-                            "(a typo?). Keys allowed in a [[column]]:", "aliases"]),
-    "unknown top key": (CQC.replace('name = "cqc"', 'name = "cqc"\nroute_by = "x"'),
-                        ["route_by: xlplan does not know this key (a typo?). Keys allowed at the "
-                         "top: name, title"]),
-    "field spelling": (CQC.replace('field = "due"', 'field = "Due date"'),
-                       ['field: must be lower-case letters, digits and "_", starting with a letter']),
-    "missing key": (CQC.replace('header = "Directorate"\n', ""),
-                    ["column[3] (directorate).header: this key is required: add it."]),
-    "list expected": (CQC.replace('route_separators = ["&"]', 'route_separators = "&"'),
-                      ['route_separators: must be a list in square brackets, such as ["A", "B"].']),
+    "colour": (
+        CQC.replace('fill = "#C00000"', 'fill = "red"'),
+        ['rating[2] (Red).fill: must be a colour written as "#" and six hex digits, such as "#C00000".'],
+    ),
+    "unknown column key": (
+        CQC.replace("width = 11", "widht = 11"),
+        [
+            "column[1] (overarching_ref).widht: xlplan does not know this key "
+            "(a typo?). Keys allowed in a [[column]]:",
+            "aliases",
+        ],
+    ),
+    "unknown top key": (
+        CQC.replace('name = "cqc"', 'name = "cqc"\nroute_by = "x"'),
+        ["route_by: xlplan does not know this key (a typo?). Keys allowed at the top: name, title"],
+    ),
+    "field spelling": (
+        CQC.replace('field = "due"', 'field = "Due date"'),
+        ['field: must be lower-case letters, digits and "_", starting with a letter'],
+    ),
+    "missing key": (
+        CQC.replace('header = "Directorate"\n', ""),
+        ["column[3] (directorate).header: this key is required: add it."],
+    ),
+    "list expected": (
+        CQC.replace('route_separators = ["&"]', 'route_separators = "&"'),
+        ['route_separators: must be a list in square brackets, such as ["A", "B"].'],
+    ),
     "width": (CQC.replace("width = 11", "width = 0"), ["width: must be more than 0."]),
 }
-PYDANTIC_WORDS = ["Input should", "Extra inputs are not permitted", "String should match pattern",
-                  "Field required", "Value error", "validation error", "pydantic"]
+PYDANTIC_WORDS = [
+    "Input should",
+    "Extra inputs are not permitted",
+    "String should match pattern",
+    "Field required",
+    "Value error",
+    "validation error",
+    "pydantic",
+]
 
 
 @pytest.mark.parametrize("case", PLAIN_ERRORS)

@@ -10,8 +10,7 @@ from conftest import DEFAULT_SCALE, LAYOUTS, LPT_HEADERS, LPT_SOURCE
 
 from xlplan.layout import builtin_layouts, load_layout
 
-CQC_TOML = (Path(__file__).resolve().parent.parent / "templates" / "cqc.toml").read_text(
-    encoding="utf-8")
+CQC_TOML = (Path(__file__).resolve().parent.parent / "templates" / "cqc.toml").read_text(encoding="utf-8")
 
 
 def test_layouts_lists_the_four_built_in_layouts(run):
@@ -42,10 +41,10 @@ def test_layouts_show_prints_every_column_and_the_scale(run, name):
     result = run("layouts", "--show", name)
 
     assert result.exit_code == 0, result.output
-    shown = re.findall(r"^  (central|service|committee)\s+(\S+)\s+(\S+)\s+(.+)$",
-                       result.output, re.M)
+    shown = re.findall(r"^  (central|service|committee)\s+(\S+)\s+(\S+)\s+(.+)$", result.output, re.M)
     assert [(owner, kind, field) for owner, kind, field, _ in shown] == [
-        (c.owner, c.type, c.field) for c in layout.columns]
+        (c.owner, c.type, c.field) for c in layout.columns
+    ]
     assert [h.rstrip() for *_, h in shown] == [c.header[:70].rstrip() for c in layout.columns]
     assert "ratings: " + ", ".join(DEFAULT_SCALE) in result.output
 
@@ -61,15 +60,22 @@ def test_cqc_services_own_the_five_cqc_questions_manager_comments_and_their_rati
     layout, _ = load_layout("cqc")
 
     assert layout.service_fields == [
-        "action", "sustain", "resources", "due", "impact", "manager", "comments", "directorate_rag"]
+        "action",
+        "sustain",
+        "resources",
+        "due",
+        "impact",
+        "manager",
+        "comments",
+        "directorate_rag",
+    ]
     assert layout.service_rating == "directorate_rag"
 
 
 def test_cqc_committee_owns_the_committee_and_compass_ratings():
     layout, _ = load_layout("cqc")
 
-    assert [c.field for c in layout.columns if c.owner == "committee"] == [
-        "committee_rag", "compass_rag"]
+    assert [c.field for c in layout.columns if c.owner == "committee"] == ["committee_rag", "compass_rag"]
     assert {c.owner for c in layout.columns} == {"central", "service", "committee"}
 
 

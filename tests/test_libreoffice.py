@@ -33,16 +33,35 @@ SOURCE = REPO / "examples" / "lpt-cqc-2017" / "source.csv"
 PLAN = "Action plan"
 META_SHEETS = ("_xlplan", "_xlplan_issued")
 RATINGS = {  # the CQC layout's scale and its fills (templates/cqc.toml)
-    "White": "#ffffff", "Red": "#c00000", "Amber": "#ffc000",
-    "Green": "#00b050", "Purple": "#7030a0", "Blue": "#0070c0",
+    "White": "#ffffff",
+    "Red": "#c00000",
+    "Amber": "#ffc000",
+    "Green": "#00b050",
+    "Purple": "#7030a0",
+    "Blue": "#0070c0",
 }
 # Row 3 is the header; actions start on row 4.  Column letter -> owner, as issued to a
 # service: only "service" columns may be typed in.
 OWNERS = {
-    "A": "central", "B": "central", "C": "central", "D": "central", "E": "central",
-    "F": "central", "G": "service", "H": "service", "I": "service", "J": "service",
-    "K": "service", "L": "service", "M": "service", "N": "service", "O": "committee",
-    "P": "committee", "Q": "central", "R": "central", "S": "xlplan",  # S: xlplan ID
+    "A": "central",
+    "B": "central",
+    "C": "central",
+    "D": "central",
+    "E": "central",
+    "F": "central",
+    "G": "service",
+    "H": "service",
+    "I": "service",
+    "J": "service",
+    "K": "service",
+    "L": "service",
+    "M": "service",
+    "N": "service",
+    "O": "committee",
+    "P": "committee",
+    "Q": "central",
+    "R": "central",
+    "S": "xlplan",  # S: xlplan ID
 }
 PROTECTED_MESSAGE = "Protected cells can not be modified."
 
@@ -57,8 +76,7 @@ def outbox(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("lo-templates")
     plan = work / "plan.xlsx"
     run_cli("import", str(SOURCE), "-o", str(plan))
-    run_cli("template", str(plan), "-o", str(work / "outbox"), "--cycle", "2017-Q2",
-            "--due", "30/06/2017")
+    run_cli("template", str(plan), "-o", str(work / "outbox"), "--cycle", "2017-Q2", "--due", "30/06/2017")
     return work / "outbox"
 
 
@@ -78,8 +96,7 @@ def doc(libreoffice, fypc):
 def calamine_book(path: Path) -> dict[str, list[list]]:
     """Every sheet's values as xlplan reads a return (calamine), by sheet name."""
     book = python_calamine.CalamineWorkbook.from_path(str(path))
-    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-            for name in book.sheet_names}
+    return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
 
 
 # ------------------------------------------------------------------------- loading
@@ -159,10 +176,12 @@ def test_guidance_sheet_refuses_typing(doc):
     assert res["cursor"] == "$Guidance.$B$3"
 
 
-@pytest.mark.xfail(reason="LibreOffice 7.4 neither imports nor exports xlsx workbook-"
-                          "structure protection (<workbookProtection lockStructure>), so "
-                          "in LibreOffice a service can unhide/rename/delete sheets",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="LibreOffice 7.4 neither imports nor exports xlsx workbook-"
+    "structure protection (<workbookProtection lockStructure>), so "
+    "in LibreOffice a service can unhide/rename/delete sheets",
+    strict=False,
+)
 def test_workbook_structure_is_protected(doc):
     assert doc.document_protected()
 
@@ -197,8 +216,11 @@ def test_ratings_are_coloured_by_conditional_format(doc):
     entries = {e["formula1"]: e for e in formats[0]["entries"]}
     for rating, fill in RATINGS.items():
         entry = entries[f'"{rating}"']
-        assert (entry["entry_type"], entry["operator"], entry["background"]) == \
-            ("CONDITION", "EQUAL", fill), entry
+        assert (entry["entry_type"], entry["operator"], entry["background"]) == (
+            "CONDITION",
+            "EQUAL",
+            fill,
+        ), entry
 
 
 def test_typed_rating_is_painted_in_its_colour(doc):
@@ -212,8 +234,11 @@ def test_typed_rating_is_painted_in_its_colour(doc):
         if rating == "White":
             assert painted is None, painted
         else:
-            assert painted is not None and lo_harness.colour_distance(painted, fill) <= 8, \
-                (rating, painted, doc.rendered_colours(PLAN, cell).most_common(3))
+            assert painted is not None and lo_harness.colour_distance(painted, fill) <= 8, (
+                rating,
+                painted,
+                doc.rendered_colours(PLAN, cell).most_common(3),
+            )
 
 
 # ------------------------------------------------------------------------- sheets & print
@@ -311,10 +336,13 @@ def test_template_prints_to_pdf_and_png(libreoffice, fypc, tmp_path):
         data = png.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000, png
     # Page 1 is not blank: rasterise it and look for ink.
-    subprocess.run(["pdftoppm", "-r", "20", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(tmp_path / "page1")], check=True, capture_output=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "20", "-f", "1", "-l", "1", "-singlefile", str(pdf), str(tmp_path / "page1")],
+        check=True,
+        capture_output=True,
+    )
     width, height, rgb = lo_harness.read_ppm(tmp_path / "page1.ppm")
-    ink = sum(1 for i in range(0, len(rgb), 3) if min(rgb[i:i + 3]) < 200)
+    ink = sum(1 for i in range(0, len(rgb), 3) if min(rgb[i : i + 3]) < 200)
     assert ink > 0.001 * width * height
 
 
@@ -376,8 +404,9 @@ def test_xlplan_validates_what_libreoffice_saved(lo_returns, outbox, kind):
     import json
 
     plan = outbox.parent / "plan.xlsx"
-    result = CliRunner().invoke(main, ["validate", str(lo_returns[kind]), "--plan", str(plan),
-                                       "--as-of", "2017-01-01", "--json"])
+    result = CliRunner().invoke(
+        main, ["validate", str(lo_returns[kind]), "--plan", str(plan), "--as-of", "2017-01-01", "--json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)["files"][0]
     assert (report["service"], report["cycle"]) == ("FYPC", "2017-Q2")
@@ -388,8 +417,9 @@ def test_xlplan_validates_what_libreoffice_saved(lo_returns, outbox, kind):
 def test_xlplan_merges_what_libreoffice_saved(libreoffice, lo_returns, outbox, fypc, tmp_path, kind):
     plan = outbox.parent / "plan.xlsx"
     out = tmp_path / "consolidated.xlsx"
-    result = CliRunner().invoke(main, ["merge", str(plan), str(lo_returns[kind].parent),
-                                       "-o", str(out), "--as-of", "2017-01-01"])
+    result = CliRunner().invoke(
+        main, ["merge", str(plan), str(lo_returns[kind].parent), "-o", str(out), "--as-of", "2017-01-01"]
+    )
     assert result.exit_code == 0, result.output
     assert "4 cell(s) changed" in result.output, result.output
     rows = calamine_book(out)[PLAN]
@@ -409,9 +439,18 @@ def consolidated(tmp_path_factory) -> Path:
     """The bundled example cycle merged: highlights, refusals, a conflict, a Summary chart."""
     out = tmp_path_factory.mktemp("lo-consolidated") / "consolidated.xlsx"
     example = REPO / "examples" / "lpt-cqc-2017"
-    result = CliRunner().invoke(main, ["merge", str(example / "plan.xlsx"),
-                                       str(example / "returns"), "-o", str(out),
-                                       "--as-of", "2017-07-31"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "merge",
+            str(example / "plan.xlsx"),
+            str(example / "returns"),
+            "-o",
+            str(out),
+            "--as-of",
+            "2017-07-31",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -445,21 +484,48 @@ def test_previews_for_the_readme(libreoffice, fypc, lo_returns, consolidated, tm
         "consolidated": (consolidated, 1, (0, 0, 1500, 650)),
     }
     pdf = libreoffice.to_pdf(consolidated, tmp_path / "c")
-    summary_page = next(i for i in range(1, lo_harness.pdf_pages(pdf) + 1)
-                        if "summary after the merge" in _page_text(pdf, i))
+    summary_page = next(
+        i for i in range(1, lo_harness.pdf_pages(pdf) + 1) if "summary after the merge" in _page_text(pdf, i)
+    )
     shots["summary"] = (consolidated, summary_page, (0, 0, 1300, 560))
     target = REPO / "docs" if os.environ.get("XLPLAN_WRITE_PREVIEWS") == "1" else tmp_path / "docs"
     target.mkdir(exist_ok=True)
     for name, (path, page, (x, y, w, h)) in shots.items():
         pdf = libreoffice.to_pdf(path, tmp_path / name)
         stem = target / name
-        subprocess.run(["pdftoppm", "-png", "-r", "110", "-f", str(page), "-l", str(page),
-                        "-singlefile", "-x", str(x), "-y", str(y), "-W", str(w), "-H", str(h),
-                        str(pdf), str(stem)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "pdftoppm",
+                "-png",
+                "-r",
+                "110",
+                "-f",
+                str(page),
+                "-l",
+                str(page),
+                "-singlefile",
+                "-x",
+                str(x),
+                "-y",
+                str(y),
+                "-W",
+                str(w),
+                "-H",
+                str(h),
+                str(pdf),
+                str(stem),
+            ],
+            check=True,
+            capture_output=True,
+        )
         assert (target / f"{name}.png").stat().st_size > 5000, name
 
 
 def _page_text(pdf: Path, page: int) -> str:
-    done = subprocess.run(["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["pdftotext", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return done.stdout

@@ -64,14 +64,23 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     result = invoke("import", LPT_SOURCE, "-o", plan, "--contacts", contacts)
     assert result.exit_code == 0, result.output
     outbox = root / "outbox"
-    result = invoke("template", plan, "-o", outbox, "--cycle", CYCLE, "--due", DUE, "--drafts",
-                    env={"SOURCE_DATE_EPOCH": EPOCH})
+    result = invoke(
+        "template",
+        plan,
+        "-o",
+        outbox,
+        "--cycle",
+        CYCLE,
+        "--due",
+        DUE,
+        "--drafts",
+        env={"SOURCE_DATE_EPOCH": EPOCH},
+    )
     assert result.exit_code == 0, result.output
     filled = root / "filled"
     for service, edits in EDITS.items():
         fill_in(outbox / LPT_SERVICE_FILES[service], filled / LPT_SERVICE_FILES[service], edits)
-    return {"root": root, "plan": plan, "outbox": outbox, "filled": filled,
-            "template_output": result.output}
+    return {"root": root, "plan": plan, "outbox": outbox, "filled": filled, "template_output": result.output}
 
 
 def parse(path: Path) -> EmailMessage:
@@ -83,8 +92,14 @@ def body(draft: EmailMessage, kind: str = "plain") -> str:
     return draft.get_body((kind,)).get_content().replace("\r\n", "\n")
 
 
-def reply(sender: str, attachments: dict[str, bytes], *, subject: str = "RE: action plan",
-          sent: dt.datetime = SENT, forwarded: list[EmailMessage] = ()) -> EmailMessage:
+def reply(
+    sender: str,
+    attachments: dict[str, bytes],
+    *,
+    subject: str = "RE: action plan",
+    sent: dt.datetime = SENT,
+    forwarded: list[EmailMessage] = (),
+) -> EmailMessage:
     """An email as a mail program saves it: a text body, workbooks attached, maybe a forward."""
     message = EmailMessage()
     message["From"] = sender
@@ -93,8 +108,7 @@ def reply(sender: str, attachments: dict[str, bytes], *, subject: str = "RE: act
     message["Date"] = format_datetime(sent)
     message.set_content("Please find our return attached.")
     for name, data in attachments.items():
-        message.add_attachment(data, maintype="application", subtype=XLSX_TYPE.split("/")[1],
-                               filename=name)
+        message.add_attachment(data, maintype="application", subtype=XLSX_TYPE.split("/")[1], filename=name)
     for inner in forwarded:
         message.add_attachment(inner)  # message/rfc822, as "forward as attachment" does
     return message
@@ -110,12 +124,19 @@ def email_inbox(world, inbox: Path) -> Path:
     """The three returns as they arrive by email, and one email with nothing attached."""
     filled = world["filled"]
     corporate = (filled / "Corporate.xlsx").read_bytes()
-    save(reply("Jane Doe <jane.doe@nhs.net>", {"Corporate.xlsx": corporate}),
-         inbox / "RE Corporate action plan.eml")
-    original = reply("Bob Smith <bob.smith@nhs.net>", {"CHS.xlsx": (filled / "CHS.xlsx").read_bytes()},
-                     sent=dt.datetime(2025, 3, 21, 9, 0, tzinfo=dt.UTC))
-    save(reply("PA to CHS <pa.chs@nhs.net>", {}, subject="FW: CHS return", forwarded=[original]),
-         inbox / "FW CHS return.eml")
+    save(
+        reply("Jane Doe <jane.doe@nhs.net>", {"Corporate.xlsx": corporate}),
+        inbox / "RE Corporate action plan.eml",
+    )
+    original = reply(
+        "Bob Smith <bob.smith@nhs.net>",
+        {"CHS.xlsx": (filled / "CHS.xlsx").read_bytes()},
+        sent=dt.datetime(2025, 3, 21, 9, 0, tzinfo=dt.UTC),
+    )
+    save(
+        reply("PA to CHS <pa.chs@nhs.net>", {}, subject="FW: CHS return", forwarded=[original]),
+        inbox / "FW CHS return.eml",
+    )
     with zipfile.ZipFile(inbox / "fypc returns.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(filled / "FYPC.xlsx", "returns/FYPC.xlsx")
     save(reply("Ian <ian@nhs.net>", {}, subject="Will send next week"), inbox / "no attachment.eml")
@@ -129,7 +150,7 @@ def services_sheet(plan: Path) -> dict[str, list[str]]:
     rows = sheet_values(plan, "Services")
     start = next(i for i, r in enumerate(rows) if r and r[0] == "Service")
     assert rows[start][:4] == ["Service", "Contact names", "Email addresses", "Cc"]
-    return {r[0]: [str(c) for c in r[1:4]] for r in rows[start + 1:] if r and r[0]}
+    return {r[0]: [str(c) for c in r[1:4]] for r in rows[start + 1 :] if r and r[0]}
 
 
 def test_import_with_contacts_fills_the_services_sheet_and_adds_missing_services(world) -> None:
@@ -219,8 +240,9 @@ def test_one_draft_per_service_opens_unsent_with_the_workbook_attached(world) ->
         draft = parse(outbox / file_name.replace(".xlsx", ".eml"))
         assert draft["X-Unsent"] == "1"
         assert draft["From"] is None and draft["Date"] is None  # the sender's mailbox gives both
-        assert draft["Subject"] == (f"CQC action plan: {service} action plan for cycle {CYCLE}, "
-                                    f"please return by {DUE}")
+        assert draft["Subject"] == (
+            f"CQC action plan: {service} action plan for cycle {CYCLE}, please return by {DUE}"
+        )
         text = body(draft)
         html = body(draft, "html")
         _, rows = plan_table(outbox / file_name)
@@ -243,11 +265,26 @@ def test_one_draft_per_service_opens_unsent_with_the_workbook_attached(world) ->
 
 def test_message_file_with_placeholders_and_subject(world, tmp_path: Path) -> None:
     message = tmp_path / "message.txt"
-    message.write_text("Subject: {service}: please update {actions} actions by {due}\n\n"
-                       "Hello {service},\n\nThe {plan} ({cycle}) is attached. {{not a placeholder}}\n",
-                       encoding="utf-8")
-    result = invoke("template", world["plan"], "-o", tmp_path / "out", "--cycle", CYCLE, "--due", DUE,
-                    "--service", "FYPC", "--drafts", "--message", message)
+    message.write_text(
+        "Subject: {service}: please update {actions} actions by {due}\n\n"
+        "Hello {service},\n\nThe {plan} ({cycle}) is attached. {{not a placeholder}}\n",
+        encoding="utf-8",
+    )
+    result = invoke(
+        "template",
+        world["plan"],
+        "-o",
+        tmp_path / "out",
+        "--cycle",
+        CYCLE,
+        "--due",
+        DUE,
+        "--service",
+        "FYPC",
+        "--drafts",
+        "--message",
+        message,
+    )
     assert result.exit_code == 0, result.output
     draft = parse(tmp_path / "out" / "FYPC.eml")
     assert draft["Subject"] == f"FYPC: please update 19 actions by {DUE}"
@@ -294,8 +331,10 @@ def test_an_inbox_of_emails_gives_the_same_master_as_the_bare_files(world, tmp_p
     # ... the Changes sheet ...
     changes = sheet_values(from_mail, "Changes")
     files = {r[2] for r in changes[3:] if len(r) > 2 and r[1] == "Corporate"}
-    assert files == {"RE Corporate action plan.eml » Corporate.xlsx, returned by Jane Doe "
-                     "<jane.doe@nhs.net> on 20/03/2025 10:15"}
+    assert files == {
+        "RE Corporate action plan.eml » Corporate.xlsx, returned by Jane Doe "
+        "<jane.doe@nhs.net> on 20/03/2025 10:15"
+    }
     # ... the JSON report, and the email that had nothing attached, on the Issues sheet.
     report = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
     corporate = next(s for s in report["services"] if s["service"] == "Corporate")
@@ -307,8 +346,9 @@ def test_an_inbox_of_emails_gives_the_same_master_as_the_bare_files(world, tmp_p
 
 def test_an_email_in_outlooks_rich_text_format_says_what_to_do(tmp_path: Path) -> None:
     message = reply("jane.doe@nhs.net", {})
-    message.add_attachment(b"\x78\x9f\x3e\x22" + bytes(100), maintype="application",
-                           subtype="ms-tnef", filename="winmail.dat")
+    message.add_attachment(
+        b"\x78\x9f\x3e\x22" + bytes(100), maintype="application", subtype="ms-tnef", filename="winmail.dat"
+    )
     save(message, tmp_path / "inbox" / "rtf.eml")
     files, problems = mail.unpack_inbox_file(tmp_path / "inbox" / "rtf.eml")
     assert files == []
@@ -319,8 +359,13 @@ def test_an_email_in_outlooks_rich_text_format_says_what_to_do(tmp_path: Path) -
 
 def test_validate_names_the_email_and_warns_of_a_stranger(world, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    save(reply("Someone <someone@example.org>", {
-        "Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}), inbox / "odd.eml")
+    save(
+        reply(
+            "Someone <someone@example.org>",
+            {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()},
+        ),
+        inbox / "odd.eml",
+    )
     result = invoke("validate", inbox, "--plan", world["plan"], "--json")
     assert result.exit_code == 0, result.output
     [item] = json.loads(result.stdout)["files"]
@@ -330,27 +375,38 @@ def test_validate_names_the_email_and_warns_of_a_stranger(world, tmp_path: Path)
     assert "Someone <someone@example.org>" in warning["message"]
     assert "jane.doe@nhs.net" in warning["message"]
     # the same return from a listed contact: no warning
-    save(reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
-         inbox / "odd.eml")
+    save(
+        reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
+        inbox / "odd.eml",
+    )
     result = invoke("validate", inbox, "--plan", world["plan"], "--json")
     assert "unknown-sender" not in result.stdout
 
 
 def test_an_outlook_msg_return(world, tmp_path: Path) -> None:
     msgforge = pytest.importorskip(
-        "msgforge", reason="msgforge (in the test extra: pip install -e '.[test]') writes the "
-        "Outlook .msg files this test reads; without it the .msg reader is untested here")
-    message = msgforge.Message(subject="RE: Corporate", text_body="Attached.",
-                               sender=("jane.doe@nhs.net", "Jane Doe"),
-                               to=[("quality.team@nhs.net", "Quality")],
-                               sent=dt.datetime(2025, 3, 22, 8, 30, tzinfo=dt.UTC))
+        "msgforge",
+        reason="msgforge (in the test extra: pip install -e '.[test]') writes the "
+        "Outlook .msg files this test reads; without it the .msg reader is untested here",
+    )
+    message = msgforge.Message(
+        subject="RE: Corporate",
+        text_body="Attached.",
+        sender=("jane.doe@nhs.net", "Jane Doe"),
+        to=[("quality.team@nhs.net", "Quality")],
+        sent=dt.datetime(2025, 3, 22, 8, 30, tzinfo=dt.UTC),
+    )
     message.attach_bytes("Corporate.xlsx", (world["filled"] / "Corporate.xlsx").read_bytes())
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     message.save(inbox / "RE Corporate.msg")
     # Outlook keeps an email attached to another as it was saved: here an .eml from CHS
-    forward = msgforge.Message(subject="FW: CHS", text_body="See attached.",
-                               sender=("pa.chs@nhs.net", "PA"), sent=dt.datetime(2025, 3, 23, tzinfo=dt.UTC))
+    forward = msgforge.Message(
+        subject="FW: CHS",
+        text_body="See attached.",
+        sender=("pa.chs@nhs.net", "PA"),
+        sent=dt.datetime(2025, 3, 23, tzinfo=dt.UTC),
+    )
     chs = (world["filled"] / "CHS.xlsx").read_bytes()
     original = reply("Bob Smith <bob.smith@nhs.net>", {"CHS.xlsx": chs})
     forward.attach_bytes("RE CHS.eml", original.as_bytes(policy=policy.SMTP))
@@ -411,8 +467,10 @@ def hostile_inbox(world, inbox: Path) -> dict[str, str]:
     (inbox / "broken.zip").write_bytes(b"PK\x03\x04" + bytes(100))
     expected["broken.zip"] = "the zip is damaged"
     # and one good return among them
-    save(reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
-         inbox / "good.eml")
+    save(
+        reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
+        inbox / "good.eml",
+    )
     return expected
 
 
@@ -452,8 +510,9 @@ def test_many_emails_are_read_in_parallel_workers_with_their_senders(world, tmp_
         save(reply(f"person{number}@example.org", {"Corporate.xlsx": data}), inbox / f"r{number:02}.eml")
     result = invoke("validate", inbox, "--plan", world["plan"], "--json")
     files = json.loads(result.stdout)["files"]
-    assert [Path(f["path"]).name for f in files] == [f"r{n:02}.eml » Corporate.xlsx"
-                                                    for n in range(PARALLEL_FROM + 2)]
+    assert [Path(f["path"]).name for f in files] == [
+        f"r{n:02}.eml » Corporate.xlsx" for n in range(PARALLEL_FROM + 2)
+    ]
     for number, item in enumerate(files):
         [warning] = [p for p in item["problems"] if p["code"] == "unknown-sender"]
         assert warning["value"] == f"person{number}@example.org"
@@ -487,16 +546,28 @@ def test_limits_are_named_and_sane() -> None:
 
 def test_chase_drafts_reminders_with_the_template_attached(world, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
-    save(reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
-         inbox / "corporate.eml")
+    save(
+        reply("jane.doe@nhs.net", {"Corporate.xlsx": (world["filled"] / "Corporate.xlsx").read_bytes()}),
+        inbox / "corporate.eml",
+    )
     other_plan = tmp_path / "other"
     other_plan.mkdir()
     invoke("import", LPT_SOURCE, "-o", other_plan / "plan.xlsx")
     invoke("template", other_plan / "plan.xlsx", "-o", other_plan / "out", "--service", "FYPC")
     shutil.copy(other_plan / "out" / "FYPC.xlsx", inbox / "FYPC.xlsx")  # another plan: refused
     reminders = tmp_path / "reminders"
-    result = invoke("chase", world["plan"], inbox, "-o", reminders, "--as-of", "01/04/2025",
-                    "--outbox", world["outbox"], "--json")
+    result = invoke(
+        "chase",
+        world["plan"],
+        inbox,
+        "-o",
+        reminders,
+        "--as-of",
+        "01/04/2025",
+        "--outbox",
+        world["outbox"],
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["due"] == "2025-03-31"
@@ -519,8 +590,18 @@ def test_chase_drafts_reminders_with_the_template_attached(world, tmp_path: Path
 
 def test_chase_before_the_due_date_only_chases_what_is_overdue(world, tmp_path: Path) -> None:
     def overdue_of_chs(*inbox: Path) -> list[str]:
-        result = invoke("chase", world["plan"], *inbox, "-o", tmp_path / "r", "--as-of", "01/03/2025",
-                        "--outbox", world["outbox"], "--json")
+        result = invoke(
+            "chase",
+            world["plan"],
+            *inbox,
+            "-o",
+            tmp_path / "r",
+            "--as-of",
+            "01/03/2025",
+            "--outbox",
+            world["outbox"],
+            "--json",
+        )
         assert result.exit_code == 0, result.output
         assert "not received" not in result.stdout  # not due yet
         chs = next(s for s in json.loads(result.stdout)["services"] if s["service"] == "CHS")
@@ -530,8 +611,11 @@ def test_chase_before_the_due_date_only_chases_what_is_overdue(world, tmp_path: 
     assert "5.1.1" in overdue_of_chs()
     # CHS's return rates 5.1.1 complete (Blue, with evidence): no longer chased for it
     inbox = tmp_path / "inbox"
-    fill_in(world["outbox"] / "CHS.xlsx", inbox / "CHS.xlsx", {
-        ("5.1.1", "directorate_rag"): "Blue", ("5.1.1", "comments"): "Evidence: audit 02/2025."})
+    fill_in(
+        world["outbox"] / "CHS.xlsx",
+        inbox / "CHS.xlsx",
+        {("5.1.1", "directorate_rag"): "Blue", ("5.1.1", "comments"): "Evidence: audit 02/2025."},
+    )
     remaining = overdue_of_chs(inbox)
     assert "5.1.1" not in remaining and remaining
 

@@ -69,50 +69,80 @@ PROPOSAL = {
     "directorate_rag": "White",
 }
 RETURNS = {
-    "CHS.xlsx": ("CHS.xlsx", dt.datetime(2017, 7, 5, 11, 0), {
-        ("2.1", "directorate_rag"): "Amber",
-        ("2.1.1", "directorate_rag"): "green",  # typed past the dropdown's spelling
-        ("2.1.2", "directorate_rag"): "Yellow",  # not on the scale: refused
-        ("5.1", "directorate_rag"): "Green",
-        ("5.2.1", "directorate_rag"): "Purple",
-        ("5.2.1", "comments"): "Evidence pack sent to CompAss 30/06/2017.",  # conflict
-        ("5.2.2", "comments"): "Recruitment to two band 6 posts under way.\r\n"
-                               "Interviews 20/07/2017; offers expected in August.",
-        ("5.2.4", "manager"): "Zoë ✅",
-        ("5.2.5", "comments"): FORMULA_TEXT,  # typed as text, must stay text
-        ("5.2.9", "due"): dt.datetime(2017, 9, 30),  # a real date typed in Excel
-        ("5.2.10", "comments"): "Après l'audit: «conforme» — 12/12 records ✔",
-    }, [], False),
+    "CHS.xlsx": (
+        "CHS.xlsx",
+        dt.datetime(2017, 7, 5, 11, 0),
+        {
+            ("2.1", "directorate_rag"): "Amber",
+            ("2.1.1", "directorate_rag"): "green",  # typed past the dropdown's spelling
+            ("2.1.2", "directorate_rag"): "Yellow",  # not on the scale: refused
+            ("5.1", "directorate_rag"): "Green",
+            ("5.2.1", "directorate_rag"): "Purple",
+            ("5.2.1", "comments"): "Evidence pack sent to CompAss 30/06/2017.",  # conflict
+            ("5.2.2", "comments"): "Recruitment to two band 6 posts under way.\r\n"
+            "Interviews 20/07/2017; offers expected in August.",
+            ("5.2.4", "manager"): "Zoë ✅",
+            ("5.2.5", "comments"): FORMULA_TEXT,  # typed as text, must stay text
+            ("5.2.9", "due"): dt.datetime(2017, 9, 30),  # a real date typed in Excel
+            ("5.2.10", "comments"): "Après l'audit: «conforme» — 12/12 records ✔",
+        },
+        [],
+        False,
+    ),
     # Removed the sheet protection and edited a locked requirement cell.
-    "FYPC.xlsx": ("FYPC.xlsx", dt.datetime(2017, 7, 6, 14, 0), {
-        ("2.2", "provider_requirement"): "Requirement met - please close.",
-        ("2.2", "comments"): None,  # cleared: an edit like any other
-        ("2.2.1", "directorate_rag"): "Green",
-        ("2.2.1", "comments"): "Care plan template revised and live on SystmOne.",
-        ("17.2.1", "directorate_rag"): "Blue",
-        ("17.2.1", "comments"): "Assured by the committee 15/06/2017.",
-    }, [], True),
+    "FYPC.xlsx": (
+        "FYPC.xlsx",
+        dt.datetime(2017, 7, 6, 14, 0),
+        {
+            ("2.2", "provider_requirement"): "Requirement met - please close.",
+            ("2.2", "comments"): None,  # cleared: an edit like any other
+            ("2.2.1", "directorate_rag"): "Green",
+            ("2.2.1", "comments"): "Care plan template revised and live on SystmOne.",
+            ("17.2.1", "directorate_rag"): "Blue",
+            ("17.2.1", "comments"): "Assured by the committee 15/06/2017.",
+        },
+        [],
+        True,
+    ),
     # Returned under another name.
-    "Corporate return FINAL v2.xlsx": ("Corporate.xlsx", dt.datetime(2017, 7, 7, 9, 0), {
-        ("1", "directorate_rag"): "Amber",
-        ("1", "comments"): "Core standards agreed;\ndirectorate training reviews due September.",
-        ("2", "directorate_rag"): "Green",
-    }, [], False),
+    "Corporate return FINAL v2.xlsx": (
+        "Corporate.xlsx",
+        dt.datetime(2017, 7, 7, 9, 0),
+        {
+            ("1", "directorate_rag"): "Amber",
+            ("1", "comments"): "Core standards agreed;\ndirectorate training reviews due September.",
+            ("2", "directorate_rag"): "Green",
+        },
+        [],
+        False,
+    ),
     # AMH/LD sent two: this one, saved last (its name sorts first, its file time is older) ...
-    "AMH-LD.xlsx": ("AMH-LD.xlsx", AMH_LD_LATER, {
-        ("3.1", "directorate_rag"): "Green",
-        ("3.1", "comments"): "Audit of care plans completed in June; 86% compliant.\n"
-                             "Re-audit booked for September.",
-        ("4.1", "directorate_rag"): "Purple",
-        ("4.1", "comments"): "Minutes 12/06/2017 record sign-off. Evidence: CQC/4.1.",
-        ("11.2", "manager"): "Head of Nursing, AMH/LD — Zoë Ødegaard",
-    }, [PROPOSAL], False),
+    "AMH-LD.xlsx": (
+        "AMH-LD.xlsx",
+        AMH_LD_LATER,
+        {
+            ("3.1", "directorate_rag"): "Green",
+            ("3.1", "comments"): "Audit of care plans completed in June; 86% compliant.\n"
+            "Re-audit booked for September.",
+            ("4.1", "directorate_rag"): "Purple",
+            ("4.1", "comments"): "Minutes 12/06/2017 record sign-off. Evidence: CQC/4.1.",
+            ("11.2", "manager"): "Head of Nursing, AMH/LD — Zoë Ødegaard",
+        },
+        [PROPOSAL],
+        False,
+    ),
     # ... and this earlier draft, which must not be applied.
-    "AMH-LD v2.xlsx": ("AMH-LD.xlsx", AMH_LD_EARLIER, {
-        ("3.1", "directorate_rag"): "Red",
-        ("3.1", "comments"): "Draft: audit not started.",
-        ("4.2", "directorate_rag"): "Red",
-    }, [], False),
+    "AMH-LD v2.xlsx": (
+        "AMH-LD.xlsx",
+        AMH_LD_EARLIER,
+        {
+            ("3.1", "directorate_rag"): "Red",
+            ("3.1", "comments"): "Draft: audit not started.",
+            ("4.2", "directorate_rag"): "Red",
+        },
+        [],
+        False,
+    ),
 }
 APPLIED_FILES = ["CHS.xlsx", "FYPC.xlsx", "Corporate return FINAL v2.xlsx", "AMH-LD.xlsx"]
 REFUSED = {("2.1.2", "directorate_rag"), ("2.2", "provider_requirement")}
@@ -135,15 +165,15 @@ def set_saved_time(path: Path, when: dt.datetime) -> None:
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
         for info, data in parts:
             if info.filename == "docProps/core.xml":
-                data, count = re.subn(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + stamp + rb"\2",
-                                      data)
+                data, count = re.subn(rb"(<dcterms:modified[^>]*>)[^<]*(<)", rb"\g<1>" + stamp + rb"\2", data)
                 assert count == 1, data
             archive.writestr(info, data)
     tmp.replace(path)
 
 
-def edit_master(path: Path, edits: dict[tuple[str, str], object], swap: tuple[str, str] | None = None,
-                extra=None) -> None:
+def edit_master(
+    path: Path, edits: dict[tuple[str, str], object], swap: tuple[str, str] | None = None, extra=None
+) -> None:
     """Compliance staff editing the master in Excel: cells by (reference, field), rows moved."""
     book = openpyxl.load_workbook(path)
     sheet = book[PLAN_SHEET]
@@ -180,7 +210,7 @@ def table_after(path: Path, sheet: str, first_header: str) -> list[dict[str, obj
     rows = sheet_values(path, sheet)
     start = next(i for i, r in enumerate(rows) if r and r[0] == first_header)
     header = [str(c) for c in rows[start]]
-    body = [dict(zip(header, r, strict=False)) for r in rows[start + 1:]]
+    body = [dict(zip(header, r, strict=False)) for r in rows[start + 1 :]]
     return [r for r in body if any(v not in ("", None) for v in r.values())]
 
 
@@ -267,8 +297,11 @@ def lpt(tmp_path_factory):
     assert result.exit_code == 0, result.output
     issued = folder / "plan-as-issued.xlsx"
     shutil.copy(plan, issued)
-    edit_master(plan, {(ref, field): value for ref, field, value in
-                       (CENTRAL_GROUP, CENTRAL_NOTE, MASTER_SIDE)}, swap=SWAPPED)
+    edit_master(
+        plan,
+        {(ref, field): value for ref, field, value in (CENTRAL_GROUP, CENTRAL_NOTE, MASTER_SIDE)},
+        swap=SWAPPED,
+    )
     make_inbox(outbox, inbox)
     before_bytes = plan.read_bytes()
     out, report = folder / "out.xlsx", folder / "report.json"
@@ -281,9 +314,20 @@ def lpt(tmp_path_factory):
             if (ref, field) not in REFUSED:
                 expected[(ids[ref], field)] = expected_value(value)
     return SimpleNamespace(
-        folder=folder, plan=plan, issued=issued, outbox=outbox, inbox=inbox, out=out,
-        report=report, result=result, ids=ids, expected=expected, before=by_id(plan),
-        after=by_id(out), before_bytes=before_bytes)
+        folder=folder,
+        plan=plan,
+        issued=issued,
+        outbox=outbox,
+        inbox=inbox,
+        out=out,
+        report=report,
+        result=result,
+        ids=ids,
+        expected=expected,
+        before=by_id(plan),
+        after=by_id(out),
+        before_bytes=before_bytes,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -340,8 +384,7 @@ def test_no_action_and_no_value_is_lost(lpt, proposed_id):
         for field in CQC.fields:
             if (action_id, field) in lpt.expected:
                 continue
-            assert lpt.after[action_id][H[field]] == before[H[field]], (
-                before[H["action_ref"]], field)
+            assert lpt.after[action_id][H[field]] == before[H[field]], (before[H["action_ref"]], field)
 
 
 def test_exactly_the_changed_cells_are_highlighted(lpt, cells, proposed_id):
@@ -350,17 +393,22 @@ def test_exactly_the_changed_cells_are_highlighted(lpt, cells, proposed_id):
 
     assert highlighted - proposed_row == set(lpt.expected)
     assert {key for key in lpt.expected if fill_of(cells[key]) == CONFLICT} == {
-        (lpt.ids["5.2.1"], "comments")}
+        (lpt.ids["5.2.1"], "comments")
+    }
     assert {fill_of(cells[key]) for key in lpt.expected} == {CHANGED, CONFLICT}
 
 
 def test_each_highlighted_cell_has_a_note_with_the_previous_value_service_and_file(lpt, cells):
     noted = {key for key, cell in cells.items() if cell.comment}
     assert noted == set(lpt.expected)
-    service_of = {"CHS.xlsx": "CHS", "FYPC.xlsx": "FYPC",
-                  "Corporate return FINAL v2.xlsx": "Corporate", "AMH-LD.xlsx": "AMH/LD"}
+    service_of = {
+        "CHS.xlsx": "CHS",
+        "FYPC.xlsx": "FYPC",
+        "Corporate return FINAL v2.xlsx": "Corporate",
+        "AMH-LD.xlsx": "AMH/LD",
+    }
     for name in APPLIED_FILES:
-        for (ref, field) in RETURNS[name][2]:
+        for ref, field in RETURNS[name][2]:
             if (ref, field) in REFUSED:
                 continue
             note = cells[(lpt.ids[ref], field)].comment.text
@@ -375,12 +423,15 @@ def test_the_changes_sheet_lists_one_row_per_changed_cell(lpt, proposed_id):
 
     assert len(cells_changed) == len(set(cells_changed))
     assert set(cells_changed) == {(i, H[f]) for i, f in lpt.expected}
-    assert [(r["xlplan ID"], r["Action"]) for r in rows if r["Kind"] == "proposed"] == [
-        (proposed_id, "11.8")]
+    assert [(r["xlplan ID"], r["Action"]) for r in rows if r["Kind"] == "proposed"] == [(proposed_id, "11.8")]
     assert f"cycle {CYCLE}" in sheet_title(lpt.out, "Changes")
     row = next(r for r in rows if r["Action"] == "5.2.4")
     assert (row["Service"], row["File"], row["Old value"], row["New value"]) == (
-        "CHS", "CHS.xlsx", "", "Zoë ✅")
+        "CHS",
+        "CHS.xlsx",
+        "",
+        "Zoë ✅",
+    )
 
 
 def test_a_date_on_the_changes_sheet_stays_a_date(lpt):
@@ -391,15 +442,23 @@ def test_a_date_on_the_changes_sheet_stays_a_date(lpt):
 
 
 def test_the_issues_sheet_lists_every_refusal(lpt, issues):
-    errors = {(i["Code"], i["Service"], i["File"], i["Action"], i["Column"])
-              for i in issues if i["Severity"] == "error"}
+    errors = {
+        (i["Code"], i["Service"], i["File"], i["Action"], i["Column"])
+        for i in issues
+        if i["Severity"] == "error"
+    }
 
     assert errors == {
         ("invalid-rating", "CHS", "CHS.xlsx", "2.1.2", H["directorate_rag"]),
         ("locked-cell-changed", "FYPC", "FYPC.xlsx", "2.2", H["provider_requirement"]),
     }
-    assert {i["Code"] for i in issues} >= {"conflict", "superseded", "no-return",
-                                          "proposed-action", "rating-normalised"}
+    assert {i["Code"] for i in issues} >= {
+        "conflict",
+        "superseded",
+        "no-return",
+        "proposed-action",
+        "rating-normalised",
+    }
 
 
 def test_central_edits_made_after_issue_survive(lpt, issues):
@@ -417,7 +476,11 @@ def test_a_conflict_keeps_both_values(lpt, issues, cells):
     assert lpt.after[lpt.ids[ref]][H[field]] == service_value
     assert master_value in cells[(lpt.ids[ref], field)].comment.text
     assert (conflict["Service"], conflict["File"], conflict["Column"], conflict["Severity"]) == (
-        "CHS", "CHS.xlsx", H[field], "warning")
+        "CHS",
+        "CHS.xlsx",
+        H[field],
+        "warning",
+    )
     assert master_value in conflict["Message"]
     assert "conflict" in lpt.after[lpt.ids[ref]][STATUS_HEADER]
 
@@ -435,8 +498,10 @@ def test_a_locked_cell_edited_after_removing_the_protection_is_refused(lpt, issu
 def test_an_invalid_rating_is_refused_and_the_old_rating_kept(lpt, issues):
     [refusal] = issues_with(issues, "invalid-rating")
 
-    assert lpt.after[lpt.ids["2.1.2"]][H["directorate_rag"]] == \
-        lpt.before[lpt.ids["2.1.2"]][H["directorate_rag"]]
+    assert (
+        lpt.after[lpt.ids["2.1.2"]][H["directorate_rag"]]
+        == lpt.before[lpt.ids["2.1.2"]][H["directorate_rag"]]
+    )
     assert (refusal["Value"], refusal["Cell"]) == ("Yellow", "N6")
 
 
@@ -453,8 +518,7 @@ def test_a_proposed_action_is_added_with_a_new_id_and_flagged(lpt, proposed_id, 
 def test_the_later_saved_return_is_applied_and_the_other_listed_as_superseded(lpt, issues):
     later = RETURNS["AMH-LD.xlsx"][2]
     assert lpt.after[lpt.ids["3.1"]][H["directorate_rag"]] == later[("3.1", "directorate_rag")]
-    assert lpt.after[lpt.ids["4.2"]][H["directorate_rag"]] == \
-        lpt.before[lpt.ids["4.2"]][H["directorate_rag"]]
+    assert lpt.after[lpt.ids["4.2"]][H["directorate_rag"]] == lpt.before[lpt.ids["4.2"]][H["directorate_rag"]]
     [superseded] = issues_with(issues, "superseded")
     assert (superseded["Service"], superseded["File"]) == ("AMH/LD", "AMH-LD v2.xlsx")
     assert "AMH-LD.xlsx" in superseded["Message"]
@@ -464,16 +528,20 @@ def test_a_service_with_no_return_is_listed_on_issues_and_summary(lpt, issues):
     assert [i["Service"] for i in issues_with(issues, "no-return")] == ["AMH/ILD"]
     summary = {r["Service"]: r for r in table_after(lpt.out, "Summary", "Service")}
     assert summary["AMH/ILD"]["Returned"] == "No"
-    assert {s for s, r in summary.items() if r["Returned"] == "Yes"} == {
-        "CHS", "FYPC", "Corporate", "AMH/LD"}
+    assert {s for s, r in summary.items() if r["Returned"] == "Yes"} == {"CHS", "FYPC", "Corporate", "AMH/LD"}
     assert summary["AMH/LD"]["File"] == "AMH-LD.xlsx"
     assert summary["AMH/LD"]["Return saved"] == AMH_LD_LATER.strftime("%d/%m/%Y %H:%M")
 
 
 def test_the_summary_counts_each_services_ratings_and_has_a_chart(lpt, proposed_id):
     rows = [r for r in table_after(lpt.out, "Summary", "Service") if r["Service"] != "Total"]
-    templates = {"Corporate": "Corporate.xlsx", "AMH/ILD": "AMH-ILD.xlsx", "CHS": "CHS.xlsx",
-                 "FYPC": "FYPC.xlsx", "AMH/LD": "AMH-LD.xlsx"}
+    templates = {
+        "Corporate": "Corporate.xlsx",
+        "AMH/ILD": "AMH-ILD.xlsx",
+        "CHS": "CHS.xlsx",
+        "FYPC": "FYPC.xlsx",
+        "AMH/LD": "AMH-LD.xlsx",
+    }
     assert sorted(r["Service"] for r in rows) == sorted(templates)
     for row in rows:
         ids = ids_of(lpt.outbox / templates[row["Service"]])
@@ -510,15 +578,19 @@ def test_json_report_lists_the_changes_and_the_problems(lpt, proposed_id):
     report = json.loads(lpt.report.read_text(encoding="utf-8"))
 
     changes = {(c["id"], c["column"]): c for c in report["changes"]}
-    assert {k for k, c in changes.items() if c["kind"] != "proposed"} == {
-        (i, H[f]) for i, f in lpt.expected}
+    assert {k for k, c in changes.items() if c["kind"] != "proposed"} == {(i, H[f]) for i, f in lpt.expected}
     assert changes[(lpt.ids["5.2.1"], H["comments"])]["kind"] == "conflict"
     assert [c["id"] for c in report["changes"] if c["kind"] == "proposed"] == [proposed_id]
     codes = [p["code"] for p in report["problems"]]
     assert {"invalid-rating", "locked-cell-changed", "conflict", "superseded", "no-return"} <= set(codes)
     assert (report["refused"], report["conflicts"], report["returns_read"]) == (2, 1, 5)
     assert {s["service"]: s["returned"] for s in report["services"]} == {
-        "CHS": True, "FYPC": True, "Corporate": True, "AMH/LD": True, "AMH/ILD": False}
+        "CHS": True,
+        "FYPC": True,
+        "Corporate": True,
+        "AMH/LD": True,
+        "AMH/ILD": False,
+    }
 
 
 def test_json_report_names_the_service_and_file_of_each_problem(lpt, issues):
@@ -560,8 +632,9 @@ def test_a_second_merge_of_the_same_returns_changes_no_cell(lpt, second):
             assert second.after[action_id][header] == values[header], (action_id, header)
     # Still the same cycle: the cells changed in it stay highlighted, with the same notes.
     assert {k for k, c in cells.items() if c.comment} == {k for k, c in first_cells.items() if c.comment}
-    assert ({k for k, c in cells.items() if fill_of(c) in (CHANGED, CONFLICT)}
-            == {k for k, c in first_cells.items() if fill_of(c) in (CHANGED, CONFLICT)})
+    assert {k for k, c in cells.items() if fill_of(c) in (CHANGED, CONFLICT)} == {
+        k for k, c in first_cells.items() if fill_of(c) in (CHANGED, CONFLICT)
+    }
     assert "0 conflict(s)" in second.result.output
 
 
@@ -577,8 +650,10 @@ def test_central_edits_made_after_issue_are_in_the_change_log(lpt):
     log = table_after(lpt.out, "Change log", "Cycle")
     ref, field, value = CENTRAL_GROUP
 
-    assert [(r["Service"], r["File"], r["Action"], r["Column"], r["Old value"], r["New value"], r["Kind"])
-            for r in log] == [("central team", "(edited in the master)", ref, H[field], "", value, "central")]
+    assert [
+        (r["Service"], r["File"], r["Action"], r["Column"], r["Old value"], r["New value"], r["Kind"])
+        for r in log
+    ] == [("central team", "(edited in the master)", ref, H[field], "", value, "central")]
     assert log[0]["xlplan ID"] == lpt.ids[ref]
 
 
@@ -593,8 +668,9 @@ def test_issuing_the_next_cycle_moves_the_changes_to_the_change_log(lpt, second,
     log = table_after(master, "Change log", "Cycle")
 
     def entry(row):  # the dated value is left to test_a_date_on_the_changes_sheet_stays_a_date
-        return ([row[h] for h in ("Service", "File", "Action", "Column", "Kind", "xlplan ID")]
-                + [row[h] for h in ("Old value", "New value") if isinstance(row[h], str)])
+        return [row[h] for h in ("Service", "File", "Action", "Column", "Kind", "xlplan ID")] + [
+            row[h] for h in ("Old value", "New value") if isinstance(row[h], str)
+        ]
 
     assert len(first) == len(lpt.expected) + 1
     assert [entry(r) for r in log[1:]] == [entry(r) for r in first]
@@ -624,19 +700,26 @@ def junk_inbox(lpt, tmp_path_factory):
     (inbox / "empty.xlsx").write_bytes(b"")
     (inbox / "~$lock.xlsx").write_bytes(b"\x00" * 165)
     hostile = inbox / "hostile.xlsx"
-    with zipfile.ZipFile(lpt.outbox / "AMH-ILD.xlsx") as source, \
-            zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(lpt.outbox / "AMH-ILD.xlsx") as source,
+        zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             data = source.read(info.filename)
             if info.filename == "xl/workbook.xml":
                 data = data.replace(
-                    b"?>", b'?>\n<!DOCTYPE workbook [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', 1)
+                    b"?>", b'?>\n<!DOCTYPE workbook [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>', 1
+                )
             target.writestr(info, data)
     return inbox
 
 
-BAD_FILES = {"notes.xlsx": "not-a-workbook", "truncated.xlsx": "corrupt", "empty.xlsx": "corrupt",
-             "hostile.xlsx": "unsafe-xml"}
+BAD_FILES = {
+    "notes.xlsx": "not-a-workbook",
+    "truncated.xlsx": "corrupt",
+    "empty.xlsx": "corrupt",
+    "hostile.xlsx": "unsafe-xml",
+}
 
 
 def test_junk_broken_and_hostile_files_are_reported_and_the_good_returns_merged(lpt, junk_inbox):
@@ -738,8 +821,13 @@ def test_a_stale_lock_file_is_cleared(lpt, tmp_path):
 # --- the central team's own sheets ------------------------------------------------------------
 
 
-NOTES = [["Committee dates", None], ["Quality committee", "14/09/2017"],
-         ["Board", "October 2017 — Zoë"], [None, None], ["Count", "12"]]
+NOTES = [
+    ["Committee dates", None],
+    ["Quality committee", "14/09/2017"],
+    ["Board", "October 2017 — Zoë"],
+    [None, None],
+    ["Count", "12"],
+]
 
 
 def add_notes_sheet(book):

@@ -22,10 +22,20 @@ def test_many_returns_checked_in_parallel_give_the_same_report(tmp_path):
 
     def report(workers: int, isolate: bool = True):
         result = validate([inbox], plan=EXAMPLE / "plan.xlsx", workers=workers, isolate=isolate)
-        return (result.exit_code,
-                [(c.ret.path.name, c.ret.service, c.status, [p.line() for p in c.problems],
-                  [(e.action_id, e.field, e.old, e.new) for e in c.edits],
-                  [p.values for p in c.proposals]) for c in result.checked])
+        return (
+            result.exit_code,
+            [
+                (
+                    c.ret.path.name,
+                    c.ret.service,
+                    c.status,
+                    [p.line() for p in c.problems],
+                    [(e.action_id, e.field, e.old, e.new) for e in c.edits],
+                    [p.values for p in c.proposals],
+                )
+                for c in result.checked
+            ],
+        )
 
     one, two = report(1, isolate=False), report(2)
     assert one == two

@@ -14,8 +14,16 @@ from xlplan.print_setup import PRINTABLE_WIDTH, column_points
 from xlplan.simulate import fill_in
 
 # The sheets with a table whose header row must print on every page: sheet -> header row (1-based).
-HEADER_ROWS = {PLAN_SHEET: "$1:$3", "Summary": None, "Changes": None, "Issues": None, "Change log": None,
-               "Services": None, "xlplan problems": "$1:$1", "Committee view": "$3:$3"}
+HEADER_ROWS = {
+    PLAN_SHEET: "$1:$3",
+    "Summary": None,
+    "Changes": None,
+    "Issues": None,
+    "Change log": None,
+    "Services": None,
+    "xlplan problems": "$1:$1",
+    "Committee view": "$3:$3",
+}
 ONE_PAGE = {"Guidance", "Key"}
 
 
@@ -28,8 +36,11 @@ def written(tmp_path_factory) -> dict[str, Path]:
 
     assert invoke("import", LPT_SOURCE, "-o", plan).exit_code == 0
     assert invoke("template", plan, "-o", outbox, "--cycle", "2025-Q1").exit_code == 0
-    fill_in(outbox / LPT_SERVICE_FILES["CHS"], inbox / "CHS.xlsx",
-            {("2.1", "directorate_rag"): "Amber", ("2.1.2", "directorate_rag"): "Yellow"})
+    fill_in(
+        outbox / LPT_SERVICE_FILES["CHS"],
+        inbox / "CHS.xlsx",
+        {("2.1", "directorate_rag"): "Amber", ("2.1.2", "directorate_rag"): "Yellow"},
+    )
     assert invoke("merge", plan, inbox, "--as-of", "2025-03-01").exit_code == 0
     marked = folder / "marked"
     invoke("validate", inbox, "--plan", plan, "--annotate", marked)
@@ -78,8 +89,10 @@ def test_the_plan_sheet_prints_at_8_pt_or_more(written, kind) -> None:
     for dimension in sheet.column_dimensions.values():  # a range covers several columns
         if not dimension.hidden and dimension.width and dimension.min != dimension.max:
             widths += [dimension.width] * (dimension.max - dimension.min)
-    scale = min(1.0, fit(setup.fitToWidth) * PRINTABLE_WIDTH[int(setup.paperSize)]
-                / sum(column_points(w) for w in widths))
+    scale = min(
+        1.0,
+        fit(setup.fitToWidth) * PRINTABLE_WIDTH[int(setup.paperSize)] / sum(column_points(w) for w in widths),
+    )
     assert 10 * scale >= 8, (setup.paperSize, setup.fitToWidth, scale)
     assert setup.paperSize == 8 and setup.orientation == "landscape"  # the CQC plan is wide: A3
 
@@ -92,14 +105,15 @@ def test_the_issues_sheet_opens_with_counts_and_lists_errors_first(written) -> N
     rows = sheet_values(written["master"], "Issues")
     start = next(i for i, r in enumerate(rows) if r[0] == "Severity")
     header = [str(c) for c in rows[start]]
-    table = [dict(zip(header, r, strict=False)) for r in rows[start + 1:] if any(r)]
+    table = [dict(zip(header, r, strict=False)) for r in rows[start + 1 :] if any(r)]
     open_rows = [r for r in table if r["Status"] == "open"]
     severities = [r["Severity"] for r in open_rows]
     assert severities == sorted(severities, key=["error", "warning", "info"].index) and "error" in severities
     lines = [str(r[0]) for r in rows[1:start]]
     count = Counter(severities)
-    assert (f"Open: {count['error']} error(s), {count['warning']} warning(s), {count['info']} note(s)"
-            in lines[1])
+    assert (
+        f"Open: {count['error']} error(s), {count['warning']} warning(s), {count['info']} note(s)" in lines[1]
+    )
     codes = Counter(f"{r['Code']} ({r['Severity']})" for r in open_rows)
     assert lines[2] == "By problem: " + ", ".join(f"{c} {n}" for c, n in codes.most_common())
     services = Counter(r["Service"] or "(no service)" for r in open_rows)

@@ -36,7 +36,7 @@ CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # this honest: once a module emits the code, it needs a plant like every other.
 NOT_EMITTED = {
     "unmatched-column": "import keeps a column the layout does not know as a central column "
-                        "(column-kept) instead of reporting it unmatched",
+    "(column-kept) instead of reporting it unmatched",
 }
 
 
@@ -63,8 +63,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 # --- how a plant is judged ----------------------------------------------------------------
 
 
-def validated(*paths: Path, plan: Path | None = None, as_of: dt.date = EARLY,
-              cycle: str | None = None) -> list[Problem]:
+def validated(
+    *paths: Path, plan: Path | None = None, as_of: dt.date = EARLY, cycle: str | None = None
+) -> list[Problem]:
     result = validate(list(paths), plan=plan, as_of=as_of, cycle=cycle)
     return [p for c in result.checked for p in c.problems] + result.skipped
 
@@ -173,8 +174,9 @@ def _(world, tmp):
 
 @plant("unsafe-xml")
 def _(world, tmp):
-    return validated(rewritten(world.chs, tmp / "CHS.xlsx", b"?>", b'?><!DOCTYPE x [<!ENTITY e "e">]>'),
-                     plan=world.plan)
+    return validated(
+        rewritten(world.chs, tmp / "CHS.xlsx", b"?>", b'?><!DOCTYPE x [<!ENTITY e "e">]>'), plan=world.plan
+    )
 
 
 @plant("skipped-file")
@@ -282,8 +284,9 @@ def _copy_row_into_first_spare(book, action_id: str | None) -> None:
     source = plan_row(sheet, "2.1.1")
     header = [c.value for c in sheet[3]]
     id_col = header.index("xlplan ID") + 1
-    spare = next(r for r in range(4, sheet.max_row + 1)
-                 if str(sheet.cell(r, id_col).value or "").startswith("new-"))
+    spare = next(
+        r for r in range(4, sheet.max_row + 1) if str(sheet.cell(r, id_col).value or "").startswith("new-")
+    )
     for col in range(1, len(header) + 1):
         sheet.cell(spare, col).value = sheet.cell(source, col).value
     if action_id is not None:
@@ -404,8 +407,15 @@ def _(world, tmp):
 
 @plant("parent-complete-child-open")
 def _(world, tmp):
-    path = returned(world, tmp, {("2.1", "directorate_rag"): "Blue", ("2.1", "comments"): "Done.",
-                                 ("2.1.1", "directorate_rag"): "Red"})
+    path = returned(
+        world,
+        tmp,
+        {
+            ("2.1", "directorate_rag"): "Blue",
+            ("2.1", "comments"): "Done.",
+            ("2.1.1", "directorate_rag"): "Red",
+        },
+    )
     return validated(path, plan=world.plan)
 
 
@@ -436,21 +446,33 @@ def _(world, tmp):
 
 @plant("route-inherited")
 def _(world, tmp):
-    return imported(import_rows({"Action Reference": "1", "Directorate": "CHS"},
-                                {"Action Reference": "1.1", "Directorate": ""}), tmp)
+    return imported(
+        import_rows(
+            {"Action Reference": "1", "Directorate": "CHS"}, {"Action Reference": "1.1", "Directorate": ""}
+        ),
+        tmp,
+    )
 
 
 @plant("duplicate-reference")
 def _(world, tmp):
-    return imported(import_rows({"Action Reference": "1", "Directorate": "CHS"},
-                                {"Action Reference": "1", "Directorate": "FYPC"}), tmp)
+    return imported(
+        import_rows(
+            {"Action Reference": "1", "Directorate": "CHS"}, {"Action Reference": "1", "Directorate": "FYPC"}
+        ),
+        tmp,
+    )
 
 
 @plant("blank-reference")
 def _(world, tmp):
-    return imported(import_rows({"Action Reference": "1", "Directorate": "CHS"},
-                                {"Action Reference": "", "Directorate": "CHS",
-                                 LPT_HEADERS[6]: "An action nobody numbered."}), tmp)
+    return imported(
+        import_rows(
+            {"Action Reference": "1", "Directorate": "CHS"},
+            {"Action Reference": "", "Directorate": "CHS", LPT_HEADERS[6]: "An action nobody numbered."},
+        ),
+        tmp,
+    )
 
 
 @plant("sheet-content-lost")
@@ -535,14 +557,25 @@ def _(world, tmp):
 
 @plant("skipped-row")
 def _(world, tmp):
-    return imported([list(LPT_HEADERS), ["Section 1 - Safe care"] + [""] * (len(LPT_HEADERS) - 1),
-                     import_row({"Action Reference": "1", "Directorate": "CHS"})], tmp)
+    return imported(
+        [
+            list(LPT_HEADERS),
+            ["Section 1 - Safe care"] + [""] * (len(LPT_HEADERS) - 1),
+            import_row({"Action Reference": "1", "Directorate": "CHS"}),
+        ],
+        tmp,
+    )
 
 
 @plant("column-kept")
 def _(world, tmp):
-    return imported([[*LPT_HEADERS, "Our own notes"],
-                     [*import_row({"Action Reference": "1", "Directorate": "CHS"}), "Keep me"]], tmp)
+    return imported(
+        [
+            [*LPT_HEADERS, "Our own notes"],
+            [*import_row({"Action Reference": "1", "Directorate": "CHS"}), "Keep me"],
+        ],
+        tmp,
+    )
 
 
 @plant("sheet-kept")
@@ -577,23 +610,18 @@ def _(world, tmp):
 # Codes whose situation needs a whole story to make (an email, a Numbers file, an import with
 # sheets of its own): planted and asserted in the named test, which must exist and name the code.
 PLANTED_ELSEWHERE = {
-    "joint-action-split":
-        "test_integrity.py::test_templates_issued_before_the_split_still_reach_each_services_own_row",
+    "joint-action-split": "test_integrity.py::test_templates_issued_before_the_split_still_reach_each_services_own_row",  # noqa: E501 - a test's name
     "rows-sorted": "test_integrity.py::test_a_return_sorted_without_its_hidden_id_column_is_refused_whole",
-    "issued-values-changed":
-        "test_integrity.py::test_an_edited_hidden_copy_of_the_issued_values_is_detected_and_not_trusted",
-    "stale-return":
-        "test_integrity.py::test_a_return_of_an_earlier_cycle_is_refused_by_merge_unless_accepted",
+    "issued-values-changed": "test_integrity.py::test_an_edited_hidden_copy_of_the_issued_values_is_detected_and_not_trusted",  # noqa: E501 - a test's name
+    "stale-return": "test_integrity.py::test_a_return_of_an_earlier_cycle_is_refused_by_merge_unless_accepted",  # noqa: E501 - a test's name
     "proposal-pending": "test_cycle.py::test_a_later_merge_adds_to_the_cycle_and_audits_the_central_edits",
     "similar-services": "test_import_trusts.py::test_service_names_differing_by_case_or_spacing_are_flagged",
     "numbers": "test_import_trusts.py::test_an_unreadable_source_says_what_it_is_and_what_to_do",
-    "sheet-not-read":
-        "test_import_trusts.py::test_an_excel4_macro_sheet_does_not_stop_the_data_sheets_being_read",
+    "sheet-not-read": "test_import_trusts.py::test_an_excel4_macro_sheet_does_not_stop_the_data_sheets_being_read",  # noqa: E501 - a test's name
     "bad-address": "test_mail.py::test_bad_addresses_and_services_without_one_are_listed",
     "no-workbook-attached": "test_mail.py::test_an_inbox_of_emails_gives_the_same_master_as_the_bare_files",
     "unknown-sender": "test_mail.py::test_validate_names_the_email_and_warns_of_a_stranger",
-    "metadata-mismatch":
-        "test_hostile.py::test_a_return_whose_hidden_layout_gives_it_every_column_changes_nothing_else",
+    "metadata-mismatch": "test_hostile.py::test_a_return_whose_hidden_layout_gives_it_every_column_changes_nothing_else",  # noqa: E501 - a test's name
     "metadata-visible": "test_hostile.py::test_metadata_sheets_made_visible_are_told",
     "other-service-row": "test_hostile.py::test_rows_the_master_routes_to_another_service_are_not_applied",
     "read-failed": "test_hostile.py::test_a_reader_out_of_memory_is_that_files_problem",
@@ -636,6 +664,9 @@ def test_every_plant_is_for_a_known_code() -> None:
 def test_codes_no_rule_emits_are_really_unused() -> None:
     package = Path(__file__).resolve().parent.parent / "xlplan"
     for code in NOT_EMITTED:
-        users = [p.name for p in package.glob("*.py")
-                 if p.name != "problems.py" and f'"{code}"' in p.read_text(encoding="utf-8")]
+        users = [
+            p.name
+            for p in package.glob("*.py")
+            if p.name != "problems.py" and f'"{code}"' in p.read_text(encoding="utf-8")
+        ]
         assert users == [], f"{code} is emitted by {users} now: plant it and drop it from NOT_EMITTED"

@@ -49,8 +49,14 @@ def edit_master(path: Path, edits: dict[tuple[str, str], object]) -> None:
 
 def merge(folder: Path, as_of: dt.date) -> None:
     epoch = int(dt.datetime.combine(as_of, dt.time(9), tzinfo=dt.UTC).timestamp())
-    result = invoke("merge", folder / "plan.xlsx", folder / "inbox", "--as-of", as_of.isoformat(),
-                    env={"SOURCE_DATE_EPOCH": str(epoch)})
+    result = invoke(
+        "merge",
+        folder / "plan.xlsx",
+        folder / "inbox",
+        "--as-of",
+        as_of.isoformat(),
+        env={"SOURCE_DATE_EPOCH": str(epoch)},
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -76,13 +82,25 @@ def cycles(tmp_path_factory) -> SimpleNamespace:
         shutil.copy(plan, masters[name])
 
     out = issue(folder, "2025-Q1")
-    fill_in(out / "CHS.xlsx", folder / "inbox" / "CHS.xlsx",
-            {("2.1", "directorate_rag"): "Amber",
-             ("2.1.1", "directorate_rag"): "Purple", ("2.1.1", "comments"): "Audit report, May 2025."})
+    fill_in(
+        out / "CHS.xlsx",
+        folder / "inbox" / "CHS.xlsx",
+        {
+            ("2.1", "directorate_rag"): "Amber",
+            ("2.1.1", "directorate_rag"): "Purple",
+            ("2.1.1", "comments"): "Audit report, May 2025.",
+        },
+    )
     merge(folder, AS_OF["2025-Q1"])
     keep("2025-Q1")
-    edit_master(plan, {("1.1", H["due"]): "31/12/2017", ("1.2", H["due"]): dt.datetime(2026, 12, 31),
-                       ("2.1", H["due"]): dt.datetime(2026, 12, 31)})
+    edit_master(
+        plan,
+        {
+            ("1.1", H["due"]): "31/12/2017",
+            ("1.2", H["due"]): dt.datetime(2026, 12, 31),
+            ("2.1", H["due"]): dt.datetime(2026, 12, 31),
+        },
+    )
     out = issue(folder, "2025-Q2")
     fill_in(out / "CHS.xlsx", folder / "inbox" / "CHS.xlsx", {("2.1.2", "directorate_rag"): "Red"})
     fill_in(out / "FYPC.xlsx", folder / "inbox" / "FYPC.xlsx", {("2.2.1", "directorate_rag"): "Green"})
@@ -104,6 +122,7 @@ def cycles(tmp_path_factory) -> SimpleNamespace:
 
 
 # --- counts made here, from a master's own rows ---------------------------------------------
+
 
 def rows_with_service(path: Path) -> list[dict]:
     """The plan sheet's rows, each with its service: its Directorate, or its nearest parent's."""
@@ -145,7 +164,7 @@ def section(path: Path, title: str) -> list[dict]:
     start = next(i for i, r in enumerate(rows) if str(r[0]).startswith(title))
     header = [str(c) for c in rows[start + 1] if c != ""]
     body = []
-    for row in rows[start + 2:]:
+    for row in rows[start + 2 :]:
         if all(v in ("", None) for v in row):
             break
         body.append(dict(zip(header, row, strict=False)))
@@ -153,8 +172,14 @@ def section(path: Path, title: str) -> list[dict]:
 
 
 def figures_of(row: dict) -> list:
-    return [int(row["Actions"]), *(int(row[v]) for v in SCALE), int(row["Not rated"]), int(row["Open"]),
-            int(row["Overdue"]), round(float(row["Complete %"]), 4)]
+    return [
+        int(row["Actions"]),
+        *(int(row[v]) for v in SCALE),
+        int(row["Not rated"]),
+        int(row["Open"]),
+        int(row["Overdue"]),
+        round(float(row["Complete %"]), 4),
+    ]
 
 
 def shown(value: object) -> str:
@@ -163,11 +188,13 @@ def shown(value: object) -> str:
 
 # --- the Progress sheet --------------------------------------------------------------------
 
+
 def test_each_cycle_s_figures_are_those_of_its_own_master(cycles) -> None:
     final = cycles.masters["2025-Q3"]
     per_service = section(final, "Per cycle and service")
-    assert [r["Cycle"] for r in per_service] == [c for c in CYCLES
-                                                 for _ in counted(cycles.masters[c], AS_OF[c])]
+    assert [r["Cycle"] for r in per_service] == [
+        c for c in CYCLES for _ in counted(cycles.masters[c], AS_OF[c])
+    ]
     for cycle in CYCLES:
         expected = counted(cycles.masters[cycle], AS_OF[cycle])
         got = {r["Service"]: figures_of(r) for r in per_service if r["Cycle"] == cycle}
@@ -186,12 +213,15 @@ def test_the_summary_and_progress_agree(cycles) -> None:
     rows = sheet_values(final, "Summary")
     start = next(i for i, r in enumerate(rows) if r[0] == "Service")
     header = [str(c) for c in rows[start]]
-    summary = {r[0]: dict(zip(header, r, strict=False)) for r in rows[start + 1:] if r[0] and r[0] != "Total"}
+    summary = {
+        r[0]: dict(zip(header, r, strict=False)) for r in rows[start + 1 :] if r[0] and r[0] != "Total"
+    }
     progress = {r["Service"]: r for r in section(final, "Per cycle and service") if r["Cycle"] == "2025-Q3"}
     assert set(summary) == set(progress)
     for service, row in summary.items():
-        assert [row[k] for k in ("Actions", *SCALE, "Overdue", "Complete %")] == \
-               [progress[service][k] for k in ("Actions", *SCALE, "Overdue", "Complete %")]
+        assert [row[k] for k in ("Actions", *SCALE, "Overdue", "Complete %")] == [
+            progress[service][k] for k in ("Actions", *SCALE, "Overdue", "Complete %")
+        ]
 
 
 def test_a_second_merge_in_a_cycle_replaces_its_figures(cycles) -> None:
@@ -207,8 +237,11 @@ def test_slipped_actions_are_listed_with_how_often_and_their_dates(cycles) -> No
     # 2.1's "March 2017 - March 2018" named no single day: a date replacing it is no move later.
     assert set(slipped) == {("1.1", "AMH/ILD"), ("1.2", "AMH/ILD")}
     first = slipped[("1.1", "AMH/ILD")]
-    assert (int(first["Times moved"]), shown(first["First due date"]), shown(first["Current due date"])) == \
-           (2, "30/04/17", "31/03/2018")
+    assert (int(first["Times moved"]), shown(first["First due date"]), shown(first["Current due date"])) == (
+        2,
+        "30/04/17",
+        "31/03/2018",
+    )
     second = slipped[("1.2", "AMH/ILD")]
     assert int(second["Times moved"]) == 1 and shown(second["Current due date"]) == "31/12/2026"
 
@@ -235,8 +268,10 @@ def expected_stuck(masters: dict[str, Path], as_of: dt.date, days: int = 90) -> 
 
 
 def test_stuck_actions_are_the_same_rating_for_two_cycles_or_long_overdue(cycles) -> None:
-    listed = {(r["Action"], r["Service"]): r["Why stuck"]
-              for r in section(cycles.masters["2025-Q3"], "Stuck actions")}
+    listed = {
+        (r["Action"], r["Service"]): r["Why stuck"]
+        for r in section(cycles.masters["2025-Q3"], "Stuck actions")
+    }
     expected = expected_stuck(cycles.masters, AS_OF["2025-Q3"])
     assert listed == expected
     assert listed[("2.1", "CHS")] == "Amber for 3 cycles (since 2025-Q1)"  # moved to 2026: not overdue
@@ -245,6 +280,7 @@ def test_stuck_actions_are_the_same_rating_for_two_cycles_or_long_overdue(cycles
 
 
 # --- the committee pack --------------------------------------------------------------------
+
 
 def pdf_text(path: Path) -> str:
     from pypdf import PdfReader
@@ -263,9 +299,17 @@ def test_the_pack_holds_what_the_committee_reads(cycles) -> None:
     assert "Committee pack · cycle 2025-Q3 · figures as of 15/09/2025" in words
     final = counted(cycles.masters["2025-Q3"], AS_OF["2025-Q3"])
     assert f"{sum(f[0] for f in final.values())} across {len(final)} services" in words
-    for heading in ("Summary", "Progress over cycles", "Red actions", "Overdue actions", "Slipped actions",
-                    "Stuck actions", "Refused returns and cells", "Missing returns",
-                    "Changes this cycle (2025-Q3)"):
+    for heading in (
+        "Summary",
+        "Progress over cycles",
+        "Red actions",
+        "Overdue actions",
+        "Slipped actions",
+        "Stuck actions",
+        "Refused returns and cells",
+        "Missing returns",
+        "Changes this cycle (2025-Q3)",
+    ):
         assert heading in text, heading
     for service in final:
         assert service in text
@@ -277,10 +321,10 @@ def test_the_pack_holds_what_the_committee_reads(cycles) -> None:
     # Exceptions, as the Progress sheet lists them.
     assert "Amber for 3 cycles (since 2025-Q1)" in words
     assert "30/04/17 31/03/2018" in words  # 1.1: first and current due date
-    missing = words[words.index("Missing returns"):words.index("Changes this cycle")]
+    missing = words[words.index("Missing returns") : words.index("Changes this cycle")]
     assert "AMH/ILD" in missing and "FYPC" in missing and "CHS" not in missing.replace("AMH", "")
     # This cycle's changes: old and new, who and when.
-    changes = words[words.index("Changes this cycle (2025-Q3)"):]
+    changes = words[words.index("Changes this cycle (2025-Q3)") :]
     assert "Audit report, May 2025. Assured. CHS 2025-09-01 09:00" in changes
     assert "Green Corporate 2025-09-15 09:00" in changes
     # Long text wraps and is never cut: every word of a long action is there.
@@ -304,15 +348,20 @@ def test_no_text_in_the_pack_is_small_or_off_the_page(cycles) -> None:
     assert sizes and min(s for s, _ in sizes) >= 7, [t for s, t in sizes if s < 7][:5]
     if shutil.which("pdftotext") is None:
         pytest.skip("pdftotext (poppler) is not installed: word positions not checked")
-    boxes = subprocess.run(["pdftotext", "-bbox", str(cycles.pack), "-"], capture_output=True, text=True,
-                           check=True).stdout
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(cycles.pack), "-"], capture_output=True, text=True, check=True
+    ).stdout
     page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', boxes)
     width, height = float(page[1]), float(page[2])
-    words = re.findall(r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">([^<]*)',
-                       boxes)
+    words = re.findall(
+        r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">([^<]*)', boxes
+    )
     assert len(words) > 1000
-    outside = [w[4] for w in words if float(w[0]) < 10 or float(w[2]) > width - 10
-               or float(w[1]) < 10 or float(w[3]) > height - 10]
+    outside = [
+        w[4]
+        for w in words
+        if float(w[0]) < 10 or float(w[2]) > width - 10 or float(w[1]) < 10 or float(w[3]) > height - 10
+    ]
     assert outside == []
 
 
@@ -341,8 +390,15 @@ def test_a_pack_of_many_services_with_long_text_fits_its_pages(tmp_path) -> None
     from generate import generate
 
     generate(tmp_path, 60, 6)
-    merged = invoke("merge", tmp_path / "plan.xlsx", tmp_path / "inbox", "-o", tmp_path / "merged.xlsx",
-                    "--as-of", "2025-03-01")
+    merged = invoke(
+        "merge",
+        tmp_path / "plan.xlsx",
+        tmp_path / "inbox",
+        "-o",
+        tmp_path / "merged.xlsx",
+        "--as-of",
+        "2025-03-01",
+    )
     assert merged.exit_code in (0, 1), merged.output
     result = invoke("report", tmp_path / "merged.xlsx", "-o", tmp_path / "pack.pdf", "--as-of", "2025-03-01")
     assert result.exit_code == 0, result.output
@@ -356,18 +412,34 @@ def test_the_committee_view_shows_the_columns_a_committee_reads_and_what_changed
     final = cycles.masters["2025-Q3"]
     rows = sheet_values(final, "Committee view")
     header = [str(c) for c in rows[2] if c != ""]
-    fields = ("action_ref", "directorate", "provider_requirement", "action", "manager", "due", "comments",
-              "directorate_rag", "committee_rag", "compass_rag")
+    fields = (
+        "action_ref",
+        "directorate",
+        "provider_requirement",
+        "action",
+        "manager",
+        "due",
+        "comments",
+        "directorate_rag",
+        "committee_rag",
+        "compass_rag",
+    )
     assert header == [*(H[f] for f in fields), "Changed this cycle"]
     view = [dict(zip(header, r, strict=False)) for r in rows[3:] if any(v != "" for v in r)]
     plan = plan_table(final)[1]
-    assert [(r[H["action_ref"]], r[H["directorate_rag"]]) for r in view] == \
-           [(r[H["action_ref"]], r[H["directorate_rag"]]) for r in plan]
-    changed = {(r[H["action_ref"]], r[H["directorate"]]): r["Changed this cycle"] for r in view
-               if r["Changed this cycle"]}
-    assert changed == {("2.1.1", ""): f"changed: {H['comments']}",  # its Directorate is its parent's
-                       ("3.1", "AMH/LD"): f"changed: {H['directorate_rag']}",
-                       ("1", "Corporate"): f"changed: {H['directorate_rag']}"}
+    assert [(r[H["action_ref"]], r[H["directorate_rag"]]) for r in view] == [
+        (r[H["action_ref"]], r[H["directorate_rag"]]) for r in plan
+    ]
+    changed = {
+        (r[H["action_ref"]], r[H["directorate"]]): r["Changed this cycle"]
+        for r in view
+        if r["Changed this cycle"]
+    }
+    assert changed == {
+        ("2.1.1", ""): f"changed: {H['comments']}",  # its Directorate is its parent's
+        ("3.1", "AMH/LD"): f"changed: {H['directorate_rag']}",
+        ("1", "Corporate"): f"changed: {H['directorate_rag']}",
+    }
     sheet = openpyxl.load_workbook(final)["Committee view"]
     row = next(r for r in range(4, sheet.max_row + 1) if sheet.cell(r, 1).value == "2.1")
     amber = next(r for r in CQC.ratings if r.value == "Amber")

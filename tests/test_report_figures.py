@@ -55,8 +55,14 @@ def merged(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("figures")
     rows = [list(LPT_HEADERS)]
     for ref, route, due, rating, comments in ACTIONS:
-        row = {REF: ref, ROUTE: route, DUE: due, RATING: rating, COMMENTS: comments,
-               LPT_HEADERS[6]: f"Action {ref}."}
+        row = {
+            REF: ref,
+            ROUTE: route,
+            DUE: due,
+            RATING: rating,
+            COMMENTS: comments,
+            LPT_HEADERS[6]: f"Action {ref}.",
+        }
         rows.append([row.get(h, "") for h in LPT_HEADERS])
     source = write_csv(root / "source.csv", rows)
     plan, outbox, inbox = root / "plan.xlsx", root / "out", root / "in"
@@ -98,9 +104,17 @@ def expected_by_service(out: Path) -> dict[str, dict[str, object]]:
         rating = str(row[RATING] or "")
         due = due_date(row[DUE])
         for service in (s.strip() for s in str(row[ROUTE]).split("&")):
-            figures = counts.setdefault(service, {"Actions": 0, **dict.fromkeys(SCALE, 0),
-                                                  "Not rated": 0, "Overdue": 0, "complete": 0,
-                                                  "overdue refs": set()})
+            figures = counts.setdefault(
+                service,
+                {
+                    "Actions": 0,
+                    **dict.fromkeys(SCALE, 0),
+                    "Not rated": 0,
+                    "Overdue": 0,
+                    "complete": 0,
+                    "overdue refs": set(),
+                },
+            )
             figures["Actions"] += 1
             figures[rating if rating in SCALE else "Not rated"] += 1
             if rating in COMPLETE:
@@ -115,8 +129,9 @@ def table(out: Path, sheet: str, first_header: str) -> list[dict[str, object]]:
     rows = sheet_values(out, sheet)
     start = next(i for i, r in enumerate(rows) if r and r[0] == first_header)
     header = [str(c) for c in rows[start]]
-    return [dict(zip(header, r, strict=False)) for r in rows[start + 1:]
-            if any(v not in ("", None) for v in r)]
+    return [
+        dict(zip(header, r, strict=False)) for r in rows[start + 1 :] if any(v not in ("", None) for v in r)
+    ]
 
 
 def test_the_summary_per_service_matches_the_plan_rows(merged: Path) -> None:
@@ -143,8 +158,11 @@ def test_the_summary_total_row_adds_up(merged: Path) -> None:
 
 def test_the_issues_sheet_lists_the_overdue_actions_the_summary_counts(merged: Path) -> None:
     expected = expected_by_service(merged)
-    listed = {(i["Service"], str(i["Action"])) for i in table(merged, "Issues", "Severity")
-              if i["Code"] == "overdue"}
+    listed = {
+        (i["Service"], str(i["Action"]))
+        for i in table(merged, "Issues", "Severity")
+        if i["Code"] == "overdue"
+    }
     assert listed == {(s, ref) for s, f in expected.items() for ref in f["overdue refs"]}
     # judged on the master's dates as moved after issue, not on the dates as issued
     assert ("North", "1.1") in listed and ("South", "2") not in listed
@@ -153,9 +171,15 @@ def test_the_issues_sheet_lists_the_overdue_actions_the_summary_counts(merged: P
 def test_the_key_sheet_explains_the_ratings_and_who_fills_each_column(merged: Path) -> None:
     rows = [[str(c) for c in r] for r in sheet_values(merged, "Key")]
     start = next(i for i, r in enumerate(rows) if r[:3] == ["Rating", "Meaning", "Also read as"])
-    ratings = [r[:3] for r in rows[start + 1: start + 1 + len(SCALE)]]
-    assert ratings == [[r["value"], r["meaning"] + (" (complete)" if r.get("complete") else ""),
-                        ", ".join(r.get("aliases", []))] for r in CQC_TOML["rating"]]
+    ratings = [r[:3] for r in rows[start + 1 : start + 1 + len(SCALE)]]
+    assert ratings == [
+        [
+            r["value"],
+            r["meaning"] + (" (complete)" if r.get("complete") else ""),
+            ", ".join(r.get("aliases", [])),
+        ]
+        for r in CQC_TOML["rating"]
+    ]
     start = next(i for i, r in enumerate(rows) if r[:3] == ["Column", "Header", "Filled in by"])
-    columns = [r[:3] for r in rows[start + 1: start + 1 + len(CQC_TOML["column"])]]
+    columns = [r[:3] for r in rows[start + 1 : start + 1 + len(CQC_TOML["column"])]]
     assert columns == [[c["field"], c["header"], c["owner"]] for c in CQC_TOML["column"]]

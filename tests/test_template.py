@@ -66,8 +66,9 @@ def books(templates_dir):
 
 @pytest.fixture(scope="module")
 def counts(templates_dir):
-    return {service: len(template_actions(templates_dir / name))
-            for service, name in LPT_SERVICE_FILES.items()}
+    return {
+        service: len(template_actions(templates_dir / name)) for service, name in LPT_SERVICE_FILES.items()
+    }
 
 
 # --- who gets what ------------------------------------------------------------------------
@@ -81,8 +82,7 @@ def test_template_reports_each_file_and_its_action_count(run, lpt_plan, tmp_path
     result = run("template", lpt_plan, "-o", tmp_path / "outbox")
 
     assert result.exit_code == 0, result.output
-    for service, count in {"Corporate": 23, "AMH/ILD": 2, "CHS": 61, "FYPC": 19,
-                           "AMH/LD": 49}.items():
+    for service, count in {"Corporate": 23, "AMH/ILD": 2, "CHS": 61, "FYPC": 19, "AMH/LD": 49}.items():
         name = LPT_SERVICE_FILES[service]
         assert f"{tmp_path / 'outbox' / name}  {service}: {count} action(s)" in result.output
     assert "Wrote 5 service workbook(s)" in result.output
@@ -94,16 +94,14 @@ def test_each_service_gets_the_actions_its_directorate_owns(templates_dir, count
 
 
 def test_joint_actions_go_to_both_directorates(templates_dir):
-    holders = {service: set(refs_in(templates_dir / name))
-               for service, name in LPT_SERVICE_FILES.items()}
+    holders = {service: set(refs_in(templates_dir / name)) for service, name in LPT_SERVICE_FILES.items()}
 
     for ref in ("5.1", "5.1.1"):
         assert {s for s, refs in holders.items() if ref in refs} == {"FYPC", "CHS"}
 
 
 def test_sub_actions_with_a_blank_directorate_go_to_their_parents_service(templates_dir):
-    holders = {service: set(refs_in(templates_dir / name))
-               for service, name in LPT_SERVICE_FILES.items()}
+    holders = {service: set(refs_in(templates_dir / name)) for service, name in LPT_SERVICE_FILES.items()}
 
     def owners(ref):
         return {s for s, refs in holders.items() if ref in refs}
@@ -162,8 +160,7 @@ def test_only_the_service_columns_are_unlocked(books, counts, service):
 
     for row in ws.iter_rows(min_row=FIRST_DATA_ROW, max_row=last, max_col=len(LPT_HEADERS) + 1):
         for cell in row:
-            assert cell.protection.locked is (cell.column_letter not in service_cols), (
-                cell.coordinate)
+            assert cell.protection.locked is (cell.column_letter not in service_cols), cell.coordinate
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -373,8 +370,15 @@ def test_a_plan_with_no_actions_cannot_be_issued(run, tmp_path):
 def test_templates_for_the_other_seed_layouts(run, tmp_path, name):
     layout, _ = load_layout(SEED_SOURCES[name])
     plan, outdir = tmp_path / "plan.xlsx", tmp_path / "outbox"
-    imported = run("import", EXAMPLES / name / "source.csv", "-o", plan, "--layout", layout.name,
-                   *SEED_ROUTES.get(name, []))
+    imported = run(
+        "import",
+        EXAMPLES / name / "source.csv",
+        "-o",
+        plan,
+        "--layout",
+        layout.name,
+        *SEED_ROUTES.get(name, []),
+    )
     assert imported.exit_code == 0, imported.output
 
     result = run("template", plan, "-o", outdir)
@@ -388,10 +392,12 @@ def test_templates_for_the_other_seed_layouts(run, tmp_path, name):
     issued = 0
     for path in files:
         ws = open_book(path)[layout.sheet]
-        assert [c.value for c in ws[HEADER_ROW]] == [*(c.header for c in layout.columns),
-                                                      ID_HEADER]
-        actions = [r for r in ws.iter_rows(min_row=FIRST_DATA_ROW)
-                   if r[-1].value and not r[-1].value.startswith("new-")]
+        assert [c.value for c in ws[HEADER_ROW]] == [*(c.header for c in layout.columns), ID_HEADER]
+        actions = [
+            r
+            for r in ws.iter_rows(min_row=FIRST_DATA_ROW)
+            if r[-1].value and not r[-1].value.startswith("new-")
+        ]
         issued += len(actions)
         for row in actions:
             for cell in row[: len(layout.columns)]:

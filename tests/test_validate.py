@@ -58,7 +58,8 @@ def xlplan(*args: object, env: dict[str, str | None] | None = None):
     result = CliRunner().invoke(main, [str(a) for a in args], env=env)
     shown = " ".join(map(str, args))
     assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"xlplan {shown} raised {result.exception!r}\n{result.output}")
+        f"xlplan {shown} raised {result.exception!r}\n{result.output}"
+    )
     assert "Traceback" not in result.output, result.output
     assert "unexpected error" not in result.output, result.output
     assert result.exit_code != 3, result.output
@@ -181,8 +182,9 @@ def after_xml_declaration(data: bytes) -> int:
 # chunk is the same bytes), and headers that lie about a member's size.
 
 
-def deflate_repeated(chunk: bytes, times: int, prefix: bytes = b"",
-                     suffix: bytes = b"") -> tuple[bytes, int, int]:
+def deflate_repeated(
+    chunk: bytes, times: int, prefix: bytes = b"", suffix: bytes = b""
+) -> tuple[bytes, int, int]:
     """Raw deflate of prefix + chunk * times + suffix -> (compressed, crc32, uncompressed size)."""
     comp = zlib.compressobj(9, zlib.DEFLATED, -15)
     head = comp.compress(prefix) + comp.flush(zlib.Z_FULL_FLUSH)
@@ -206,27 +208,57 @@ def write_raw_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> Pat
     for name, data, crc, size in members:
         encoded = name.encode()
         offset = len(body)
-        body += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size,
-                            len(encoded), 0) + encoded + data
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data),
-                               size, len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+        body += (
+            struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded), 0)
+            + encoded
+            + data
+        )
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                8,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(encoded),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + encoded
+        )
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(body), 0)
     path.write_bytes(bytes(body + central + end))
     return path
 
 
 MEGABYTE_OF_SPACES = b" " * 2**20
-CONTENT_TYPES = (b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
-                 b'package/2006/content-types"/>')
+CONTENT_TYPES = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+    b'package/2006/content-types"/>'
+)
 
 
 def zip_bomb(path: Path, megabytes: int) -> Path:
     """A workbook-shaped zip whose sheet1.xml really unpacks to `megabytes` MB (~1 MB per GB)."""
     data, crc, size = deflate_repeated(
-        MEGABYTE_OF_SPACES, megabytes, b'<?xml version="1.0"?><worksheet><sheetData>',
-        b"</sheetData></worksheet>")
-    return write_raw_zip(path, [deflated("[Content_Types].xml", CONTENT_TYPES),
-                                ("xl/worksheets/sheet1.xml", data, crc, size)])
+        MEGABYTE_OF_SPACES,
+        megabytes,
+        b'<?xml version="1.0"?><worksheet><sheetData>',
+        b"</sheetData></worksheet>",
+    )
+    return write_raw_zip(
+        path, [deflated("[Content_Types].xml", CONTENT_TYPES), ("xl/worksheets/sheet1.xml", data, crc, size)]
+    )
 
 
 def lying_bomb(template: Path, path: Path) -> Path:
@@ -245,9 +277,11 @@ def lying_bomb(template: Path, path: Path) -> Path:
     return write_raw_zip(path, members)
 
 
-BILLION_LAUGHS = ('<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n' + "".join(
-    f'<!ENTITY lol{i} "{("&lol;" if i == 1 else f"&lol{i - 1};") * 10}">\n' for i in range(1, 10))
-    + "]>\n").encode()
+BILLION_LAUGHS = (
+    '<!DOCTYPE lolz [\n<!ENTITY lol "lol">\n'
+    + "".join(f'<!ENTITY lol{i} "{("&lol;" if i == 1 else f"&lol{i - 1};") * 10}">\n' for i in range(1, 10))
+    + "]>\n"
+).encode()
 
 
 def with_billion_laughs(data: bytes, padding: bytes = b"") -> bytes:
@@ -258,8 +292,11 @@ def with_billion_laughs(data: bytes, padding: bytes = b"") -> bytes:
 
 def with_xxe(data: bytes) -> bytes:
     cut = after_xml_declaration(data)
-    return (data[:cut] + b'<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-            + data[cut:].replace(b"<sheetData>", b"<sheetData>&xxe;", 1))
+    return (
+        data[:cut]
+        + b'<!DOCTYPE worksheet [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+        + data[cut:].replace(b"<sheetData>", b"<sheetData>&xxe;", 1)
+    )
 
 
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -307,7 +344,7 @@ def other_template(tmp_path_factory: pytest.TempPathFactory, lpt: Issued) -> Pat
 CLEAN_EDITS = {
     ("2.1", "directorate_rag"): "Green",
     ("2.1", "comments"): "Care plan audit done in June: 86% compliant.\nRe-audit booked for September.\n"
-                         "Lead: Zoë Ødegaard (café meeting notes) ✅ 🙂",
+    "Lead: Zoë Ødegaard (café meeting notes) ✅ 🙂",
     ("2.1.1", "directorate_rag"): "Amber",
     ("2.1.1", "comments"): "Slipped to August —\r\nstaff vacancies. «Naïve» plan revised.",
     ("2.1.2", "directorate_rag"): "Purple",
@@ -327,8 +364,7 @@ def returns(lpt: Issued, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     warnings = folder / "warnings.xlsx"
     fill_in(lpt.chs, warnings, {("2.1.3", "due"): "sometime soon"})
     errors = folder / "errors.xlsx"
-    fill_in(lpt.chs, errors, {("2.1.2", "directorate_rag"): "Yellow",
-                              ("2.1.3", "directorate_rag"): "Purple"})
+    fill_in(lpt.chs, errors, {("2.1.2", "directorate_rag"): "Yellow", ("2.1.3", "directorate_rag"): "Purple"})
     unreadable = folder / "unreadable.xlsx"
     unreadable.write_text("Action Reference,Directorate RAG Rating\n2.1,Green\n", encoding="utf-8")
     return {"clean": clean, "warnings": warnings, "errors": errors, "unreadable": unreadable}
@@ -345,7 +381,8 @@ def test_chs_template_is_laid_out_as_assumed(lpt: Issued) -> None:
     for ref, row in CHS_ROW.items():
         assert str(sheet[f"D{row}"].value) == ref
     assert [sheet[f"S{r}"].value for r in range(FIRST_SPARE, LAST_SPARE + 1)] == [
-        f"new-{n}" for n in range(1, 6)]
+        f"new-{n}" for n in range(1, 6)
+    ]
     assert sheet.max_row == LAST_SPARE
     assert sheet.protection.sheet
 
@@ -371,7 +408,12 @@ def test_every_template_as_issued_passes_clean(lpt: Issued) -> None:
     code, data = validate(lpt.outbox, "--plan", lpt.plan, *EARLY, "--cycle", CYCLE)
     assert code == 0
     assert sorted(Path(f["path"]).name for f in data["files"]) == [
-        "AMH-ILD.xlsx", "AMH-LD.xlsx", "CHS.xlsx", "Corporate.xlsx", "FYPC.xlsx"]
+        "AMH-ILD.xlsx",
+        "AMH-LD.xlsx",
+        "CHS.xlsx",
+        "Corporate.xlsx",
+        "FYPC.xlsx",
+    ]
     for report in data["files"]:
         assert (report["status"], report["problems"], report["cycle"]) == ("ok", [], CYCLE), report
 
@@ -398,11 +440,18 @@ def test_invalid_rating(lpt: Issued, tmp_path: Path) -> None:
     report = single(data)
     assert code == 1
     assert report["status"] == "errors"
-    assert report["problems"] == [{
-        "severity": "error", "code": "invalid-rating", "sheet": PLAN_SHEET, "cell": "N6",
-        "action": "2.1.2", "column": RATING_HEADER, "value": "Yellow",
-        "message": f"'Yellow' is not on the scale; pick one of {SCALE} from the dropdown. Not applied.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "error",
+            "code": "invalid-rating",
+            "sheet": PLAN_SHEET,
+            "cell": "N6",
+            "action": "2.1.2",
+            "column": RATING_HEADER,
+            "value": "Yellow",
+            "message": f"'Yellow' is not on the scale; pick one of {SCALE} from the dropdown. Not applied.",
+        }
+    ]
 
 
 def test_rating_spelled_differently_is_normalised_as_info(lpt: Issued, tmp_path: Path) -> None:
@@ -413,47 +462,83 @@ def test_rating_spelled_differently_is_normalised_as_info(lpt: Issued, tmp_path:
     report = single(data)
     assert code == 0
     assert report["status"] == "ok"
-    assert [(p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"], p["message"])
-            for p in report["problems"]] == [
-        ("info", "rating-normalised", f"N{CHS_ROW[ref]}", ref, RATING_HEADER, value,
-         f"{value!r} read as 'Amber'.") for ref, value in typed.items()]
+    assert [
+        (p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"], p["message"])
+        for p in report["problems"]
+    ] == [
+        (
+            "info",
+            "rating-normalised",
+            f"N{CHS_ROW[ref]}",
+            ref,
+            RATING_HEADER,
+            value,
+            f"{value!r} read as 'Amber'.",
+        )
+        for ref, value in typed.items()
+    ]
 
 
 def test_locked_cells_changed_after_removing_the_protection(lpt: Issued, tmp_path: Path) -> None:
     path = tmp_path / "unprotected.xlsx"
-    fill_in(lpt.chs, path, {("2.1", "provider_requirement"): "Requirement met - please close.",
-                            ("2.1.1", "committee_rag"): "Blue",
-                            ("2.1.1", "directorate_rag"): "Green"}, unprotect=True)
+    fill_in(
+        lpt.chs,
+        path,
+        {
+            ("2.1", "provider_requirement"): "Requirement met - please close.",
+            ("2.1.1", "committee_rag"): "Blue",
+            ("2.1.1", "directorate_rag"): "Green",
+        },
+        unprotect=True,
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 1
     assert report["status"] == "errors"
     assert codes(report) == ["locked-cell-changed", "locked-cell-changed"]
     central, committee = report["problems"]
-    assert (central["severity"], central["sheet"], central["cell"], central["action"], central["column"],
-            central["value"]) == ("error", PLAN_SHEET, "B4", "2.1", PROVIDER_HEADER,
-                                  "Requirement met - please close.")
+    assert (
+        central["severity"],
+        central["sheet"],
+        central["cell"],
+        central["action"],
+        central["column"],
+        central["value"],
+    ) == ("error", PLAN_SHEET, "B4", "2.1", PROVIDER_HEADER, "Requirement met - please close.")
     assert central["message"] == (
         "this central column is read-only for services: it was '(empty)' when issued and is now "
         "'Requirement met - please close.'. The change was refused; ask the central team to change "
-        "it in the master.")
+        "it in the master."
+    )
     assert (committee["cell"], committee["action"], committee["column"], committee["value"]) == (
-        "O5", "2.1.1", COMMITTEE_HEADER, "Blue")
+        "O5",
+        "2.1.1",
+        COMMITTEE_HEADER,
+        "Blue",
+    )
     assert committee["message"].startswith("this committee column is read-only for services")
 
 
 def test_deleted_row(lpt: Issued, tmp_path: Path) -> None:
-    path = edit_book(lpt.chs, tmp_path / "deleted.xlsx",
-                     lambda book: book[PLAN_SHEET].delete_rows(CHS_ROW["2.1.1"]))
+    path = edit_book(
+        lpt.chs, tmp_path / "deleted.xlsx", lambda book: book[PLAN_SHEET].delete_rows(CHS_ROW["2.1.1"])
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 1
-    assert report["problems"] == [{
-        "severity": "error", "code": "row-deleted", "sheet": PLAN_SHEET, "cell": None,
-        "action": "2.1.1", "column": None, "value": None,
-        "message": "action 2.1.1 was issued but is not in the return (row deleted). The master "
-                   "keeps it unchanged; restore the row.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "error",
+            "code": "row-deleted",
+            "sheet": PLAN_SHEET,
+            "cell": None,
+            "action": "2.1.1",
+            "column": None,
+            "value": None,
+            "message": "action 2.1.1 was issued but is not in the return (row deleted). The master "
+            "keeps it unchanged; restore the row.",
+        }
+    ]
 
 
 def _copy_row(sheet, source: int, target: int) -> None:
@@ -462,18 +547,28 @@ def _copy_row(sheet, source: int, target: int) -> None:
 
 
 def test_row_copied_with_its_hidden_id_into_a_spare_row(lpt: Issued, tmp_path: Path) -> None:
-    path = edit_book(lpt.chs, tmp_path / "doubled.xlsx",
-                     lambda book: _copy_row(book[PLAN_SHEET], CHS_ROW["2.1.1"], FIRST_SPARE + 1))
+    path = edit_book(
+        lpt.chs,
+        tmp_path / "doubled.xlsx",
+        lambda book: _copy_row(book[PLAN_SHEET], CHS_ROW["2.1.1"], FIRST_SPARE + 1),
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     # An exact copy says nothing new: counted once, and the service told to delete it.
     assert code == 0
-    assert report["problems"] == [{
-        "severity": "warning", "code": "row-duplicated", "sheet": PLAN_SHEET, "cell": f"D{FIRST_SPARE + 1}",
-        "action": "2.1.1", "column": None, "value": None,
-        "message": f"rows 5 and {FIRST_SPARE + 1} are the same action with the same entries; it was "
-                   "counted once. Delete the copy.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "row-duplicated",
+            "sheet": PLAN_SHEET,
+            "cell": f"D{FIRST_SPARE + 1}",
+            "action": "2.1.1",
+            "column": None,
+            "value": None,
+            "message": f"rows 5 and {FIRST_SPARE + 1} are the same action with the same entries; it was "
+            "counted once. Delete the copy.",
+        }
+    ]
 
 
 def test_row_inserted_as_a_duplicate(lpt: Issued, tmp_path: Path) -> None:
@@ -488,10 +583,12 @@ def test_row_inserted_as_a_duplicate(lpt: Issued, tmp_path: Path) -> None:
     report = single(data)
     assert code == 1
     assert [(p["code"], p["cell"], p["action"]) for p in report["problems"]] == [
-        ("row-duplicated", "D6", "2.1.1")]
+        ("row-duplicated", "D6", "2.1.1")
+    ]
     assert only(report, "row-duplicated")["message"] == (
         "rows 5 and 6 are the same action with different entries ('Directorate RAG Rating': '' vs "
-        "'Green'); neither was applied. Keep one row and send the file again.")
+        "'Green'); neither was applied. Keep one row and send the file again."
+    )
 
 
 def test_rows_added_outside_the_spare_rows(lpt: Issued, tmp_path: Path) -> None:
@@ -514,10 +611,12 @@ def test_rows_added_outside_the_spare_rows(lpt: Issued, tmp_path: Path) -> None:
         ("error", "row-added", f"D{foreign}", "99.3"),
     ]
     messages = [p["message"] for p in report["problems"]]
-    assert messages[1] == (f"row {below} was not issued; it is not applied. Put new actions in the "
-                           "green spare rows.")
-    assert messages[2].startswith(f"row {foreign} was not issued (its ID is not one this file was "
-                                  "issued with)")
+    assert messages[1] == (
+        f"row {below} was not issued; it is not applied. Put new actions in the green spare rows."
+    )
+    assert messages[2].startswith(
+        f"row {foreign} was not issued (its ID is not one this file was issued with)"
+    )
 
 
 def test_excel_error_values(lpt: Issued, tmp_path: Path) -> None:
@@ -533,15 +632,18 @@ def test_excel_error_values(lpt: Issued, tmp_path: Path) -> None:
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 1
-    assert [(p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"])
-            for p in report["problems"]] == [
+    assert [
+        (p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"])
+        for p in report["problems"]
+    ] == [
         ("error", "error-value", "M5", "2.1.1", COMMENTS_HEADER, "#REF!"),
         ("error", "error-value", "N6", "2.1.2", RATING_HEADER, "#N/A"),
         ("error", "error-value", "B7", "2.1.3", PROVIDER_HEADER, "#DIV/0!"),
     ]
     assert report["problems"][0]["message"] == (
         "the cell shows the error #REF! instead of content (a broken formula or reference). Type "
-        "the text itself; the cell was not applied.")
+        "the text itself; the cell was not applied."
+    )
 
 
 def test_text_over_excels_cell_limit(lpt: Issued, tmp_path: Path) -> None:
@@ -549,16 +651,25 @@ def test_text_over_excels_cell_limit(lpt: Issued, tmp_path: Path) -> None:
     marked = tmp_path / "marked.xlsx"
     fill_in(lpt.chs, marked, {("2.1.1", "comments"): "LONG-MARK", ("2.1.2", "comments"): "LIMIT-MARK"})
     part = sheet_part(marked)
-    path = rewrite_zip(marked, tmp_path / "long.xlsx", {part: lambda data: data.replace(
-        b"LONG-MARK", b"y" * 33_000).replace(b"LIMIT-MARK", b"z" * 32_767)})
+    path = rewrite_zip(
+        marked,
+        tmp_path / "long.xlsx",
+        {part: lambda data: data.replace(b"LONG-MARK", b"y" * 33_000).replace(b"LIMIT-MARK", b"z" * 32_767)},
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 1
     problem = only(report, "too-long")
     assert (problem["severity"], problem["cell"], problem["action"], problem["column"]) == (
-        "error", "M5", "2.1.1", COMMENTS_HEADER)
-    assert problem["message"] == ("33,000 characters, over Excel's 32,767-character cell limit. "
-                                  "Shorten it or point to a document; not applied.")
+        "error",
+        "M5",
+        "2.1.1",
+        COMMENTS_HEADER,
+    )
+    assert problem["message"] == (
+        "33,000 characters, over Excel's 32,767-character cell limit. "
+        "Shorten it or point to a document; not applied."
+    )
     assert codes(report) == ["too-long"]  # exactly at the limit (M6) is fine
 
 
@@ -576,8 +687,10 @@ def test_control_characters_are_removed_with_a_warning(lpt: Issued, tmp_path: Pa
         ("warning", "control-chars", "M5", "2.1.1", COMMENTS_HEADER),
         ("warning", "control-chars", "M6", "2.1.2", COMMENTS_HEADER),
     ]
-    assert report["problems"][0]["message"] == ("invisible control characters (pasted from another "
-                                                "program) were removed; the rest of the text is kept.")
+    assert report["problems"][0]["message"] == (
+        "invisible control characters (pasted from another "
+        "program) were removed; the rest of the text is kept."
+    )
 
 
 def test_formula_with_its_calculated_value(lpt: Issued, tmp_path: Path) -> None:
@@ -585,17 +698,27 @@ def test_formula_with_its_calculated_value(lpt: Issued, tmp_path: Path) -> None:
     marked = tmp_path / "marked.xlsx"
     fill_in(lpt.chs, marked, {("2.1.1", "comments"): "FORMULA-MARK"})
     part = sheet_part(marked)
-    path = rewrite_zip(marked, tmp_path / "formula.xlsx", {part: replace(
-        b't="inlineStr"><is><t>FORMULA-MARK</t></is>', b"><f>1+1</f><v>2</v>")})
+    path = rewrite_zip(
+        marked,
+        tmp_path / "formula.xlsx",
+        {part: replace(b't="inlineStr"><is><t>FORMULA-MARK</t></is>', b"><f>1+1</f><v>2</v>")},
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 0
     assert report["status"] == "warnings"
-    assert report["problems"] == [{
-        "severity": "warning", "code": "formula", "sheet": PLAN_SHEET, "cell": "M5", "action": "2.1.1",
-        "column": COMMENTS_HEADER, "value": "=1+1",
-        "message": "the cell holds the formula =1+1; its shown value '2' is kept as text.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "formula",
+            "sheet": PLAN_SHEET,
+            "cell": "M5",
+            "action": "2.1.1",
+            "column": COMMENTS_HEADER,
+            "value": "=1+1",
+            "message": "the cell holds the formula =1+1; its shown value '2' is kept as text.",
+        }
+    ]
 
 
 def test_formula_written_by_openpyxl_over_a_filled_cell(lpt: Issued, tmp_path: Path) -> None:
@@ -609,7 +732,11 @@ def test_formula_written_by_openpyxl_over_a_filled_cell(lpt: Issued, tmp_path: P
     assert code == 0
     problem = only(report, "formula")
     assert (problem["severity"], problem["cell"], problem["action"], problem["value"]) == (
-        "warning", "M4", "2.1", "=1+1")
+        "warning",
+        "M4",
+        "2.1",
+        "=1+1",
+    )
 
 
 # Regression: a formula whose shown value equals what was issued (here: never calculated, as
@@ -623,15 +750,18 @@ def test_formula_in_an_empty_cell_is_reported(lpt: Issued, tmp_path: Path) -> No
     report = single(data)
     assert code == 0
     assert report["status"] == "warnings"
-    assert [(p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"])
-            for p in report["problems"]] == [("warning", "formula", "M5", "2.1.1", COMMENTS_HEADER, "=1+1")]
+    assert [
+        (p["severity"], p["code"], p["cell"], p["action"], p["column"], p["value"])
+        for p in report["problems"]
+    ] == [("warning", "formula", "M5", "2.1.1", COMMENTS_HEADER, "=1+1")]
     assert report["problems"][0]["message"].startswith("the cell holds the formula =1+1")
 
 
 def test_text_that_looks_like_a_formula_is_kept_as_text(lpt: Issued, tmp_path: Path) -> None:
     path = tmp_path / "looks-like.xlsx"
-    fill_in(lpt.chs, path, {("2.1.1", "comments"): "=not a formula",
-                            ("2.1.2", "comments"): "+44 116 295 0030"})
+    fill_in(
+        lpt.chs, path, {("2.1.1", "comments"): "=not a formula", ("2.1.2", "comments"): "+44 116 295 0030"}
+    )
     sheet = openpyxl.load_workbook(path)[PLAN_SHEET]
     assert (sheet["M5"].data_type, sheet["M5"].value) == ("s", "=not a formula")
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
@@ -642,8 +772,9 @@ def test_text_that_looks_like_a_formula_is_kept_as_text(lpt: Issued, tmp_path: P
         ("info", "formula-like-text", "M5", "2.1.1", "=not a formula"),
         ("info", "formula-like-text", "M6", "2.1.2", "+44 116 295 0030"),
     ]
-    assert report["problems"][0]["message"] == ("'=not a formula' starts like a formula; it is kept as "
-                                                "text and will never be calculated.")
+    assert report["problems"][0]["message"] == (
+        "'=not a formula' starts like a formula; it is kept as text and will never be calculated."
+    )
 
 
 def test_date_column_holding_no_date(lpt: Issued, returns: dict[str, Path]) -> None:
@@ -651,29 +782,49 @@ def test_date_column_holding_no_date(lpt: Issued, returns: dict[str, Path]) -> N
     report = single(data)
     assert code == 0
     assert report["status"] == "warnings"
-    assert report["problems"] == [{
-        "severity": "warning", "code": "not-a-date", "sheet": PLAN_SHEET, "cell": "J7", "action": "2.1.3",
-        "column": DUE_HEADER, "value": "sometime soon",
-        "message": "'sometime soon' names no single day, so lateness cannot be checked; kept as "
-                   "written. A date such as 31/03/2025 can be checked.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "not-a-date",
+            "sheet": PLAN_SHEET,
+            "cell": "J7",
+            "action": "2.1.3",
+            "column": DUE_HEADER,
+            "value": "sometime soon",
+            "message": "'sometime soon' names no single day, so lateness cannot be checked; kept as "
+            "written. A date such as 31/03/2025 can be checked.",
+        }
+    ]
 
 
 def test_complete_without_evidence(lpt: Issued, tmp_path: Path) -> None:
     path = tmp_path / "purple.xlsx"
-    fill_in(lpt.chs, path, {("2.1.2", "directorate_rag"): "Purple",
-                            ("2.1.3", "directorate_rag"): "Blue",
-                            ("2.1.3", "comments"): "Assured at the June committee; minutes on the drive."})
+    fill_in(
+        lpt.chs,
+        path,
+        {
+            ("2.1.2", "directorate_rag"): "Purple",
+            ("2.1.3", "directorate_rag"): "Blue",
+            ("2.1.3", "comments"): "Assured at the June committee; minutes on the drive.",
+        },
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 0
     assert report["status"] == "warnings"
-    assert report["problems"] == [{
-        "severity": "warning", "code": "complete-without-evidence", "sheet": PLAN_SHEET, "cell": "M6",
-        "action": "2.1.2", "column": COMMENTS_HEADER, "value": "Purple",
-        "message": "rated Purple (complete) but 'Comments/ Remedial Actions' is empty. Say what the "
-                   "evidence is and where it is kept.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "complete-without-evidence",
+            "sheet": PLAN_SHEET,
+            "cell": "M6",
+            "action": "2.1.2",
+            "column": COMMENTS_HEADER,
+            "value": "Purple",
+            "message": "rated Purple (complete) but 'Comments/ Remedial Actions' is empty. Say what the "
+            "evidence is and where it is kept.",
+        }
+    ]
 
 
 def test_parent_complete_while_a_child_is_open(lpt: Issued, tmp_path: Path) -> None:
@@ -683,11 +834,18 @@ def test_parent_complete_while_a_child_is_open(lpt: Issued, tmp_path: Path) -> N
         code, data = validate(path, *plan_args, *EARLY)
         report = single(data)
         assert code == 0
-        assert report["problems"] == [{
-            "severity": "warning", "code": "parent-complete-child-open", "sheet": PLAN_SHEET,
-            "cell": "N4", "action": "2.1", "column": RATING_HEADER, "value": "Blue",
-            "message": "rated Blue (complete) while its sub-action 2.1.1 is rated Red.",
-        }]
+        assert report["problems"] == [
+            {
+                "severity": "warning",
+                "code": "parent-complete-child-open",
+                "sheet": PLAN_SHEET,
+                "cell": "N4",
+                "action": "2.1",
+                "column": RATING_HEADER,
+                "value": "Blue",
+                "message": "rated Blue (complete) while its sub-action 2.1.1 is rated Red.",
+            }
+        ]
 
 
 def test_overdue(lpt: Issued, tmp_path: Path) -> None:
@@ -698,15 +856,21 @@ def test_overdue(lpt: Issued, tmp_path: Path) -> None:
     assert set(codes(report)) == {"overdue"}
     problem = next(p for p in report["problems"] if p["action"] == "5.1.2")
     assert problem == {
-        "severity": "warning", "code": "overdue", "sheet": PLAN_SHEET, "cell": "J15", "action": "5.1.2",
-        "column": DUE_HEADER, "value": "October 2017",
+        "severity": "warning",
+        "code": "overdue",
+        "sheet": PLAN_SHEET,
+        "cell": "J15",
+        "action": "5.1.2",
+        "column": DUE_HEADER,
+        "value": "October 2017",
         "message": "due 31/10/2017, which has passed (as of 01/01/2018), and not rated: not "
-                   "complete. Update the rating, the date or the comments.",
+        "complete. Update the rating, the date or the comments.",
     }
     # Rated complete (with evidence), it is no longer overdue; 'March 2017 - March 2018' is no day.
     path = tmp_path / "done.xlsx"
-    fill_in(lpt.chs, path, {("5.1.2", "directorate_rag"): "Purple",
-                            ("5.1.2", "comments"): "Done: see CQC/5.1.2"})
+    fill_in(
+        lpt.chs, path, {("5.1.2", "directorate_rag"): "Purple", ("5.1.2", "comments"): "Done: see CQC/5.1.2"}
+    )
     code, data = validate(path, "--plan", lpt.plan, "--as-of", "2018-01-01")
     overdue = {p["action"] for p in single(data)["problems"] if p["code"] == "overdue"}
     assert "5.1.2" not in overdue and "2.1" not in overdue and "5.1.1" in overdue
@@ -716,11 +880,20 @@ def test_overdue(lpt: Issued, tmp_path: Path) -> None:
 
 def test_proposed_actions_in_spare_rows(lpt: Issued, tmp_path: Path) -> None:
     path = tmp_path / "proposal.xlsx"
-    fill_in(lpt.chs, path, {}, proposals=[
-        {"action_ref": "2.1.9", "directorate": "CHS", "action": "Weekly care-plan huddle on every ward.",
-         "directorate_rag": "White"},
-        {"action_ref": "2.1.10", "action": "A second idea", "directorate_rag": "Yellow"},
-    ])
+    fill_in(
+        lpt.chs,
+        path,
+        {},
+        proposals=[
+            {
+                "action_ref": "2.1.9",
+                "directorate": "CHS",
+                "action": "Weekly care-plan huddle on every ward.",
+                "directorate_rag": "White",
+            },
+            {"action_ref": "2.1.10", "action": "A second idea", "directorate_rag": "Yellow"},
+        ],
+    )
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
     assert code == 1  # the second proposal's rating is off the scale
@@ -731,7 +904,8 @@ def test_proposed_actions_in_spare_rows(lpt: Issued, tmp_path: Path) -> None:
     ]
     assert report["problems"][0]["message"] == (
         f"a new action 2.1.9 is proposed in spare row {FIRST_SPARE}; merge adds it to the plan, "
-        "flagged as proposed.")
+        "flagged as proposed."
+    )
 
 
 def test_return_of_another_plan(lpt: Issued, other_template: Path) -> None:
@@ -753,12 +927,19 @@ def test_return_of_another_cycle(lpt: Issued) -> None:
     report = single(data)
     assert code == 0
     assert report["status"] == "warnings"
-    assert report["problems"] == [{
-        "severity": "warning", "code": "other-cycle", "sheet": None, "cell": None, "action": None,
-        "column": None, "value": None,
-        "message": "issued for cycle '2017-Q2', not '2099-Q1': an old template may have been filled in. "
-                   "Check the figures are current.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "other-cycle",
+            "sheet": None,
+            "cell": None,
+            "action": None,
+            "column": None,
+            "value": None,
+            "message": "issued for cycle '2017-Q2', not '2099-Q1': an old template may have been filled in. "
+            "Check the figures are current.",
+        }
+    ]
 
 
 def test_unknown_service(lpt: Issued, tmp_path: Path) -> None:
@@ -768,12 +949,19 @@ def test_unknown_service(lpt: Issued, tmp_path: Path) -> None:
     report = single(data)
     assert code == 1
     assert (report["service"], report["status"]) == ("Nope", "refused")
-    assert report["problems"] == [{
-        "severity": "error", "code": "unknown-service", "sheet": None, "cell": None, "action": None,
-        "column": None, "value": None,
-        "message": "the plan has no actions for service 'Nope' (renamed or removed from the master "
-                   "since issue). It was not merged.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "error",
+            "code": "unknown-service",
+            "sheet": None,
+            "cell": None,
+            "action": None,
+            "column": None,
+            "value": None,
+            "message": "the plan has no actions for service 'Nope' (renamed or removed from the master "
+            "since issue). It was not merged.",
+        }
+    ]
 
 
 def test_the_master_given_as_a_return(lpt: Issued) -> None:
@@ -782,12 +970,19 @@ def test_the_master_given_as_a_return(lpt: Issued) -> None:
         report = single(data)
         assert code == 2
         assert report["status"] == "unreadable"
-        assert report["problems"] == [{
-            "severity": "error", "code": "not-a-template", "sheet": None, "cell": None, "action": None,
-            "column": None, "value": None,
-            "message": "this is an xlplan master plan, not a service's return. Returns are the "
-                       "workbooks `xlplan template` wrote.",
-        }]
+        assert report["problems"] == [
+            {
+                "severity": "error",
+                "code": "not-a-template",
+                "sheet": None,
+                "cell": None,
+                "action": None,
+                "column": None,
+                "value": None,
+                "message": "this is an xlplan master plan, not a service's return. Returns are the "
+                "workbooks `xlplan template` wrote.",
+            }
+        ]
 
 
 def test_a_workbook_that_is_no_return(lpt: Issued, tmp_path: Path) -> None:
@@ -824,7 +1019,8 @@ def test_return_pasted_into_a_new_workbook(lpt: Issued, tmp_path: Path) -> None:
     assert no_metadata["message"] == (
         "the hidden xlplan metadata is gone (the actions were probably copied into a new workbook); "
         "rows were matched to the plan by their grey (read-only) cells, as issued, and the return "
-        "taken as 'CHS''s. Next time send back the workbook as issued.")
+        "taken as 'CHS''s. Next time send back the workbook as issued."
+    )
     invalid = only(report, "invalid-rating")
     assert (invalid["cell"], invalid["action"], invalid["value"]) == ("N6", "2.1.2", "Yellow")
 
@@ -832,9 +1028,11 @@ def test_return_pasted_into_a_new_workbook(lpt: Issued, tmp_path: Path) -> None:
     code, data = validate(pasted, *EARLY)
     report = single(data)
     assert (code, report["status"], codes(report)) == (2, "unreadable", ["not-a-template"])
-    assert report["problems"][0]["message"].startswith("the workbook has no xlplan metadata. If it is "
-                                                       "a return copied into a new workbook, give the "
-                                                       "master with --plan")
+    assert report["problems"][0]["message"].startswith(
+        "the workbook has no xlplan metadata. If it is "
+        "a return copied into a new workbook, give the "
+        "master with --plan"
+    )
 
     # Pasted without the hidden ID column into a sheet of another name: still matched.
     bare = copy_values(lpt.chs, tmp_path / "bare.xlsx", title="Sheet1", columns=18)
@@ -853,12 +1051,19 @@ def test_macros_are_ignored(lpt: Issued, tmp_path: Path) -> None:
     report = single(data)
     assert code == 0
     assert (report["status"], report["service"]) == ("warnings", "CHS")
-    assert report["problems"] == [{
-        "severity": "warning", "code": "macros-ignored", "sheet": None, "cell": None, "action": None,
-        "column": None, "value": None,
-        "message": "the workbook holds macros. They were not run and will not be carried anywhere; "
-                   "save as .xlsx (Excel Workbook) next time.",
-    }]
+    assert report["problems"] == [
+        {
+            "severity": "warning",
+            "code": "macros-ignored",
+            "sheet": None,
+            "cell": None,
+            "action": None,
+            "column": None,
+            "value": None,
+            "message": "the workbook holds macros. They were not run and will not be carried anywhere; "
+            "save as .xlsx (Excel Workbook) next time.",
+        }
+    ]
 
 
 # Regression: it used to be read as damaged metadata, i.e. `no-metadata` (a warning, exit 0).
@@ -870,8 +1075,10 @@ def test_return_written_by_a_newer_xlplan(lpt: Issued, tmp_path: Path) -> None:
         assert code == 2
         assert report["status"] == "unreadable"
         assert [(p["severity"], p["code"]) for p in report["problems"]] == [("error", "newer-format")]
-        assert "was written by a newer xlplan (format 99; this one reads up to 1). Upgrade xlplan" in (
-            report["problems"][0]["message"])
+        assert (
+            "was written by a newer xlplan (format 99; this one reads up to 1). Upgrade xlplan"
+            in (report["problems"][0]["message"])
+        )
 
 
 # --------------------------------------------------------------------------- 3. broken and hostile files
@@ -933,8 +1140,14 @@ def _xxe(folder: Path, template: Path) -> Path:
 
 def _encrypted(folder: Path, template: Path) -> Path:
     path = folder / "encrypted.xlsx"
-    path.write_bytes(CFB_MAGIC + b"\0" * 504 + "EncryptionInfo".encode("utf-16-le") + b"\0" * 2048
-                     + "EncryptedPackage".encode("utf-16-le") + b"\0" * 2048)
+    path.write_bytes(
+        CFB_MAGIC
+        + b"\0" * 504
+        + "EncryptionInfo".encode("utf-16-le")
+        + b"\0" * 2048
+        + "EncryptedPackage".encode("utf-16-le")
+        + b"\0" * 2048
+    )
     return path
 
 
@@ -955,8 +1168,11 @@ HOSTILE = {
     "51 MB file": (_oversized, "too-large", "the file is 51 MB; a return may be at most 50 MB"),
     "billion laughs": (_billion_laughs, "unsafe-xml", "part xl/workbook.xml declares a DTD or entities"),
     "external entity": (_xxe, "unsafe-xml", "declares a DTD or entities"),
-    "password to open": (_encrypted, "encrypted",
-                         "File > Info > Protect Workbook > Encrypt with Password, clear the password"),
+    "password to open": (
+        _encrypted,
+        "encrypted",
+        "File > Info > Protect Workbook > Encrypt with Password, clear the password",
+    ),
     "old .xls renamed": (_old_format, "not-a-workbook", "old-format (.xls) file with another extension"),
 }
 
@@ -968,8 +1184,9 @@ def hostile(lpt: Issued, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
-def test_broken_or_hostile_file_is_refused_without_a_traceback(name: str, hostile: dict[str, Path],
-                                                               lpt: Issued) -> None:
+def test_broken_or_hostile_file_is_refused_without_a_traceback(
+    name: str, hostile: dict[str, Path], lpt: Issued
+) -> None:
     _, code_expected, words = HOSTILE[name]
     # Refused by the gate, from the zip directory and the XML prolog, before any parser: the
     # gate's own code and words say so (no timing: speed is bench/'s business).
@@ -1008,6 +1225,7 @@ def test_dtd_after_a_long_prolog_is_still_refused(where: str, lpt: Issued, tmp_p
         padding = b"<!--" + b"x" * 70_000 + b"-->\n"
         parts = {"xl/workbook.xml": lambda data: with_billion_laughs(data, padding)}
     else:
+
         def spaced_xxe(data: bytes) -> bytes:
             xxe = with_xxe(data)  # DOCTYPE right after the XML declaration: push it 70 KB down
             cut = after_xml_declaration(xxe)
@@ -1057,8 +1275,9 @@ def _damaged(name: str, template: Path, folder: Path) -> Path:
 # Regression: calamine parses a sheet only when it is read, after open_workbook's checks, so
 # damage inside a sheet used to escape as "unexpected error ... XmlError" (exit 3).
 @pytest.mark.parametrize("name", list(DAMAGED_PARTS))
-def test_damaged_sheet_inside_a_real_template_is_reported_as_corrupt(name: str, lpt: Issued,
-                                                                     tmp_path: Path) -> None:
+def test_damaged_sheet_inside_a_real_template_is_reported_as_corrupt(
+    name: str, lpt: Issued, tmp_path: Path
+) -> None:
     path = _damaged(name, lpt.chs, tmp_path)
     code, data = validate(path, "--plan", lpt.plan, *EARLY)
     report = single(data)
@@ -1069,8 +1288,9 @@ def test_damaged_sheet_inside_a_real_template_is_reported_as_corrupt(name: str, 
     assert "send it again" in message or "sent again" in message, message  # says what to do
 
 
-def test_one_damaged_return_does_not_hide_the_others(lpt: Issued, returns: dict[str, Path],
-                                                     tmp_path: Path) -> None:
+def test_one_damaged_return_does_not_hide_the_others(
+    lpt: Issued, returns: dict[str, Path], tmp_path: Path
+) -> None:
     damaged = _damaged("plan sheet cut short", lpt.chs, tmp_path)
     code, data = validate(damaged, returns["clean"], "--plan", lpt.plan, *EARLY)
     assert code == 2
@@ -1078,8 +1298,9 @@ def test_one_damaged_return_does_not_hide_the_others(lpt: Issued, returns: dict[
     assert entry(data, damaged)["status"] == "unreadable"
 
 
-def test_junk_in_the_inbox_is_skipped_never_fatal(returns: dict[str, Path], lpt: Issued,
-                                                  tmp_path: Path) -> None:
+def test_junk_in_the_inbox_is_skipped_never_fatal(
+    returns: dict[str, Path], lpt: Issued, tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     (inbox / "archive").mkdir(parents=True)
     shutil.copyfile(returns["clean"], inbox / "CHS return.xlsx")
@@ -1118,8 +1339,20 @@ def test_ods_saved_by_libreoffice_is_read_with_its_metadata(lpt: Issued, tmp_pat
     profile = (tmp_path / "lo-profile").as_uri()
     try:
         done = subprocess.run(
-            ["soffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "ods",
-             "--outdir", str(outdir), str(filled)], capture_output=True, timeout=120, check=False)
+            [
+                "soffice",
+                f"-env:UserInstallation={profile}",
+                "--headless",
+                "--convert-to",
+                "ods",
+                "--outdir",
+                str(outdir),
+                str(filled),
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         pytest.skip("LibreOffice did not convert within 120 s")
     ods = outdir / "CHS.ods"
@@ -1132,14 +1365,16 @@ def test_ods_saved_by_libreoffice_is_read_with_its_metadata(lpt: Issued, tmp_pat
         assert (report["service"], report["cycle"], report["status"]) == ("CHS", CYCLE, "ok")
         # The cells were really read: the one lower-case rating is normalised, nothing else said.
         assert [(p["code"], p["cell"], p["value"]) for p in report["problems"]] == [
-            ("rating-normalised", "N7", "amber")]
+            ("rating-normalised", "N7", "amber")
+        ]
 
 
 # --------------------------------------------------------------------------- 5. --annotate
 
 
-def test_annotate_marks_every_problem_cell_in_a_copy(lpt: Issued, returns: dict[str, Path],
-                                                     tmp_path: Path) -> None:
+def test_annotate_marks_every_problem_cell_in_a_copy(
+    lpt: Issued, returns: dict[str, Path], tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in ("clean", "errors", "unreadable"):
@@ -1170,8 +1405,9 @@ def test_annotate_marks_every_problem_cell_in_a_copy(lpt: Issued, returns: dict[
     assert error.value == "Yellow"  # the service's own content is kept
     assert error.fill.fgColor.rgb.endswith(PROBLEM_FILL)
     assert error.comment.author == "xlplan"
-    assert error.comment.text == (f"ERROR: 'Yellow' is not on the scale; pick one of {SCALE} from the "
-                                  "dropdown. Not applied.")
+    assert error.comment.text == (
+        f"ERROR: 'Yellow' is not on the scale; pick one of {SCALE} from the dropdown. Not applied."
+    )
     assert warning.fill.fgColor.rgb.endswith(WARNING_FILL)
     assert warning.comment.text.startswith("WARNING: rated Purple (complete)")
     assert sheet["N5"].comment is None and sheet["M6"].comment is None
@@ -1187,8 +1423,9 @@ def test_annotate_marks_every_problem_cell_in_a_copy(lpt: Issued, returns: dict[
     assert [row[:2] for row in macro[1:]] == [("warning", "macros-ignored")]
 
 
-def test_annotate_into_the_inbox_itself_is_refused(lpt: Issued, returns: dict[str, Path],
-                                                    tmp_path: Path) -> None:
+def test_annotate_into_the_inbox_itself_is_refused(
+    lpt: Issued, returns: dict[str, Path], tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in ("clean", "errors"):
@@ -1201,8 +1438,9 @@ def test_annotate_into_the_inbox_itself_is_refused(lpt: Issued, returns: dict[st
 
 
 # Regression: the copy of CHS.xlsm is CHS.xlsx, which used to overwrite the service's own file.
-def test_annotate_into_the_inbox_never_overwrites_a_return(lpt: Issued, returns: dict[str, Path],
-                                                          tmp_path: Path) -> None:
+def test_annotate_into_the_inbox_never_overwrites_a_return(
+    lpt: Issued, returns: dict[str, Path], tmp_path: Path
+) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copyfile(returns["clean"], inbox / "CHS.xlsm")
@@ -1217,18 +1455,22 @@ def test_annotate_into_the_inbox_never_overwrites_a_return(lpt: Issued, returns:
 # --------------------------------------------------------------------------- 6. exit codes
 
 
-@pytest.mark.parametrize(("names", "expected"), [
-    (["clean"], 0),
-    (["warnings"], 0),
-    (["clean", "warnings"], 0),
-    (["errors"], 1),
-    (["clean", "errors", "warnings"], 1),
-    (["unreadable"], 2),
-    (["clean", "errors", "unreadable"], 2),
-    (["unreadable", "clean"], 2),
-])
-def test_exit_code_is_the_worst_over_all_files(names: list[str], expected: int, returns: dict[str, Path],
-                                               lpt: Issued) -> None:
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["clean"], 0),
+        (["warnings"], 0),
+        (["clean", "warnings"], 0),
+        (["errors"], 1),
+        (["clean", "errors", "warnings"], 1),
+        (["unreadable"], 2),
+        (["clean", "errors", "unreadable"], 2),
+        (["unreadable", "clean"], 2),
+    ],
+)
+def test_exit_code_is_the_worst_over_all_files(
+    names: list[str], expected: int, returns: dict[str, Path], lpt: Issued
+) -> None:
     paths = [returns[n] for n in names]
     code, data = validate(*paths, "--plan", lpt.plan, *EARLY)
     assert code == expected
@@ -1241,8 +1483,10 @@ def test_text_report_counts_errors_and_warnings(returns: dict[str, Path], lpt: I
     result = xlplan("validate", returns["errors"], "--plan", lpt.plan, *EARLY)
     assert result.exit_code == 1
     assert f"{returns['errors']}: ERRORS (CHS, cycle {CYCLE}): 1 error(s), 1 warning(s)" in result.output
-    assert ("error: [invalid-rating] sheet 'Action plan', cell N6, action 2.1.2, column "
-            "'Directorate RAG Rating': 'Yellow' is not on the scale") in result.output
+    assert (
+        "error: [invalid-rating] sheet 'Action plan', cell N6, action 2.1.2, column "
+        "'Directorate RAG Rating': 'Yellow' is not on the scale"
+    ) in result.output
 
 
 def test_nothing_to_validate(tmp_path: Path) -> None:

@@ -21,8 +21,11 @@ def refuse_inbox_as_outdir(outdir: Path, inputs: list[Path]) -> None:
     would overwrite the service's own file. Checked once, before anything is written."""
     folders = {(p if p.is_dir() else p.parent).resolve() for p in inputs}
     if outdir.resolve() in folders:
-        raise XlplanError(f"--annotate {outdir} is where the returns are; choose another folder, "
-                          "so the services' own files are never overwritten.", 2)
+        raise XlplanError(
+            f"--annotate {outdir} is where the returns are; choose another folder, "
+            "so the services' own files are never overwritten.",
+            2,
+        )
 
 
 def annotate(checked: CheckedReturn, outdir: Path) -> Path | None:
@@ -78,8 +81,17 @@ def annotate(checked: CheckedReturn, outdir: Path) -> Path | None:
     for problem in checked.problems:
         if problem.severity == Severity.INFO:
             continue
-        listing.append([str(problem.severity), problem.code, problem.cell, problem.action,
-                        problem.column, problem.value, problem.message])
+        listing.append(
+            [
+                str(problem.severity),
+                problem.code,
+                problem.cell,
+                problem.action,
+                problem.column,
+                problem.value,
+                problem.message,
+            ]
+        )
     for letter, width in zip("ABCDEFG", (9, 24, 7, 10, 30, 25, 90), strict=True):
         listing.column_dimensions[letter].width = width
     print_openpyxl_table(listing, 1)
@@ -150,13 +162,19 @@ def place_notes_where_readers_look(path: Path) -> None:
             if kind is None or rel.get("TargetMode") == "External":
                 continue
             target = rel.get("Target", "")
-            old = target.lstrip("/") if target.startswith("/") else posixpath.normpath(
-                posixpath.join("xl/worksheets", target))
+            old = (
+                target.lstrip("/")
+                if target.startswith("/")
+                else posixpath.normpath(posixpath.join("xl/worksheets", target))
+            )
             if old not in parts:
                 continue
             counters[kind] += 1
-            new = (f"xl/comments{counters[kind]}.xml" if kind == _COMMENTS_TYPE
-                   else f"xl/drawings/vmlDrawing{counters[kind]}.vml")
+            new = (
+                f"xl/comments{counters[kind]}.xml"
+                if kind == _COMMENTS_TYPE
+                else f"xl/drawings/vmlDrawing{counters[kind]}.vml"
+            )
             renames[old] = new
             rel.set("Target", posixpath.relpath(new, "xl/worksheets"))
             changed = True

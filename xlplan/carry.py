@@ -47,8 +47,7 @@ def column_format(layer, col: int) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str]
-                  ) -> list[list[Carried]]:
+def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str]) -> list[list[Carried]]:
     """Rows of raw cells as carried values, the formula cells (from the sheet's XML) kept."""
     carried = [[carried_value(v) for v in row] for row in rows]
     for (r, c), text in formulas.items():
@@ -63,8 +62,9 @@ def with_formulas(rows: list[list[object]], formulas: dict[tuple[int, int], str]
     return carried
 
 
-def extra_cells(rows: list[list[object]], columns: list[int],
-                formulas: dict[tuple[int, int], str]) -> list[list[Carried]]:
+def extra_cells(
+    rows: list[list[object]], columns: list[int], formulas: dict[tuple[int, int], str]
+) -> list[list[Carried]]:
     """The cells of these columns only, row by row, formulas kept."""
     if not columns:
         return []
@@ -123,8 +123,11 @@ class Relocation:
         lo, hi = bisect.bisect_left(self._old, first), bisect.bisect_right(self._old, last)
         a, b = self.row(first), self.row(last)
         if lo < hi:
-            inside = ([self.rows[self._old[lo]], self.rows[self._old[hi - 1]]] if self._monotone
-                      else [self.rows[r] for r in self._old[lo:hi]])
+            inside = (
+                [self.rows[self._old[lo]], self.rows[self._old[hi - 1]]]
+                if self._monotone
+                else [self.rows[r] for r in self._old[lo:hi]]
+            )
             a, b = min(a, *inside), max(b, *inside)
         return a, b
 

@@ -29,7 +29,18 @@ def audit_central_edits(plan: Plan, cycle: str, stamp: str) -> list[LogEntry]:
         if edit.field == layout.due_field and is_slippage(edit.old, edit.new):
             moves[edit.action_id] += 1
             kind = f"slippage (moved {moves[edit.action_id]} time{'s' if moves[edit.action_id] > 1 else ''})"
-        entries.append(LogEntry(cycle, stamp, CENTRAL_TEAM, "(edited in the master)",
-                                plan.ref(by_id[edit.action_id]), column.header, edit.old, edit.new,
-                                kind, edit.action_id))
+        entries.append(
+            LogEntry(
+                cycle,
+                stamp,
+                CENTRAL_TEAM,
+                "(edited in the master)",
+                plan.ref(by_id[edit.action_id]),
+                column.header,
+                edit.old,
+                edit.new,
+                kind,
+                edit.action_id,
+            )
+        )
     return entries

@@ -44,13 +44,28 @@ class ChaseResult:
     def to_json(self) -> str:
         import json
 
-        return json.dumps({
-            "as_of": self.as_of.isoformat(), "due": self.due.isoformat() if self.due else None,
-            "services": [{"service": c.service, "reasons": c.reasons, "to": c.to,
-                          "draft": str(c.draft), "attachment": str(c.attachment) if c.attachment else None,
-                          "overdue": [{"reference": o.reference, "action": o.action,
-                                       "due": o.due.isoformat()} for o in c.overdue]}
-                         for c in self.chased]}, indent=2, ensure_ascii=False)
+        return json.dumps(
+            {
+                "as_of": self.as_of.isoformat(),
+                "due": self.due.isoformat() if self.due else None,
+                "services": [
+                    {
+                        "service": c.service,
+                        "reasons": c.reasons,
+                        "to": c.to,
+                        "draft": str(c.draft),
+                        "attachment": str(c.attachment) if c.attachment else None,
+                        "overdue": [
+                            {"reference": o.reference, "action": o.action, "due": o.due.isoformat()}
+                            for o in c.overdue
+                        ],
+                    }
+                    for c in self.chased
+                ],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
 
 
 @dataclass
@@ -84,8 +99,14 @@ def read_outbox(outbox: Path | None, plan: Plan) -> dict[str, Issued]:
     return found
 
 
-def chase(plan_path: Path, inbox: list[Path], outdir: Path, *, as_of: dt.date | None = None,
-          outbox: Path | None = None) -> ChaseResult:
+def chase(
+    plan_path: Path,
+    inbox: list[Path],
+    outdir: Path,
+    *,
+    as_of: dt.date | None = None,
+    outbox: Path | None = None,
+) -> ChaseResult:
     from .validate import validate
 
     plan = read_plan(plan_path)
@@ -115,11 +136,17 @@ def chase(plan_path: Path, inbox: list[Path], outdir: Path, *, as_of: dt.date | 
             if service in refused:
                 item = refused[service]
                 first = next((p for p in item.problems if p.is_error), None)
-                reasons.append(f"your return {item.ret.path.name} could not be accepted"
-                               + (f": {first.message}" if first else "") + " Please send it again.")
+                reasons.append(
+                    f"your return {item.ret.path.name} could not be accepted"
+                    + (f": {first.message}" if first else "")
+                    + " Please send it again."
+                )
             elif due is None or as_of > due:
-                reasons.append("we have not received your return"
-                               + (f", which was due on {due:%d/%m/%Y}" if due else "") + ".")
+                reasons.append(
+                    "we have not received your return"
+                    + (f", which was due on {due:%d/%m/%Y}" if due else "")
+                    + "."
+                )
         overdue = _overdue(plan, mine, values, as_of)
         if overdue:
             reasons.append(f"{len(overdue)} action(s) are past their target date and not complete.")
@@ -129,23 +156,36 @@ def chase(plan_path: Path, inbox: list[Path], outdir: Path, *, as_of: dt.date | 
         attachment = issued[service].path if service in issued else None
         subject, text = _chase_text(plan, service, reasons, overdue, due, attachment)
         draft = outdir / f"{safe_filename(service)} - reminder.eml"
-        table = [("Service", service), ("Return by", due.strftime("%d/%m/%Y") if due else "as agreed"),
-                 ("Overdue actions", str(len(overdue)))]
+        table = [
+            ("Service", service),
+            ("Return by", due.strftime("%d/%m/%Y") if due else "as agreed"),
+            ("Overdue actions", str(len(overdue))),
+        ]
         if attachment:
             table.append(("Attached", attachment.name))
         written = write_draft(draft, contact, subject, text, table, attachment)
         result.chased.append(Chased(service, reasons, overdue, written.to, draft, attachment))
         if not written.to:
-            result.problems.append(Problem("no-address", f"{service} has no email address on the "
-                                           "Services sheet; its reminder has an empty To.",
-                                           service=service, file=draft.name))
+            result.problems.append(
+                Problem(
+                    "no-address",
+                    f"{service} has no email address on the Services sheet; its reminder has an empty To.",
+                    service=service,
+                    file=draft.name,
+                )
+            )
     if outbox is not None:
         for chased in result.chased:
             if chased.attachment is None:
-                result.problems.append(Problem(
-                    "no-workbook-attached", f"no workbook for {chased.service} of this plan in "
-                    f"{outbox}; its reminder has nothing attached.", service=chased.service,
-                    file=chased.draft.name))
+                result.problems.append(
+                    Problem(
+                        "no-workbook-attached",
+                        f"no workbook for {chased.service} of this plan in "
+                        f"{outbox}; its reminder has nothing attached.",
+                        service=chased.service,
+                        file=chased.draft.name,
+                    )
+                )
     return result
 
 
@@ -194,18 +234,26 @@ def _text_field(plan: Plan) -> str:
     return next((f for f in others if f.startswith("action")), others[0] if others else layout.reference)
 
 
-def _chase_text(plan: Plan, service: str, reasons: list[str], overdue: list[Overdue],
-                due: dt.date | None, attachment: Path | None) -> tuple[str, str]:
+def _chase_text(
+    plan: Plan,
+    service: str,
+    reasons: list[str],
+    overdue: list[Overdue],
+    due: dt.date | None,
+    attachment: Path | None,
+) -> tuple[str, str]:
     subject = f"Reminder: {plan.meta.title}, {service} action plan"
-    lines = [f"Dear colleagues in {service},", "",
-             f"This is a reminder about the {plan.meta.title}:", ""]
+    lines = [f"Dear colleagues in {service},", "", f"This is a reminder about the {plan.meta.title}:", ""]
     lines += [f"- {reason}" for reason in reasons]
     if overdue:
         lines += ["", "Actions past their target date:"]
         lines += [f"- {o.reference}: {o.action} (due {o.due:%d/%m/%Y})" for o in overdue]
     lines += [""]
     if attachment:
-        lines += ["Your workbook is attached again. Please update it (white columns only), save it "
-                  "as an Excel Workbook (.xlsx) and send it back by replying to this email.", ""]
+        lines += [
+            "Your workbook is attached again. Please update it (white columns only), save it "
+            "as an Excel Workbook (.xlsx) and send it back by replying to this email.",
+            "",
+        ]
     lines += ["Thank you,", "The central quality team"]
     return subject, "\n".join(lines)

@@ -15,20 +15,34 @@ CHANGED_HEADER = "Changed this cycle"
 # in a column's field name when the layout does not say.
 REQUIREMENT_WORDS = ("requirement", "recommendation", "finding", "issue")
 OWNER_WORDS = ("owner", "manager", "lead", "responsible")
-WIDTHS = {"reference": 9, "route": 13, "requirement": 38, "action": 42, "owner": 16, "due": 12,
-          "progress": 42, "rating": 10}
+WIDTHS = {
+    "reference": 9,
+    "route": 13,
+    "requirement": 38,
+    "action": 42,
+    "owner": 16,
+    "due": 12,
+    "progress": 42,
+    "rating": 10,
+}
 
 
 def committee_columns(layout: Layout) -> list[tuple[Column, float]]:
     """(column, width): reference, service, requirement, action, owner, due date, latest
     progress, then every rating column; each once, those the layout lacks left out."""
+
     def named(words: tuple[str, ...]) -> str | None:
         return next((c.field for c in layout.columns if any(w in c.field.lower() for w in words)), None)
 
-    wanted = [(layout.reference, "reference"), (layout.route, "route"),
-              (named(REQUIREMENT_WORDS), "requirement"), (layout.action_field, "action"),
-              (named(OWNER_WORDS), "owner"), (layout.due_field, "due"),
-              (layout.evidence_fields[0] if layout.evidence_fields else None, "progress")]
+    wanted = [
+        (layout.reference, "reference"),
+        (layout.route, "route"),
+        (named(REQUIREMENT_WORDS), "requirement"),
+        (layout.action_field, "action"),
+        (named(OWNER_WORDS), "owner"),
+        (layout.due_field, "due"),
+        (layout.evidence_fields[0] if layout.evidence_fields else None, "progress"),
+    ]
     wanted += [(c.field, "rating") for c in layout.columns if c.type == "rating"]
     chosen: list[tuple[Column, float]] = []
     seen: set[str] = set()
@@ -58,10 +72,19 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
     widths = [w for _, w in columns] + [18]
     for index, width in enumerate(widths):
         ws.set_column(index, index, width)
-    ws.write_string(0, 0, clean_for_cell(f"{plan.meta.title}: committee view, cycle {cycle or '(none)'}"),
-                    book.fmt(bold=True, font_size=14))
-    ws.write_string(1, 0, "The plan as a committee reads it. Edit the plan sheet, not this one: xlplan "
-                          "writes it again at every merge.", book.fmt(italic=True))
+    ws.write_string(
+        0,
+        0,
+        clean_for_cell(f"{plan.meta.title}: committee view, cycle {cycle or '(none)'}"),
+        book.fmt(bold=True, font_size=14),
+    )
+    ws.write_string(
+        1,
+        0,
+        "The plan as a committee reads it. Edit the plan sheet, not this one: xlplan "
+        "writes it again at every merge.",
+        book.fmt(italic=True),
+    )
     head = book.fmt(bold=True, text_wrap=True, border=1, bg_color="#D9D9D9")
     for index, (column, _) in enumerate(columns):
         ws.write_string(2, index, column.header, head)
@@ -69,13 +92,16 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
     body = book.fmt(text_wrap=True, border=1)
     dated = book.fmt(text_wrap=True, border=1, num_format="dd/mm/yyyy", align="left")
     marked = book.fmt(text_wrap=True, border=1, bold=True, bg_color="#FFEB9C")
-    ratings = {r.value: book.fmt(border=1, bold=True, align="center", bg_color=r.fill, font_color=r.font)
-               for r in layout.ratings}
+    ratings = {
+        r.value: book.fmt(border=1, bold=True, align="center", bg_color=r.fill, font_color=r.font)
+        for r in layout.ratings
+    }
     changed = changed_columns(plan)
     per_line = [max(int(w * 1.2) - 1, 4) for w in widths[:-1]]  # as write_table estimates
     # Long headers wrap: the header row is as tall as its longest (bold text runs wider).
-    ws.set_row(2, row_height([c.header for c, _ in columns], [max(int(n * 0.85), 4) for n in per_line],
-                             minimum=30))
+    ws.set_row(
+        2, row_height([c.header for c, _ in columns], [max(int(n * 0.85), 4) for n in per_line], minimum=30)
+    )
     row = 2
     for action in plan.actions:
         row += 1
@@ -93,5 +119,8 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
     ws.freeze_panes(3, 1)
     ws.autofilter(2, 0, max(row, 2), len(columns))
     print_plan(ws, widths, (2, 2))
-    ws.set_footer("&L" + f"{plan.meta.title} · committee view · cycle {cycle or '(none)'}"
-                  .replace("&", "&&")[:200] + "&RPage &P of &N")
+    ws.set_footer(
+        "&L"
+        + f"{plan.meta.title} · committee view · cycle {cycle or '(none)'}".replace("&", "&&")[:200]
+        + "&RPage &P of &N"
+    )

@@ -18,14 +18,18 @@ from .problems import Problem
 SERVICES_SHEET = "Services"
 SERVICES_HEADERS = ["Service", "Contact names", "Email addresses", "Cc"]
 SERVICES_TITLE = "Services: who receives each service's workbook"
-SERVICES_NOTES = ["Fill in the addresses; separate several with ';'. `xlplan template --drafts` "
-                  "writes one email per service to these addresses (a person sends it)."]
+SERVICES_NOTES = [
+    "Fill in the addresses; separate several with ';'. `xlplan template --drafts` "
+    "writes one email per service to these addresses (a person sends it)."
+]
 SERVICES_WIDTHS = [24, 30, 48, 40]
 # Addresses in a cell: "a@x.nhs.uk; b@x.nhs.uk", "Jane Doe <jane@x.nhs.uk>", one per line.
 _SEPARATORS = re.compile(r"[;,\n]+")
 # The form an address must have; deliverability is the mail server's business.
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 
 
 @dataclass
@@ -36,8 +40,7 @@ class Contact:
     cc: list[str] = field(default_factory=list)
 
     def row(self) -> list[CellValue]:
-        return [self.service, self.names or None, "; ".join(self.to) or None,
-                "; ".join(self.cc) or None]
+        return [self.service, self.names or None, "; ".join(self.to) or None, "; ".join(self.cc) or None]
 
     def knows(self, address: str) -> bool:
         wanted = address.strip().lower()
@@ -67,19 +70,32 @@ def check_contacts(contacts: list[Contact], source: str) -> list[Problem]:
         for column, addresses in (("Email addresses", contact.to), ("Cc", contact.cc)):
             for address in addresses:
                 if not is_address(address):
-                    problems.append(Problem(
-                        "bad-address", f"{address!r} is not an email address (name@domain); "
-                        f"correct it on the {SERVICES_SHEET} sheet.", file=source,
-                        sheet=SERVICES_SHEET, column=column, service=contact.service,
-                        value=address[:200]))
+                    problems.append(
+                        Problem(
+                            "bad-address",
+                            f"{address!r} is not an email address (name@domain); "
+                            f"correct it on the {SERVICES_SHEET} sheet.",
+                            file=source,
+                            sheet=SERVICES_SHEET,
+                            column=column,
+                            service=contact.service,
+                            value=address[:200],
+                        )
+                    )
     return problems
 
 
 def parse_services(rows: list[list[CellValue]]) -> list[Contact]:
     """The Services sheet (or a contacts CSV) as contacts; the header row may be below a title."""
     wanted = [h.lower() for h in SERVICES_HEADERS]
-    start = next((i for i, r in enumerate(rows[:20])
-                  if r and display(r[0]).strip().lower() in ("service", "services")), None)
+    start = next(
+        (
+            i
+            for i, r in enumerate(rows[:20])
+            if r and display(r[0]).strip().lower() in ("service", "services")
+        ),
+        None,
+    )
     if start is None:
         return []
     header = [display(c).strip().lower() for c in rows[start]]
@@ -90,7 +106,7 @@ def parse_services(rows: list[list[CellValue]]) -> list[Contact]:
         col = index.get(name)
         return display(row[col]).strip() if col is not None and col < len(row) else ""
 
-    for row in rows[start + 1:]:
+    for row in rows[start + 1 :]:
         service = get(row, "service")
         if not service:
             continue
@@ -103,11 +119,21 @@ def parse_services(rows: list[list[CellValue]]) -> list[Contact]:
 
 def _column(header: list[str], name: str) -> int | None:
     """A column by its header; a CSV may say 'Email', 'Emails', 'To' or 'Contact'."""
-    aliases = {"service": ["service", "services"],
-               "contact names": ["contact names", "contact name", "contacts", "contact", "name", "names"],
-               "email addresses": ["email addresses", "email address", "email", "emails", "e-mail",
-                                   "to", "addresses", "address"],
-               "cc": ["cc", "copy to", "copy"]}[name]
+    aliases = {
+        "service": ["service", "services"],
+        "contact names": ["contact names", "contact name", "contacts", "contact", "name", "names"],
+        "email addresses": [
+            "email addresses",
+            "email address",
+            "email",
+            "emails",
+            "e-mail",
+            "to",
+            "addresses",
+            "address",
+        ],
+        "cc": ["cc", "copy to", "copy"],
+    }[name]
     return next((header.index(a) for a in aliases if a in header), None)
 
 
@@ -132,17 +158,22 @@ def read_contacts_csv(path: Path) -> list[Contact]:
         delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
         delimiter = ","
-    rows: list[list[CellValue]] = [[c.strip() or None for c in row]
-                                   for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    rows: list[list[CellValue]] = [
+        [c.strip() or None for c in row]
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    ]
     contacts = parse_services(rows)
     if not contacts:
-        raise XlplanError(f"Contacts file {path}: no header row starting with 'Service' and no "
-                          "services under it. The columns are: " + ", ".join(SERVICES_HEADERS) + ".")
+        raise XlplanError(
+            f"Contacts file {path}: no header row starting with 'Service' and no "
+            "services under it. The columns are: " + ", ".join(SERVICES_HEADERS) + "."
+        )
     return contacts
 
 
-def updated_contacts(current: list[Contact], services: list[str],
-                     loaded: list[Contact] | None = None) -> tuple[list[Contact], list[str]]:
+def updated_contacts(
+    current: list[Contact], services: list[str], loaded: list[Contact] | None = None
+) -> tuple[list[Contact], list[str]]:
     """The contacts with `loaded` taking the place of a service's row, and any service of the
     plan missing from them added (empty, for the central team to fill in); and what was added."""
     by_name = {c.service.lower(): c for c in current}

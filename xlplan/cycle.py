@@ -39,8 +39,15 @@ class MergedReturn:
     outcome: str  # "applied" | "superseded" | "refused"
 
     def row(self) -> list[str]:
-        return [self.cycle, self.service, self.file, self.content, self.saved_at, self.merged_at,
-                self.outcome]
+        return [
+            self.cycle,
+            self.service,
+            self.file,
+            self.content,
+            self.saved_at,
+            self.merged_at,
+            self.outcome,
+        ]
 
 
 def parse_returns(rows: list[list[object]]) -> list[MergedReturn]:
@@ -86,8 +93,9 @@ def parse_snapshot(rows: list[list[CellValue]]) -> dict[str, dict[str, CellValue
     for row in rows[1:]:
         if not row or not row[0]:
             continue
-        snapshot[display(row[0])] = {f: (row[i + 1] if i + 1 < len(row) else None)
-                                     for i, f in enumerate(fields) if f}
+        snapshot[display(row[0])] = {
+            f: (row[i + 1] if i + 1 < len(row) else None) for i, f in enumerate(fields) if f
+        }
     return snapshot
 
 
@@ -114,8 +122,11 @@ class CentralEdit:
     new: CellValue
 
 
-def central_edits(layout: Layout, snapshot: Mapping[str, Mapping[str, CellValue]],
-                  actions: Iterable[tuple[str, Mapping[str, CellValue]]]) -> list[CentralEdit]:
+def central_edits(
+    layout: Layout,
+    snapshot: Mapping[str, Mapping[str, CellValue]],
+    actions: Iterable[tuple[str, Mapping[str, CellValue]]],
+) -> list[CentralEdit]:
     """The audited cells that differ from the snapshot xlplan took when it last wrote the master."""
     edits: list[CentralEdit] = []
     fields = audited_fields(layout)

@@ -19,8 +19,23 @@ ILLEGAL_XML_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # Text Excel (and openpyxl) would turn into a formula when typed or written as-is.
 FORMULA_LEADERS = ("=", "+", "-", "@")
 ERROR_VALUES = frozenset(
-    {"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
-     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!"}
+    {
+        "#NULL!",
+        "#DIV/0!",
+        "#VALUE!",
+        "#REF!",
+        "#NAME?",
+        "#NUM!",
+        "#N/A",
+        "#GETTING_DATA",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#UNKNOWN!",
+        "#CONNECT!",
+        "#BUSY!",
+    }
 )
 DATE_FORMAT = "dd/mm/yyyy"
 
@@ -88,9 +103,18 @@ def row_as_seen(values: dict[str, CellValue], types: dict[str, str]) -> dict[str
 
 
 # Excel's built-in number formats people get by typing a number a certain way.
-BUILTIN_NUMBER_FORMATS = {1: "0", 2: "0.00", 3: "#,##0", 4: "#,##0.00", 9: "0%", 10: "0.00%",
-                          37: "#,##0 ;(#,##0)", 38: "#,##0 ;[Red](#,##0)",
-                          39: "#,##0.00;(#,##0.00)", 40: "#,##0.00;[Red](#,##0.00)"}
+BUILTIN_NUMBER_FORMATS = {
+    1: "0",
+    2: "0.00",
+    3: "#,##0",
+    4: "#,##0.00",
+    9: "0%",
+    10: "0.00%",
+    37: "#,##0 ;(#,##0)",
+    38: "#,##0 ;[Red](#,##0)",
+    39: "#,##0.00;(#,##0.00)",
+    40: "#,##0.00;[Red](#,##0.00)",
+}
 _FORMAT_TOKEN = re.compile(r'"([^"]*)"|\\(.)|_(.)|\*(.)|\[\$([^\]-]*)[^\]]*\]|\[[^\]]*\]|([#0?,.]+)|(.)')
 
 

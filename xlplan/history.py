@@ -70,8 +70,18 @@ def history_rows(history: History, scale: list[str]) -> list[list[CellValue]]:
     for record in history.cycles:
         rows.append(["cycle", record.cycle, record.as_of, record.merged_at])
         for f in record.figures:
-            rows.append(["service", record.cycle, f.service, str(f.actions), str(f.not_rated),
-                         str(f.overdue), str(f.complete), *(str(f.ratings.get(v, 0)) for v in scale)])
+            rows.append(
+                [
+                    "service",
+                    record.cycle,
+                    f.service,
+                    str(f.actions),
+                    str(f.not_rated),
+                    str(f.overdue),
+                    str(f.complete),
+                    *(str(f.ratings.get(v, 0)) for v in scale),
+                ]
+            )
     ids: dict[str, None] = {}
     for record in history.cycles:
         ids.update(dict.fromkeys(record.ratings))
@@ -104,9 +114,16 @@ def parse_history(rows: list[list[CellValue]]) -> History:
             by_cycle[record.cycle] = record
         elif kind == "service" and len(row) >= 7 and display(row[1]) in by_cycle:
             counts = [_count(v) for v in row[7:]]
-            by_cycle[display(row[1])].figures.append(ServiceFigures(
-                display(row[2]), _count(row[3]), dict(zip(scale, counts + [0] * len(scale), strict=False)),
-                _count(row[4]), _count(row[5]), _count(row[6])))
+            by_cycle[display(row[1])].figures.append(
+                ServiceFigures(
+                    display(row[2]),
+                    _count(row[3]),
+                    dict(zip(scale, counts + [0] * len(scale), strict=False)),
+                    _count(row[4]),
+                    _count(row[5]),
+                    _count(row[6]),
+                )
+            )
         elif kind == "action" and len(row) >= 2:
             for record, rating in zip(history.cycles, row[2:], strict=False):
                 if rating is not None:
@@ -148,9 +165,17 @@ def slipped_actions(plan: Plan) -> list[SlippedAction]:
         action = by_id.get(action_id)
         if action is None:
             continue  # no longer in the plan
-        slipped.append(SlippedAction(action_id, plan.ref(action), ", ".join(routes.get(action_id, [])),
-                                     len(entries), entries[0].old,
-                                     action.get(due_field) if due_field else None, entries[-1].merged_at))
+        slipped.append(
+            SlippedAction(
+                action_id,
+                plan.ref(action),
+                ", ".join(routes.get(action_id, [])),
+                len(entries),
+                entries[0].old,
+                action.get(due_field) if due_field else None,
+                entries[-1].merged_at,
+            )
+        )
     slipped.sort(key=lambda s: (-s.moves, s.service, s.action))
     return slipped
 
@@ -165,8 +190,9 @@ class StuckAction:
     why: str
 
 
-def stuck_actions(plan: Plan, history: History, as_of: dt.date,
-                  stuck_days: int = STUCK_DAYS) -> list[StuckAction]:
+def stuck_actions(
+    plan: Plan, history: History, as_of: dt.date, stuck_days: int = STUCK_DAYS
+) -> list[StuckAction]:
     """Actions with the same not-complete rating in the latest cycles (two or more in a row,
     up to the latest recorded), or overdue by more than `stuck_days` days on `as_of`."""
     layout = plan.layout
@@ -188,7 +214,14 @@ def stuck_actions(plan: Plan, history: History, as_of: dt.date,
         if missed is not None and (as_of - missed).days > stuck_days:
             reasons.append(f"overdue {(as_of - missed).days} days")
         if reasons:
-            stuck.append(StuckAction(action.id, plan.ref(action), ", ".join(routes.get(action.id, [])),
-                                     rating, action.get(layout.due_field) if layout.due_field else None,
-                                     "; ".join(reasons)))
+            stuck.append(
+                StuckAction(
+                    action.id,
+                    plan.ref(action),
+                    ", ".join(routes.get(action.id, [])),
+                    rating,
+                    action.get(layout.due_field) if layout.due_field else None,
+                    "; ".join(reasons),
+                )
+            )
     return stuck

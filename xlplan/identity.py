@@ -27,10 +27,13 @@ class RowMatch:
     claimed: str  # the ID the row carried
 
 
-def identify_rows(layout: Layout, rows: Sequence[tuple[str, Mapping[str, CellValue]]],
-                  issued: Mapping[str, IssuedRow],
-                  current: Mapping[str, Mapping[str, CellValue]],
-                  hints: Sequence[str] | None = None) -> list[RowMatch]:
+def identify_rows(
+    layout: Layout,
+    rows: Sequence[tuple[str, Mapping[str, CellValue]]],
+    issued: Mapping[str, IssuedRow],
+    current: Mapping[str, Mapping[str, CellValue]],
+    hints: Sequence[str] | None = None,
+) -> list[RowMatch]:
     """A match for each of `rows` ((claimed ID, values)) among the `issued` rows of one service.
     `hints` are guesses (an action with the row's reference) tried last, where no hidden ID is.
 
@@ -74,8 +77,10 @@ def _closest(values: Mapping[str, CellValue], candidates: Sequence[IssuedRow]) -
     None when no single one stands out."""
     if len(candidates) < 2:
         return None
-    scores = [(sum(1 for f, d in row.cells.items() if cell_digest(values.get(f)) == d), row.action_id)
-              for row in candidates]
+    scores = [
+        (sum(1 for f, d in row.cells.items() if cell_digest(values.get(f)) == d), row.action_id)
+        for row in candidates
+    ]
     scores.sort(reverse=True)
     return scores[0][1] if scores[0][0] > scores[1][0] else None
 
@@ -83,7 +88,8 @@ def _closest(values: Mapping[str, CellValue], candidates: Sequence[IssuedRow]) -
 def _mostly_same(layout: Layout, values: Mapping[str, CellValue], master: Mapping[str, CellValue]) -> bool:
     """Same reference, and at most a third of the other locked cells differ from the master."""
     if normal_ref(normal_text(values.get(layout.reference))) != normal_ref(
-            normal_text(master.get(layout.reference))):
+        normal_text(master.get(layout.reference))
+    ):
         return False
     fields = [f for f in locked_fields(layout) if f != layout.reference]
     differ = sum(1 for f in fields if normal_text(values.get(f)) != normal_text(master.get(f)))
@@ -97,8 +103,9 @@ def looks_sorted(matches: Sequence[RowMatch]) -> bool:
     return len(matches) >= 2 and wrong * 2 > len(matches)
 
 
-def likely_service(layout: Layout, rows: Sequence[Mapping[str, CellValue]],
-                   issued: Mapping[str, IssuedRow]) -> str | None:
+def likely_service(
+    layout: Layout, rows: Sequence[Mapping[str, CellValue]], issued: Mapping[str, IssuedRow]
+) -> str | None:
     """For a return that lost its metadata: the service whose issued rows its rows are."""
     owners: dict[str, set[str]] = {}
     for row in issued.values():

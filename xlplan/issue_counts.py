@@ -24,7 +24,10 @@ def issue_count_lines(rows: Iterable[Mapping[str, CellValue]]) -> list[str]:
     severity = Counter(display(r.get("Severity")) for r in open_rows)
     codes = Counter(f"{display(r.get('Code'))} ({display(r.get('Severity'))})" for r in open_rows)
     services = Counter(display(r.get("Service")) or "(no service)" for r in open_rows)
-    return [f"Open: {severity.get('error', 0)} error(s), {severity.get('warning', 0)} warning(s), "
-            f"{severity.get('info', 0)} note(s); errors are listed first. Filter the table by "
-            "Service, Severity or Code.",
-            _line("By problem", codes), _line("By service", services)]
+    return [
+        f"Open: {severity.get('error', 0)} error(s), {severity.get('warning', 0)} warning(s), "
+        f"{severity.get('info', 0)} note(s); errors are listed first. Filter the table by "
+        "Service, Severity or Code.",
+        _line("By problem", codes),
+        _line("By service", services),
+    ]

@@ -118,7 +118,7 @@ class Layout(BaseModel):
         if self.service_rating and self.column(self.service_rating).type != "rating":
             raise ValueError(f"service_rating {self.service_rating!r} is not a rating column")
         if not any(c.owner == "service" for c in self.columns):
-            raise ValueError("no column has owner = \"service\": services could edit nothing")
+            raise ValueError('no column has owner = "service": services could edit nothing')
         return self
 
     # --- questions every stage asks -------------------------------------------------
@@ -202,13 +202,15 @@ def _validate_layout(text: str, source: str) -> Layout:
     except tomllib.TOMLDecodeError as exc:
         raise XlplanError(f"Layout {source}: not valid TOML: {exc}. Fix the line it names.") from exc
     except RecursionError as exc:  # arrays or tables nested thousands deep: no layout is
-        raise XlplanError(f"Layout {source}: not a layout (its values are nested far deeper "
-                          "than any layout's).") from exc
+        raise XlplanError(
+            f"Layout {source}: not a layout (its values are nested far deeper than any layout's)."
+        ) from exc
     try:
         return _model(data, source)
     except RecursionError as exc:
-        raise XlplanError(f"Layout {source}: not a layout (its values are nested far deeper "
-                          "than any layout's).") from exc
+        raise XlplanError(
+            f"Layout {source}: not a layout (its values are nested far deeper than any layout's)."
+        ) from exc
 
 
 def _model(data: dict, source: str) -> Layout:
@@ -220,7 +222,8 @@ def _model(data: dict, source: str) -> Layout:
             key = _error_key(err["loc"], data)
             lines.append(f"  - {key}: {plain_error(err)}")
         raise XlplanError(
-            f"Layout {source} has {len(lines)} mistake(s):\n" + "\n".join(lines)
+            f"Layout {source} has {len(lines)} mistake(s):\n"
+            + "\n".join(lines)
             + "\nFix these keys and run `xlplan layouts --check FILE` again; `xlplan layouts "
             "--show cqc --toml` prints a working layout, every key explained."
         ) from exc
@@ -255,9 +258,15 @@ def plain_error(err: dict) -> str:
     kind, ctx, loc = err["type"], err.get("ctx") or {}, err["loc"]
     section = "column" if "column" in loc else "rating" if "rating" in loc else "layout"
     if kind == "extra_forbidden":
-        return (f"xlplan does not know this key (a typo?). Keys allowed in a [[{section}]]: "
-                if section != "layout" else "xlplan does not know this key (a typo?). Keys "
-                "allowed at the top: ") + ", ".join(KNOWN_KEYS[section]) + "."
+        return (
+            (
+                f"xlplan does not know this key (a typo?). Keys allowed in a [[{section}]]: "
+                if section != "layout"
+                else "xlplan does not know this key (a typo?). Keys allowed at the top: "
+            )
+            + ", ".join(KNOWN_KEYS[section])
+            + "."
+        )
     if kind == "missing":
         return "this key is required: add it."
     if kind == "string_pattern_mismatch":
@@ -272,8 +281,11 @@ def plain_error(err: dict) -> str:
     if kind == "string_too_long":
         return f"must be at most {ctx.get('max_length')} characters."
     if kind == "too_short":
-        return f"needs at least one [[{loc[-1]}]] entry." if loc[-1] in ("column", "rating") \
+        return (
+            f"needs at least one [[{loc[-1]}]] entry."
+            if loc[-1] in ("column", "rating")
             else "must not be empty."
+        )
     if kind == "greater_than":
         return f"must be more than {ctx.get('gt')}."
     if kind == "less_than_equal":
@@ -348,8 +360,10 @@ def load_layout(name_or_path: str | Path) -> tuple[Layout, str]:
     elif candidate.suffix.lower() == ".toml" or candidate.exists():
         path = candidate
         if not path.is_file():
-            raise XlplanError(f"Layout file {path} not found. Give a path to a .toml layout file"
-                              f" or one of: {', '.join(builtins)}.")
+            raise XlplanError(
+                f"Layout file {path} not found. Give a path to a .toml layout file"
+                f" or one of: {', '.join(builtins)}."
+            )
     else:
         raise XlplanError(
             f"Unknown layout {str(name_or_path)!r}. Built-in layouts: {', '.join(builtins)}; "

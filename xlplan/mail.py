@@ -55,7 +55,7 @@ class Received:
     sent_at: dt.datetime | None = None
 
     def note(self) -> str:
-        """", returned by Jane Doe <jane.doe@nhs.net> on 03/03/2025 10:15", or ""."""
+        """ ", returned by Jane Doe <jane.doe@nhs.net> on 03/03/2025 10:15", or ""."""
         if not self.sender and not self.sent_at:
             return ""
         who = f" by {self.sender}" if self.sender else ""
@@ -91,10 +91,17 @@ def check_sender(ret, plan) -> list[Problem]:
     contact = contact_for(plan.contacts, ret.service)
     if not (contact.to or contact.cc) or contact.knows(origin.address):
         return []
-    return [Problem("unknown-sender", f"sent by {origin.sender}, who is not among {ret.service}'s "
-                    f"contacts on the Services sheet ({'; '.join(contact.to + contact.cc)}). Check "
-                    "that the return is genuine, or add the address to the Services sheet.",
-                    file=ret.path.name, service=ret.service, value=origin.address)]
+    return [
+        Problem(
+            "unknown-sender",
+            f"sent by {origin.sender}, who is not among {ret.service}'s "
+            f"contacts on the Services sheet ({'; '.join(contact.to + contact.cc)}). Check "
+            "that the return is genuine, or add the address to the Services sheet.",
+            file=ret.path.name,
+            service=ret.service,
+            value=origin.address,
+        )
+    ]
 
 
 class Refused(Exception):
@@ -149,8 +156,10 @@ class _Unpacking:
             os.utime(path, (stamp, stamp))
         _RECEIVED[str(path)] = Received(
             shown=str(self.source.parent / shown) if str(self.source.parent) != "." else shown,
-            sender=origin.sender if origin else None, address=origin.address if origin else None,
-            sent_at=origin.sent_at if origin else None)
+            sender=origin.sender if origin else None,
+            address=origin.address if origin else None,
+            sent_at=origin.sent_at if origin else None,
+        )
         self.files.append(path)
 
 
@@ -161,8 +170,10 @@ def unpack_inbox_file(path: Path) -> tuple[list[Path], list[Problem]]:
         size = path.stat().st_size
         limit = MAX_ZIP_BYTES if path.suffix.lower() == ".zip" else MAX_EMAIL_BYTES
         if size > limit:
-            raise Refused(f"the file is {size / 2**20:,.0f} MB; an inbox email or zip may be at most "
-                          f"{limit / 2**20:,.0f} MB. Save the attachments and give those instead.")
+            raise Refused(
+                f"the file is {size / 2**20:,.0f} MB; an inbox email or zip may be at most "
+                f"{limit / 2**20:,.0f} MB. Save the attachments and give those instead."
+            )
         _unpack(job, path.name, path, depth=0, origin=None)
     except Refused as exc:
         job.problem("mail-refused", path.name, exc.message)
@@ -171,13 +182,16 @@ def unpack_inbox_file(path: Path) -> tuple[list[Path], list[Problem]]:
     return job.files, job.problems
 
 
-def _unpack(job: _Unpacking, name: str, source: Path | bytes, depth: int,
-            origin: Letter | None) -> None:
+def _unpack(job: _Unpacking, name: str, source: Path | bytes, depth: int, origin: Letter | None) -> None:
     """One inbox file or attachment: a workbook is kept, an email or zip is opened."""
     suffix = Path(name.rsplit(SEPARATOR, 1)[-1]).suffix.lower()
     if depth > MAX_NESTING:
-        job.problem("mail-refused", name, f"an email or zip nested more than {MAX_NESTING} deep; "
-                    "not opened. Forward the original email instead.")
+        job.problem(
+            "mail-refused",
+            name,
+            f"an email or zip nested more than {MAX_NESTING} deep; "
+            "not opened. Forward the original email instead.",
+        )
         return
     if suffix == ".zip":
         _unpack_zip(job, name, source, depth, origin)
@@ -210,35 +224,49 @@ def _take_letter(job: _Unpacking, name: str, letter: Letter, depth: int) -> None
             job.problem("mail-refused", name + SEPARATOR + inner_name, exc.message)
             continue
         if depth + 1 > MAX_NESTING:
-            job.problem("mail-refused", name + SEPARATOR + inner_name, "an email forwarded more "
-                        f"than {MAX_NESTING} deep; not opened. Forward the original email instead.")
+            job.problem(
+                "mail-refused",
+                name + SEPARATOR + inner_name,
+                "an email forwarded more "
+                f"than {MAX_NESTING} deep; not opened. Forward the original email instead.",
+            )
             continue
         _take_letter(job, name + SEPARATOR + inner_name, inner_letter, depth + 1)
     if job.taken == before and depth == 0 and not letter.problems and len(job.problems) == reported:
         if letter.rich_text:
-            job.problem("no-workbook-attached", name, "the email was sent in Outlook's rich text "
-                        "format: its attachments are inside winmail.dat, which xlplan cannot open. "
-                        "Ask the sender to send it again as HTML (Format Text > HTML in Outlook).")
+            job.problem(
+                "no-workbook-attached",
+                name,
+                "the email was sent in Outlook's rich text "
+                "format: its attachments are inside winmail.dat, which xlplan cannot open. "
+                "Ask the sender to send it again as HTML (Format Text > HTML in Outlook).",
+            )
         else:
-            job.problem("no-workbook-attached", name, "the email has no workbook attached "
-                        "(.xlsx, .xlsm, .ods or .xls); nothing to read. Ask the sender to attach "
-                        "the workbook they were sent.")
+            job.problem(
+                "no-workbook-attached",
+                name,
+                "the email has no workbook attached "
+                "(.xlsx, .xlsm, .ods or .xls); nothing to read. Ask the sender to attach "
+                "the workbook they were sent.",
+            )
 
 
-def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int,
-                origin: Letter | None) -> None:
+def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int, origin: Letter | None) -> None:
     import io
 
     try:
         with zipfile.ZipFile(source if isinstance(source, Path) else io.BytesIO(source)) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
             if len(members) > MAX_ZIP_MEMBERS:
-                raise Refused(f"the zip holds {len(members):,} files (limit {MAX_ZIP_MEMBERS:,}): "
-                              "refused unread.")
+                raise Refused(
+                    f"the zip holds {len(members):,} files (limit {MAX_ZIP_MEMBERS:,}): refused unread."
+                )
             total = sum(m.file_size for m in members)
             if total > MAX_ZIP_UNPACKED:
-                raise Refused(f"the zip unpacks to {total / 2**20:,.0f} MB (limit "
-                              f"{MAX_ZIP_UNPACKED / 2**20:,.0f} MB): refused unread, as a zip bomb would be.")
+                raise Refused(
+                    f"the zip unpacks to {total / 2**20:,.0f} MB (limit "
+                    f"{MAX_ZIP_UNPACKED / 2**20:,.0f} MB): refused unread, as a zip bomb would be."
+                )
             found = 0
             for member in members:
                 base = member.filename.rsplit("/", 1)[-1]
@@ -252,13 +280,18 @@ def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int,
                     continue
                 found += 1
                 if member.file_size > MAX_ATTACHMENT_BYTES:
-                    job.problem("too-large", inner, f"{member.file_size / 2**20:,.0f} MB unpacked; a "
-                                f"return may be at most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read.")
+                    job.problem(
+                        "too-large",
+                        inner,
+                        f"{member.file_size / 2**20:,.0f} MB unpacked; a "
+                        f"return may be at most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read.",
+                    )
                     continue
                 ratio = member.file_size // max(member.compress_size, 1)
                 if member.file_size > 2**20 and ratio > MAX_RATIO:
-                    job.problem("too-large", inner, f"compressed {ratio}:1, as only a zip bomb is: "
-                                "refused unread.")
+                    job.problem(
+                        "too-large", inner, f"compressed {ratio}:1, as only a zip bomb is: refused unread."
+                    )
                     continue
                 with archive.open(member) as stream:
                     data = stream.read(MAX_ATTACHMENT_BYTES + 1)
@@ -267,15 +300,26 @@ def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int,
                     continue
                 _unpack(job, inner, data, depth + 1, origin)
             if not found and depth == 0:
-                job.problem("no-workbook-attached", name, "the zip holds no workbook or email; "
-                            "nothing to read.")
+                job.problem(
+                    "no-workbook-attached", name, "the zip holds no workbook or email; nothing to read."
+                )
     except Refused:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError, NotImplementedError,
-            RuntimeError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ) as exc:
         # RuntimeError: an encrypted member; NotImplementedError: an unknown compression.
-        job.problem("mail-refused", name, f"the zip is damaged, encrypted or uses a compression "
-                    f"xlplan cannot read ({type(exc).__name__}). Zip the returns again, without a password.")
+        job.problem(
+            "mail-refused",
+            name,
+            f"the zip is damaged, encrypted or uses a compression "
+            f"xlplan cannot read ({type(exc).__name__}). Zip the returns again, without a password.",
+        )
 
 
 def _file_name(name: str) -> str:
@@ -311,11 +355,12 @@ def read_eml(data: Path | bytes | object) -> Letter:
     else:
         size = data.stat().st_size if isinstance(data, Path) else len(data)
         if size > MAX_EMAIL_BYTES:
-            raise Refused(f"the email is {size / 2**20:,.0f} MB (limit "
-                          f"{MAX_EMAIL_BYTES / 2**20:,.0f} MB): not read.")
+            raise Refused(
+                f"the email is {size / 2**20:,.0f} MB (limit {MAX_EMAIL_BYTES / 2**20:,.0f} MB): not read."
+            )
         try:
             # Parsed from a stream: parsebytes() would hold three copies of a large email.
-            with (data.open("rb") if isinstance(data, Path) else io.BytesIO(data)) as stream:
+            with data.open("rb") if isinstance(data, Path) else io.BytesIO(data) as stream:
                 message = BytesParser(policy=policy.default).parse(stream)
         except Exception as exc:  # noqa: BLE001 - the email package raises several types
             raise Refused(f"cannot be read as an email ({type(exc).__name__}).") from exc
@@ -328,8 +373,10 @@ def read_eml(data: Path | bytes | object) -> Letter:
             part = stack.pop(0)
             parts += 1
             if parts > MAX_PARTS:
-                raise Refused(f"the email holds more than {MAX_PARTS} parts or attachments: "
-                              "refused unread. Send the workbook in an email of its own.")
+                raise Refused(
+                    f"the email holds more than {MAX_PARTS} parts or attachments: "
+                    "refused unread. Send the workbook in an email of its own."
+                )
             ctype = part.get_content_type()
             if ctype == "message/rfc822" and part is not message:
                 inner = part.get_payload()
@@ -392,8 +439,10 @@ def _eml_attachment(part, letter: Letter) -> None:
     if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
         size = (size - encoded.count("\n") - encoded.count("\r")) * 3 // 4
     if size > MAX_ATTACHMENT_BYTES:  # known before decoding, so it is never unpacked
-        letter.problems.append(f"attachment {name!r} is {size / 2**20:,.0f} MB; a return may be at "
-                               f"most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read.")
+        letter.problems.append(
+            f"attachment {name!r} is {size / 2**20:,.0f} MB; a return may be at "
+            f"most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read."
+        )
         return
     data = part.get_payload(decode=True) or b""
     if suffix == ".eml":
@@ -428,8 +477,9 @@ def read_msg(source: Path | bytes) -> Letter:
     except Refused:
         raise
     except Exception as exc:  # noqa: BLE001 - olefile raises several types for damage
-        raise Refused("cannot be read as an Outlook email (.msg): the file is damaged or is "
-                      "not a saved email.") from exc
+        raise Refused(
+            "cannot be read as an Outlook email (.msg): the file is damaged or is not a saved email."
+        ) from exc
     try:
         return _msg_letter(ole, [], _HEADER_TOP)
     except Refused:
@@ -442,9 +492,19 @@ def read_msg(source: Path | bytes) -> Letter:
 
 def _msg_letter(ole, base: list[str], header: int) -> Letter:
     letter = Letter()
-    address = next((a for a in (_msg_text(ole, base, 0x5D01), _msg_text(ole, base, 0x5D02),
-                                _msg_text(ole, base, 0x0C1F), _msg_text(ole, base, 0x0065))
-                    if a and "@" in a), None)
+    address = next(
+        (
+            a
+            for a in (
+                _msg_text(ole, base, 0x5D01),
+                _msg_text(ole, base, 0x5D02),
+                _msg_text(ole, base, 0x0C1F),
+                _msg_text(ole, base, 0x0065),
+            )
+            if a and "@" in a
+        ),
+        None,
+    )
     headers = _msg_text(ole, base, 0x007D)  # the internet headers, when it came from outside
     if headers and not address:
         from email.parser import HeaderParser
@@ -459,21 +519,34 @@ def _msg_letter(ole, base: list[str], header: int) -> Letter:
     filetime = fixed.get((0x0039, _SYSTIME)) or fixed.get((0x0E06, _SYSTIME))
     if filetime:
         letter.sent_at = dt.datetime(1601, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=filetime // 10)
-    storages = sorted({entry[len(base)] for entry in ole.listdir(streams=True, storages=True)
-                       if len(entry) > len(base) and entry[:len(base)] == base
-                       and entry[len(base)].startswith("__attach_version1.0_#")})
+    storages = sorted(
+        {
+            entry[len(base)]
+            for entry in ole.listdir(streams=True, storages=True)
+            if len(entry) > len(base)
+            and entry[: len(base)] == base
+            and entry[len(base)].startswith("__attach_version1.0_#")
+        }
+    )
     if len(storages) > MAX_PARTS:
-        raise Refused(f"the email holds {len(storages)} attachments (limit {MAX_PARTS}): refused "
-                      "unread. Send the workbook in an email of its own.")
+        raise Refused(
+            f"the email holds {len(storages)} attachments (limit {MAX_PARTS}): refused "
+            "unread. Send the workbook in an email of its own."
+        )
     for storage in storages:
         path = [*base, storage]
-        name = (_msg_text(ole, path, 0x3707) or _msg_text(ole, path, 0x3704)
-                or _msg_text(ole, path, 0x3001) or "attachment")
+        name = (
+            _msg_text(ole, path, 0x3707)
+            or _msg_text(ole, path, 0x3704)
+            or _msg_text(ole, path, 0x3001)
+            or "attachment"
+        )
         method = _msg_fixed(ole, path, _HEADER_SUB).get((0x3705, _LONG), _ATTACH_BY_VALUE)
         embedded = [*path, "__substg1.0_3701000D"]
         if method == _ATTACH_EMBEDDED and ole.exists("/".join(embedded)):
-            letter.emails.append((name.removesuffix(".msg") + ".msg",
-                                  _msg_letter(ole, embedded, _HEADER_EMBEDDED)))
+            letter.emails.append(
+                (name.removesuffix(".msg") + ".msg", _msg_letter(ole, embedded, _HEADER_EMBEDDED))
+            )
             continue
         suffix = Path(name).suffix.lower()
         if suffix not in WORKBOOK_SUFFIXES and suffix not in MAIL_SUFFIXES:
@@ -483,8 +556,10 @@ def _msg_letter(ole, base: list[str], header: int) -> Letter:
             continue
         size = ole.get_size(stream)
         if size > MAX_ATTACHMENT_BYTES:
-            letter.problems.append(f"attachment {name!r} is {size / 2**20:,.0f} MB; a return may be "
-                                   f"at most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read.")
+            letter.problems.append(
+                f"attachment {name!r} is {size / 2**20:,.0f} MB; a return may be "
+                f"at most {MAX_ATTACHMENT_BYTES / 2**20:,.0f} MB. Not read."
+            )
             continue
         data = ole.openstream(stream).read()
         if suffix == ".eml":
@@ -525,8 +600,9 @@ def _msg_fixed(ole, base: list[str], header: int) -> dict[tuple[int, int], int]:
 # --- drafts --------------------------------------------------------------------------------
 
 
-def build_draft(*, to: list[str], cc: list[str], subject: str, text: str, html: str,
-                attachment: Path | None) -> bytes:
+def build_draft(
+    *, to: list[str], cc: list[str], subject: str, text: str, html: str, attachment: Path | None
+) -> bytes:
     """A standard .eml that Outlook opens as an unsent draft (X-Unsent: 1): To, Cc, subject,
     a plain text and an HTML body, and the workbook attached with its proper MIME type.
     No From and no Date: the person who sends it, from their own mailbox, gives both."""
@@ -543,6 +619,7 @@ def build_draft(*, to: list[str], cc: list[str], subject: str, text: str, html: 
     message.add_alternative(html, subtype="html")
     if attachment is not None:
         maintype, subtype = MIME_TYPES.get(attachment.suffix.lower(), ("application", "octet-stream"))
-        message.add_attachment(attachment.read_bytes(), maintype=maintype, subtype=subtype,
-                               filename=attachment.name)
+        message.add_attachment(
+            attachment.read_bytes(), maintype=maintype, subtype=subtype, filename=attachment.name
+        )
     return message.as_bytes()

@@ -62,12 +62,18 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         moves = plan_moves(plan)
         rows = with_extra_columns(plan, rows, moves)
         write_plan_sheet(
-            book, layout, rows, title=plan.meta.title,
+            book,
+            layout,
+            rows,
+            title=plan.meta.title,
             subtitle=f"Master plan · {plural(len(plan.actions), 'action')} · layout {layout.name} · "
-                     "edit central and committee columns here; services return theirs through "
-                     "xlplan templates.",
-            status_column=True, lock=None, row_count=len(plan.actions),
-            extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns])
+            "edit central and committee columns here; services return theirs through "
+            "xlplan templates.",
+            status_column=True,
+            lock=None,
+            row_count=len(plan.actions),
+            extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns],
+        )
         if merge is not None:
             write_merge_sheets(book, plan, merge)
         elif plan.cycle_changes or plan.cycle_issues:
@@ -77,26 +83,53 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_progress_sheet(book, plan, history)
         write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
-        write_table(book, LOG_SHEET, LOG_HEADERS, (e.row() for e in plan.log), LOG_WIDTHS,
-                    title="Change log: every change merged in earlier cycles",
-                    notes=["This cycle's changes are on the Changes sheet; they move here when "
-                           "the next cycle is issued. Edits made by hand in the master are added "
-                           "here when the next merge finds them."])
+        write_table(
+            book,
+            LOG_SHEET,
+            LOG_HEADERS,
+            (e.row() for e in plan.log),
+            LOG_WIDTHS,
+            title="Change log: every change merged in earlier cycles",
+            notes=[
+                "This cycle's changes are on the Changes sheet; they move here when "
+                "the next cycle is issued. Edits made by hand in the master are added "
+                "here when the next merge finds them."
+            ],
+        )
         write_services_sheet(book, plan)
-        taken = {layout.sheet, KEY_SHEET, LOG_SHEET, "Summary", "Changes", "Issues", RECORD_SHEET,
-                 RETURNS_SHEET, SNAPSHOT_SHEET, SERVICES_SHEET, PROGRESS_SHEET, HISTORY_SHEET,
-                 COMMITTEE_SHEET}
+        taken = {
+            layout.sheet,
+            KEY_SHEET,
+            LOG_SHEET,
+            "Summary",
+            "Changes",
+            "Issues",
+            RECORD_SHEET,
+            RETURNS_SHEET,
+            SNAPSHOT_SHEET,
+            SERVICES_SHEET,
+            PROGRESS_SHEET,
+            HISTORY_SHEET,
+            COMMITTEE_SHEET,
+        }
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
-            write_plain_sheet(book, name, relocated_rows(sheet.rows, sheet.name, moves),
-                              sheet.state, sheet.widths, sheet.formats)
+            write_plain_sheet(
+                book,
+                name,
+                relocated_rows(sheet.rows, sheet.name, moves),
+                sheet.state,
+                sheet.widths,
+                sheet.formats,
+            )
         write_metadata_sheet(book, plan.meta)
         if plan.record.rows:
             write_packed_sheet(book, RECORD_SHEET, record_table(layout, plan.record))
         if plan.merged:
-            write_plain_sheet(book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)],
-                              "veryhidden")
+            write_plain_sheet(
+                book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)], "veryhidden"
+            )
         # The audited cells as written now: the next merge logs what was edited by hand since.
         snapshot = snapshot_rows(layout, ((a.id, a.values) for a in plan.actions))
         write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
@@ -124,8 +157,15 @@ def write_services_sheet(book: Book, plan: Plan) -> None:
     from .contacts import updated_contacts
 
     plan.contacts, _ = updated_contacts(plan.contacts, plan.services())
-    write_table(book, SERVICES_SHEET, SERVICES_HEADERS, (c.row() for c in plan.contacts),
-                SERVICES_WIDTHS, title=SERVICES_TITLE, notes=SERVICES_NOTES)
+    write_table(
+        book,
+        SERVICES_SHEET,
+        SERVICES_HEADERS,
+        (c.row() for c in plan.contacts),
+        SERVICES_WIDTHS,
+        title=SERVICES_TITLE,
+        notes=SERVICES_NOTES,
+    )
 
 
 def plan_moves(plan: Plan) -> Relocation | None:
@@ -136,19 +176,16 @@ def plan_moves(plan: Plan) -> Relocation | None:
     if not columns and all(old == new for old, new in rows.items()):
         return None
     first = min(rows, default=HEADER_ROW + 1)
-    return Relocation(plan.layout.sheet, rows, plan.column_moves,
-                      header_shift=rows.get(first, first) - first)
+    return Relocation(plan.layout.sheet, rows, plan.column_moves, header_shift=rows.get(first, first) - first)
 
 
 def _moved(values: list, sheet: str, moves: Relocation | None) -> list:
     if moves is None or not any(isinstance(v, Formula) for v in values):
         return values
-    return [Formula(relocate(v.text, sheet, moves), v.value) if isinstance(v, Formula) else v
-            for v in values]
+    return [Formula(relocate(v.text, sheet, moves), v.value) if isinstance(v, Formula) else v for v in values]
 
 
-def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation | None
-                       ) -> Iterator[SheetRow]:
+def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation | None) -> Iterator[SheetRow]:
     """The plan sheet's rows with the central team's own columns, their formulas following
     the cells they point at."""
     extra = {a.id: a.extra for a in plan.actions if a.extra} if plan.extra_columns else {}
@@ -160,10 +197,13 @@ def with_extra_columns(plan: Plan, rows: Iterable[SheetRow], moves: Relocation |
         if action is not None:
             # The formula stays while the cell shows what it did; a change made by this merge
             # replaces it (the cell is marked and the change noted).
-            row.formulas = {name: Formula(relocate(text, plan.layout.sheet, moves) if moves else text,
-                                          action.values.get(name))
-                            for name, text in plan.layout_formulas[action.row].items()
-                            if name not in row.marks}
+            row.formulas = {
+                name: Formula(
+                    relocate(text, plan.layout.sheet, moves) if moves else text, action.values.get(name)
+                )
+                for name, text in plan.layout_formulas[action.row].items()
+                if name not in row.marks
+            }
         yield row
 
 
@@ -182,15 +222,19 @@ def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".xlsx.tmp", dir=folder)
         os.close(fd)
     except OSError as exc:
-        raise XlplanError(f"Cannot write in {folder}: {exc.strerror or exc}. Choose another "
-                          "output with -o, or fix the folder's permissions.") from exc
+        raise XlplanError(
+            f"Cannot write in {folder}: {exc.strerror or exc}. Choose another "
+            "output with -o, or fix the folder's permissions."
+        ) from exc
     tmp = Path(tmp_name)
     try:
         build(tmp)
         publish(tmp, path)
     except OSError as exc:
-        raise XlplanError(f"Cannot write {path}: {exc.strerror or exc}. Nothing was changed; "
-                          "free some space or choose another output with -o.") from exc
+        raise XlplanError(
+            f"Cannot write {path}: {exc.strerror or exc}. Nothing was changed; "
+            "free some space or choose another output with -o."
+        ) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -230,9 +274,11 @@ def plan_lock(path: Path) -> Iterator[str | None]:
                 if _still(lock, owner):
                     lock.unlink(missing_ok=True)
                 who = _describe(owner)
-                notice = (f"A lock left on {path.name} by an earlier merge ({who}, "
-                          + ("no longer running" if gone else f"{age / 60:.0f} minutes old")
-                          + ") was taken over.")
+                notice = (
+                    f"A lock left on {path.name} by an earlier merge ({who}, "
+                    + ("no longer running" if gone else f"{age / 60:.0f} minutes old")
+                    + ") was taken over."
+                )
                 continue
             raise XlplanError(
                 f"Another xlplan merge is writing {path} ({_describe(owner)}, lock file "
@@ -267,8 +313,10 @@ def keep_backup(plan_path: Path, why: str = "merge") -> Path:
     try:
         shutil.copy2(plan_path, backup)
     except OSError as exc:
-        raise XlplanError(f"Cannot keep a copy of {plan_path} before updating it: "
-                          f"{exc.strerror or exc}. Nothing was changed; use -o to write elsewhere.") from exc
+        raise XlplanError(
+            f"Cannot keep a copy of {plan_path} before updating it: "
+            f"{exc.strerror or exc}. Nothing was changed; use -o to write elsewhere."
+        ) from exc
     return backup
 
 

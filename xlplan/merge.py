@@ -28,21 +28,26 @@ from .workbook import sheets_with_drawings
 __all__ = ["Change", "MergeResult", "ServiceStatus", "merge"]
 
 
-def merge(plan_path: Path, inbox: list[Path], *, output: Path | None = None,
-          as_of: dt.date | None = None,
-          progress: Callable[[Path, int, int], None] | None = None,
-          accept_cycle: str | None = None) -> MergeResult:
+def merge(
+    plan_path: Path,
+    inbox: list[Path],
+    *,
+    output: Path | None = None,
+    as_of: dt.date | None = None,
+    progress: Callable[[Path, int, int], None] | None = None,
+    accept_cycle: str | None = None,
+) -> MergeResult:
     plan_path = require_plan(plan_path)  # before the lock, which is made beside it
     target = Path(output) if output else plan_path
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
-        raise XlplanError(f"Cannot write {target}: the folder {folder} does not exist. Create it "
-                          "or choose another -o.")
+        raise XlplanError(
+            f"Cannot write {target}: the folder {folder} does not exist. Create it or choose another -o."
+        )
     with plan_lock(target) as lock_notice:
         plan = read_plan(plan_path)
         as_of = as_of or dt.date.today()
-        validation = validate(inbox, plan=plan, as_of=as_of, progress=progress,
-                              accept_cycle=accept_cycle)
+        validation = validate(inbox, plan=plan, as_of=as_of, progress=progress, accept_cycle=accept_cycle)
         result = MergeResult(plan=plan, output=target, cycle="", merged_at=now(), as_of=as_of)
         if lock_notice:
             result.problems.append(Problem("stale-lock", lock_notice, file=target.name))
@@ -86,25 +91,35 @@ def current_cycle(plan: Plan, chosen: list[CheckedReturn], moment: dt.datetime) 
 def skip_merged_before(plan: Plan, chosen: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
     """The chosen returns not already merged this cycle: a file merged before (by its content,
     whatever its name) changes nothing when the inbox is merged again."""
-    done = {(m.service, m.content): m for m in plan.merged
-            if m.cycle == result.cycle and m.outcome == "applied"}
+    done = {
+        (m.service, m.content): m for m in plan.merged if m.cycle == result.cycle and m.outcome == "applied"
+    }
     fresh = []
     for checked in chosen:
         earlier = done.get((checked.ret.service, checked.ret.content))
         if earlier is None or not checked.ret.content:
             fresh.append(checked)
             continue
-        result.statuses.append(ServiceStatus(checked.ret.service or UNASSIGNED, True, checked.ret.path.name,
-                                             checked.ret.saved_at))
-        result.problems.append(Problem(
-            "already-merged", f"this file was merged on {earlier.merged_at} (as {earlier.file}); "
-            "nothing in it is new, so nothing was changed.", file=checked.ret.path.name,
-            service=checked.ret.service))
+        result.statuses.append(
+            ServiceStatus(
+                checked.ret.service or UNASSIGNED, True, checked.ret.path.name, checked.ret.saved_at
+            )
+        )
+        result.problems.append(
+            Problem(
+                "already-merged",
+                f"this file was merged on {earlier.merged_at} (as {earlier.file}); "
+                "nothing in it is new, so nothing was changed.",
+                file=checked.ret.path.name,
+                service=checked.ret.service,
+            )
+        )
     return fresh
 
 
-def remember_returns(plan: Plan, checked: list[CheckedReturn], applied: list[CheckedReturn],
-                     result: MergeResult, stamp: str) -> None:
+def remember_returns(
+    plan: Plan, checked: list[CheckedReturn], applied: list[CheckedReturn], result: MergeResult, stamp: str
+) -> None:
     """What this merge did with each return, kept in the master for the rest of the cycle."""
     applied_ids = {id(c) for c in applied}
     superseded = {p.file for p in result.problems if p.code == "superseded"}
@@ -112,12 +127,20 @@ def remember_returns(plan: Plan, checked: list[CheckedReturn], applied: list[Che
         ret = item.ret
         if not ret.service or not ret.content:
             continue
-        outcome = ("applied" if id(item) in applied_ids else "refused" if item.refused
-                   else "superseded" if ret.path.name in superseded else "")
+        outcome = (
+            "applied"
+            if id(item) in applied_ids
+            else "refused"
+            if item.refused
+            else "superseded"
+            if ret.path.name in superseded
+            else ""
+        )
         if outcome:
             saved = ret.saved_at.strftime("%Y-%m-%d %H:%M") if ret.saved_at else ""
-            plan.merged.append(MergedReturn(result.cycle, ret.service, ret.path.name, ret.content,
-                                            saved, stamp, outcome))
+            plan.merged.append(
+                MergedReturn(result.cycle, ret.service, ret.path.name, ret.content, saved, stamp, outcome)
+            )
 
 
 def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
@@ -136,10 +159,16 @@ def choose_latest(checked: list[CheckedReturn], result: MergeResult) -> list[Che
         items.sort(key=lambda c: (c.ret.saved_at or epoch, _mtime(c.ret.path), c.ret.path.name))
         latest = items[-1]
         for older in items[:-1]:
-            result.problems.append(Problem(
-                "superseded", f"{service} sent a later return, {latest.ret.path.name} (saved "
-                f"{_stamp(latest.ret.saved_at)}); this one (saved {_stamp(older.ret.saved_at)}) was "
-                "not applied.", file=older.ret.path.name, service=service))
+            result.problems.append(
+                Problem(
+                    "superseded",
+                    f"{service} sent a later return, {latest.ret.path.name} (saved "
+                    f"{_stamp(latest.ret.saved_at)}); this one (saved {_stamp(older.ret.saved_at)}) was "
+                    "not applied.",
+                    file=older.ret.path.name,
+                    service=service,
+                )
+            )
         result.problems.extend(latest.problems)
         chosen.append(latest)
     chosen.sort(key=lambda c: (c.ret.saved_at or epoch, c.ret.path.name))
@@ -157,17 +186,29 @@ def _stamp(moment: dt.datetime | None) -> str:
     return moment.strftime("%d/%m/%Y %H:%M") if moment else "at an unknown time"
 
 
-def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
-                 by_id: dict[str, Action], proposed: set[tuple[str | None, str | None]]) -> None:
+def apply_return(
+    plan: Plan,
+    checked: CheckedReturn,
+    result: MergeResult,
+    by_id: dict[str, Action],
+    proposed: set[tuple[str | None, str | None]],
+) -> None:
     """Three-way: a cell the service changed since issue is applied; one it left alone keeps
     what the master holds now, so central edits made after issue are never reverted."""
     ret = checked.ret
     service = ret.service or UNASSIGNED
     changed_here = result.changed_cells
     origin = received(ret.path)
-    result.statuses.append(ServiceStatus(service, True, ret.path.name, ret.saved_at,
-                                         origin.sender if origin else None,
-                                         origin.sent_at if origin else None))
+    result.statuses.append(
+        ServiceStatus(
+            service,
+            True,
+            ret.path.name,
+            ret.saved_at,
+            origin.sender if origin else None,
+            origin.sent_at if origin else None,
+        )
+    )
     source = ret.path.name + (origin.note() if origin else "")  # Changes say who sent it, when
     for edit in checked.edits:
         action = by_id.get(edit.action_id)
@@ -175,10 +216,18 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
             action = plan.part_for(action, service)
         column = plan.layout.column(edit.field)
         if action is None:
-            result.problems.append(Problem(
-                "unknown-action", f"action {edit.action or edit.action_id} was removed from the "
-                "master after issue; the service's edit to it was not applied.", file=ret.path.name,
-                service=service, action=edit.action, column=column.header, cell=edit.cell))
+            result.problems.append(
+                Problem(
+                    "unknown-action",
+                    f"action {edit.action or edit.action_id} was removed from the "
+                    "master after issue; the service's edit to it was not applied.",
+                    file=ret.path.name,
+                    service=service,
+                    action=edit.action,
+                    column=column.header,
+                    cell=edit.cell,
+                )
+            )
             continue
         current = action.get(edit.field)
         if same(current, edit.new):
@@ -186,21 +235,31 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         ref = plan.ref(action)
         earlier = changed_here.get((action.id, edit.field))
         if earlier is not None:
-            kind, note = "conflict", (f"{earlier.service} ({earlier.file}) set it to "
-                                      f"{display(earlier.new)!r} in this merge")
+            kind, note = (
+                "conflict",
+                (f"{earlier.service} ({earlier.file}) set it to {display(earlier.new)!r} in this merge"),
+            )
         elif edit.master_changed is False or (edit.master_changed is None and same(current, edit.old)):
             kind, note = "change", ""
         else:
-            kind, note = "conflict", (f"the master was changed since issue, to "
-                                      f"{display(current)!r}")
+            kind, note = "conflict", (f"the master was changed since issue, to {display(current)!r}")
         if kind == "conflict":
-            result.problems.append(Problem(
-                "conflict", f"both changed this cell: {note}; {service}'s value was applied and "
-                f"the other is kept in the cell's note. Check which is right.",
-                file=ret.path.name, service=service, action=ref, column=column.header,
-                cell=edit.cell, value=display(edit.new)[:200]))
-        change = Change(action.id, ref, edit.field, column.header, current, edit.new, service,
-                        source, ret.saved_at, kind)
+            result.problems.append(
+                Problem(
+                    "conflict",
+                    f"both changed this cell: {note}; {service}'s value was applied and "
+                    f"the other is kept in the cell's note. Check which is right.",
+                    file=ret.path.name,
+                    service=service,
+                    action=ref,
+                    column=column.header,
+                    cell=edit.cell,
+                    value=display(edit.new)[:200],
+                )
+            )
+        change = Change(
+            action.id, ref, edit.field, column.header, current, edit.new, service, source, ret.saved_at, kind
+        )
         action.values[edit.field] = edit.new
         # A second version from the service is judged against what this one applied: a cell
         # it leaves keeps this value, a cell it sets back to the issued value is reverted.
@@ -214,19 +273,30 @@ def apply_return(plan: Plan, checked: CheckedReturn, result: MergeResult,
         if (service, key) in proposed:
             continue  # added by an earlier merge of this same return
         proposed.add((service, key))
-        action = Action(id=plan.new_id(), values=dict(proposal.values), proposed_by=service,
-                        proposal_key=key)
+        action = Action(id=plan.new_id(), values=dict(proposal.values), proposed_by=service, proposal_key=key)
         if not display(action.get(plan.layout.route)).strip():
             action.values[plan.layout.route] = service
         plan.actions.append(action)
         by_id[action.id] = action
-        result.changes.append(Change(action.id, plan.ref(action), plan.layout.reference,
-                                     "(proposed action)", None, display(action.get(plan.layout.reference)),
-                                     service, source, ret.saved_at, "proposed"))
+        result.changes.append(
+            Change(
+                action.id,
+                plan.ref(action),
+                plan.layout.reference,
+                "(proposed action)",
+                None,
+                display(action.get(plan.layout.reference)),
+                service,
+                source,
+                ret.saved_at,
+                "proposed",
+            )
+        )
 
 
-def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn],
-                   result: MergeResult) -> None:
+def report_missing(
+    plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn], result: MergeResult
+) -> None:
     returned = {c.ret.service for c in chosen}
     for earlier in plan.merged:  # merged earlier this cycle: returned, with that file
         if earlier.cycle == result.cycle and earlier.outcome == "applied" and earlier.service not in returned:
@@ -241,12 +311,15 @@ def report_missing(plan: Plan, chosen: list[CheckedReturn], refused: list[Checke
         if service not in returned:
             result.statuses.append(ServiceStatus(service, False))
             if service in refused_files:
-                message = (f"{service}'s return ({', '.join(refused_files[service])}) was refused whole "
-                           "(see its error); its actions keep the master's values. Ask for a corrected "
-                           "return.")
+                message = (
+                    f"{service}'s return ({', '.join(refused_files[service])}) was refused whole "
+                    "(see its error); its actions keep the master's values. Ask for a corrected "
+                    "return."
+                )
             else:
-                message = (f"no return from {service} was found in the inbox; its actions keep the "
-                           "master's values.")
+                message = (
+                    f"no return from {service} was found in the inbox; its actions keep the master's values."
+                )
             result.problems.append(Problem("no-return", message, service=service))
 
 
@@ -257,8 +330,11 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
 
     reported = set((plan.meta.uncarried_reported or "").split())
     carried = [sheet.name for sheet in plan.carried]
-    drawings = {name: digest for name, digest in sheets_with_drawings(plan_path).items()
-                if name in carried or name == plan.layout.sheet}
+    drawings = {
+        name: digest
+        for name, digest in sheets_with_drawings(plan_path).items()
+        if name in carried or name == plan.layout.sheet
+    }
     features = plan.uncarried  # found when the master was read
     for name in sorted(set(drawings) | set(features)):
         what = (["images, charts or shapes"] if name in drawings else []) + features.get(name, [])
@@ -266,11 +342,17 @@ def report_uncarried(plan_path: Path, plan: Plan, result: MergeResult) -> None:
         if digest in reported:
             continue
         reported.add(digest)
-        keeps = ("its actions" if name == plan.layout.sheet
-                 else "the sheet's values, formulas and column widths")
-        result.problems.append(Problem(
-            "sheet-content-lost", f"sheet {name!r} of the master holds {' and '.join(what)}; "
-            f"xlplan carries {keeps} only, so these are not in the new master. Keep such items "
-            "in a separate workbook (the previous master is kept as a backup). This is said once.",
-            file=plan_path.name, sheet=name))
+        keeps = (
+            "its actions" if name == plan.layout.sheet else "the sheet's values, formulas and column widths"
+        )
+        result.problems.append(
+            Problem(
+                "sheet-content-lost",
+                f"sheet {name!r} of the master holds {' and '.join(what)}; "
+                f"xlplan carries {keeps} only, so these are not in the new master. Keep such items "
+                "in a separate workbook (the previous master is kept as a backup). This is said once.",
+                file=plan_path.name,
+                sheet=name,
+            )
+        )
     plan.meta.uncarried_reported = " ".join(sorted(reported)) or None

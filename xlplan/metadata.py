@@ -57,13 +57,27 @@ class Metadata(BaseModel):
     generator: str = ""
 
 
-def new_metadata(kind: Literal["master", "template"], *, plan_id: str, title: str, layout_name: str,
-                 layout_toml: str, **more: object) -> Metadata:
+def new_metadata(
+    kind: Literal["master", "template"],
+    *,
+    plan_id: str,
+    title: str,
+    layout_name: str,
+    layout_toml: str,
+    **more: object,
+) -> Metadata:
     """The metadata of a workbook xlplan is about to write (a new master, or a service's
     template): the format version and the writer are stamped here and nowhere else."""
-    return Metadata(format_version=FORMAT_VERSION, kind=kind, plan_id=plan_id, title=title,
-                    layout_name=layout_name, layout_toml=layout_toml,
-                    generator=f"xlplan {__version__}", **more)
+    return Metadata(
+        format_version=FORMAT_VERSION,
+        kind=kind,
+        plan_id=plan_id,
+        title=title,
+        layout_name=layout_name,
+        layout_toml=layout_toml,
+        generator=f"xlplan {__version__}",
+        **more,
+    )
 
 
 def metadata_rows(meta: Metadata) -> list[tuple[str, str]]:

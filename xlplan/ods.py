@@ -70,8 +70,17 @@ def _read_content(stream) -> list[_Table]:
     tables: list[_Table] = []
     hidden_styles: set[str] = set()
     style: list[str | None] = [None]  # the table style being defined
-    state: dict[str, object] = {"row": None, "rows": 1, "blank_rows": 0, "cell": None,
-                                "cols": 1, "blank_cols": 0, "notes": 0, "paras": None, "in_p": False}
+    state: dict[str, object] = {
+        "row": None,
+        "rows": 1,
+        "blank_rows": 0,
+        "cell": None,
+        "cols": 1,
+        "blank_cols": 0,
+        "notes": 0,
+        "paras": None,
+        "in_p": False,
+    }
     parser = xmlscan._parser()
 
     def start(name: str, attrs: dict[str, str]) -> None:
@@ -84,8 +93,12 @@ def _read_content(stream) -> list[_Table]:
         elif name == "style:table-properties" and style[0] and attrs.get("table:display") == "false":
             hidden_styles.add(style[0])
         elif name == "table:table":
-            tables.append(_Table(attrs.get("table:name", f"Sheet{len(tables) + 1}"),
-                                 attrs.get("table:style-name") in hidden_styles))
+            tables.append(
+                _Table(
+                    attrs.get("table:name", f"Sheet{len(tables) + 1}"),
+                    attrs.get("table:style-name") in hidden_styles,
+                )
+            )
             state["blank_rows"] = 0
         elif name == "table:table-row" and tables:
             state["row"] = []

@@ -67,5 +67,9 @@ class MergeResult:
 
     def log_entries(self) -> list[LogEntry]:
         stamp = self.merged_at.strftime("%Y-%m-%d %H:%M")
-        return [LogEntry(self.cycle, stamp, c.service, c.file, c.action, c.column, c.old, c.new,
-                         c.kind, c.action_id) for c in self.changes]
+        return [
+            LogEntry(
+                self.cycle, stamp, c.service, c.file, c.action, c.column, c.old, c.new, c.kind, c.action_id
+            )
+            for c in self.changes
+        ]

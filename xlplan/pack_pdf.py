@@ -99,8 +99,7 @@ def render_pack(pack: Pack, path: Path) -> int:
     page = landscape(A4)
     width = page[0] - 2 * MARGIN_MM * mm - 12  # the frame pads 6 pt each side
     title = ParagraphStyle("title", fontName=BOLD, fontSize=22, leading=28, spaceAfter=12)
-    heading = ParagraphStyle("heading", fontName=BOLD, fontSize=14, leading=18, spaceBefore=10,
-                             spaceAfter=4)
+    heading = ParagraphStyle("heading", fontName=BOLD, fontSize=14, leading=18, spaceBefore=10, spaceAfter=4)
     body = ParagraphStyle("body", fontName=FONT, fontSize=BODY_SIZE, leading=12, spaceAfter=6)
     cell = ParagraphStyle("cell", fontName=FONT, fontSize=TABLE_SIZE, leading=10, splitLongWords=1)
     head = ParagraphStyle("head", parent=cell, fontName=BOLD)
@@ -114,10 +113,14 @@ def render_pack(pack: Pack, path: Path) -> int:
         if spec.total:
             rows.append([Paragraph(f"<b>{_text(v)}</b>", cell) for v in spec.total])
         head_fill = [("BACKGROUND", (0, 0), (-1, 0), colors.HexColor(HEADER_FILL))] if spec.headers else []
-        commands = [("FONTNAME", (0, 0), (-1, -1), FONT), *head_fill,
-                    ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("LEFTPADDING", (0, 0), (-1, -1), 3), ("RIGHTPADDING", (0, 0), (-1, -1), 3)]
+        commands = [
+            ("FONTNAME", (0, 0), (-1, -1), FONT),
+            *head_fill,
+            ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#999999")),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("LEFTPADDING", (0, 0), (-1, -1), 3),
+            ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ]
         for col, name in enumerate(spec.headers):  # the summary's rating headers in their colours
             if name in fills:
                 commands.append(("BACKGROUND", (col, 0), (col, 0), colors.HexColor(fills[name][0])))
@@ -125,10 +128,22 @@ def render_pack(pack: Pack, path: Path) -> int:
             for index, values in enumerate(spec.rows, start=1):
                 rating = display(values[spec.rating_column])
                 if rating in fills:
-                    commands.append(("BACKGROUND", (spec.rating_column, index),
-                                     (spec.rating_column, index), colors.HexColor(fills[rating][0])))
-        return RLTable(rows, colWidths=[w * scale for w in spec.widths], repeatRows=1 if spec.headers else 0,
-                       splitInRow=1, style=commands, hAlign="LEFT")
+                    commands.append(
+                        (
+                            "BACKGROUND",
+                            (spec.rating_column, index),
+                            (spec.rating_column, index),
+                            colors.HexColor(fills[rating][0]),
+                        )
+                    )
+        return RLTable(
+            rows,
+            colWidths=[w * scale for w in spec.widths],
+            repeatRows=1 if spec.headers else 0,
+            splitInRow=1,
+            style=commands,
+            hAlign="LEFT",
+        )
 
     def section(spec: Table, *, new_page: bool = False) -> list:
         flow = [PageBreak()] if new_page else []
@@ -137,20 +152,37 @@ def render_pack(pack: Pack, path: Path) -> int:
             return [*flow, KeepTogether([*intro, Paragraph("None.", body)])]
         flow += [*intro, table(spec)]
         if spec.more:
-            flow.append(Paragraph(escape(f"… and {spec.more} more, not listed here: see "
-                                         f"{spec.more_where}."), body))
+            flow.append(
+                Paragraph(escape(f"… and {spec.more} more, not listed here: see {spec.more_where}."), body)
+            )
         return flow
 
-    story: list = [Paragraph(escape(pack.title), title),
-                   Paragraph(escape(f"Committee pack · cycle {pack.cycle or '(none issued)'} · figures "
-                                    f"as of {pack.as_of:%d/%m/%Y}"), heading), Spacer(1, 8)]
+    story: list = [
+        Paragraph(escape(pack.title), title),
+        Paragraph(
+            escape(
+                f"Committee pack · cycle {pack.cycle or '(none issued)'} · figures "
+                f"as of {pack.as_of:%d/%m/%Y}"
+            ),
+            heading,
+        ),
+        Spacer(1, 8),
+    ]
     facts = Table("", "", [], [[k, v] for k, v in pack.facts], [1, 3])
     fact_table = table(facts)
-    story += [fact_table, Spacer(1, 10),
-              Paragraph(escape(f"Made by xlplan from the consolidated master on "
-                               f"{pack.made_at:%d/%m/%Y %H:%M}. Contents: summary; progress over "
-                               "cycles; exceptions (red, overdue, slipped, stuck, refused and missing "
-                               "returns); this cycle's changes."), body)]
+    story += [
+        fact_table,
+        Spacer(1, 10),
+        Paragraph(
+            escape(
+                f"Made by xlplan from the consolidated master on "
+                f"{pack.made_at:%d/%m/%Y %H:%M}. Contents: summary; progress over "
+                "cycles; exceptions (red, overdue, slipped, stuck, refused and missing "
+                "returns); this cycle's changes."
+            ),
+            body,
+        ),
+    ]
     story += section(pack.summary, new_page=True)
     story.append(_summary_chart(pack, width))
     story.append(PageBreak())
@@ -160,8 +192,7 @@ def render_pack(pack: Pack, path: Path) -> int:
         if pack.progress is not None:
             story += section(pack.progress)
     else:
-        story.append(Paragraph("No merge has been recorded yet: progress starts with the first merge.",
-                               body))
+        story.append(Paragraph("No merge has been recorded yet: progress starts with the first merge.", body))
     story.append(PageBreak())
     story.append(Paragraph("Exceptions", title))
     for spec in pack.exceptions:
@@ -179,10 +210,17 @@ def render_pack(pack: Pack, path: Path) -> int:
         canvas.drawRightString(page[0] - MARGIN_MM * mm, 8 * mm, f"Page {doc.page}")
         canvas.restoreState()
 
-    doc = SimpleDocTemplate(str(path), pagesize=page, leftMargin=MARGIN_MM * mm,
-                            rightMargin=MARGIN_MM * mm, topMargin=MARGIN_MM * mm,
-                            bottomMargin=16 * mm, title=f"{pack.title}: committee pack",
-                            author="xlplan", subject=f"Cycle {pack.cycle}")
+    doc = SimpleDocTemplate(
+        str(path),
+        pagesize=page,
+        leftMargin=MARGIN_MM * mm,
+        rightMargin=MARGIN_MM * mm,
+        topMargin=MARGIN_MM * mm,
+        bottomMargin=16 * mm,
+        title=f"{pack.title}: committee pack",
+        author="xlplan",
+        subject=f"Cycle {pack.cycle}",
+    )
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return doc.page
 
@@ -202,8 +240,15 @@ def _summary_chart(pack: Pack, width: float):
     height = 60 + 16 * max(len(figures), 1)
     drawing = Drawing(width, height + 40)
     many = len(pack.summary_figures) > CHART_SERVICES
-    drawing.add(String(0, height + 28, "Ratings per service" + (
-        f" (the {CHART_SERVICES} with most overdue actions)" if many else ""), fontName=BOLD, fontSize=10))
+    drawing.add(
+        String(
+            0,
+            height + 28,
+            "Ratings per service" + (f" (the {CHART_SERVICES} with most overdue actions)" if many else ""),
+            fontName=BOLD,
+            fontSize=10,
+        )
+    )
     chart = HorizontalBarChart()
     chart.x, chart.y, chart.width, chart.height = 130, 30, width - 300, height - 30
     chart.data = [[f.ratings.get(n, 0) for f in reversed(figures)] for n in names] or [[0]]

@@ -27,17 +27,18 @@ def _encode(value: CellValue) -> object:
 def _decode(value: object) -> CellValue:
     if isinstance(value, str) and value.startswith(_DATE):
         try:
-            return dt.date.fromisoformat(value[len(_DATE):])
+            return dt.date.fromisoformat(value[len(_DATE) :])
         except ValueError:
             return None
     return value if value is None or isinstance(value, str) else str(value)
 
 
 def pack_rows(rows: list[list[CellValue]]) -> list[str]:
-    data = json.dumps([[_encode(v) for v in row] for row in rows], ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    data = json.dumps(
+        [[_encode(v) for v in row] for row in rows], ensure_ascii=False, separators=(",", ":")
+    ).encode("utf-8")
     text = base64.b64encode(zlib.compress(data, 1)).decode("ascii")
-    return [text[i:i + PIECE] for i in range(0, len(text), PIECE)] or [""]
+    return [text[i : i + PIECE] for i in range(0, len(text), PIECE)] or [""]
 
 
 def unpack_rows(pieces: list[object], limit: int = 1 << 30) -> list[list[CellValue]]:

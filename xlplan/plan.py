@@ -30,13 +30,35 @@ COMMITTEE_SHEET = "Committee view"  # written by xlplan.committee_sheet, never r
 HISTORY_SHEET = "_xlplan_history"
 ISSUES_SHEET = "Issues"
 LOG_SHEET = "Change log"
-LOG_HEADERS = ["Cycle", "Merged at", "Service", "File", "Action", "Column", "Old value",
-               "New value", "Kind", "xlplan ID"]
+LOG_HEADERS = [
+    "Cycle",
+    "Merged at",
+    "Service",
+    "File",
+    "Action",
+    "Column",
+    "Old value",
+    "New value",
+    "Kind",
+    "xlplan ID",
+]
 # The Changes sheet holds every change merged in the current cycle: its cycle is said once
 # (title and metadata), not on each of possibly tens of thousands of rows.
 CHANGES_HEADERS = LOG_HEADERS[1:]
-ISSUE_HEADERS = ["Severity", "Code", "Service", "File", "Sheet", "Cell", "Action", "Column", "Value",
-                 "Message", "Status", "Found"]
+ISSUE_HEADERS = [
+    "Severity",
+    "Code",
+    "Service",
+    "File",
+    "Sheet",
+    "Cell",
+    "Action",
+    "Column",
+    "Value",
+    "Message",
+    "Status",
+    "Found",
+]
 
 
 @dataclass
@@ -77,8 +99,17 @@ class LogEntry:
         return [self.cycle, *self.change_row()]
 
     def change_row(self) -> list[CellValue]:
-        return [self.merged_at, self.service, self.file, self.action, self.column, self.old,
-                self.new, self.kind, self.action_id]
+        return [
+            self.merged_at,
+            self.service,
+            self.file,
+            self.action,
+            self.column,
+            self.old,
+            self.new,
+            self.kind,
+            self.action_id,
+        ]
 
 
 @dataclass
@@ -169,20 +200,31 @@ class Plan:
                 for parent_key in parent_refs(ref):
                     # A joint parent is one row per service: the child belongs to all of them.
                     named = [display(p.get(layout.route)) for p in by_ref.get(parent_key, [])]
-                    services = list(dict.fromkeys(
-                        s for text in named if text.strip() for s in layout.split_route(text)))
+                    services = list(
+                        dict.fromkeys(s for text in named if text.strip() for s in layout.split_route(text))
+                    )
                     if services:
-                        problems.append(Problem(
-                            "route-inherited", f"{route_header} is blank; issued to "
-                            f"{' and '.join(services)} as its parent {parent_key} is.",
-                            action=self.ref(action), column=route_header))
+                        problems.append(
+                            Problem(
+                                "route-inherited",
+                                f"{route_header} is blank; issued to "
+                                f"{' and '.join(services)} as its parent {parent_key} is.",
+                                action=self.ref(action),
+                                column=route_header,
+                            )
+                        )
                         break
             if not services:
                 services = [UNASSIGNED]
-                problems.append(Problem(
-                    "no-route", f"{route_header} is blank and no parent action names one; "
-                    f"issued to {UNASSIGNED!r}. Fill in {route_header} in the master to route it.",
-                    action=self.ref(action), column=route_header))
+                problems.append(
+                    Problem(
+                        "no-route",
+                        f"{route_header} is blank and no parent action names one; "
+                        f"issued to {UNASSIGNED!r}. Fill in {route_header} in the master to route it.",
+                        action=self.ref(action),
+                        column=route_header,
+                    )
+                )
             routes[action.id] = services
         return routes, problems
 
@@ -207,17 +249,30 @@ class Plan:
                 continue
             before = display(action.get(layout.route))
             for number, service in enumerate(services):
-                part = action if number == 0 else Action(
-                    id=self.new_id(), values=dict(action.values), proposed_by=action.proposed_by,
-                    proposal_key=action.proposal_key, extra=list(action.extra))
+                part = (
+                    action
+                    if number == 0
+                    else Action(
+                        id=self.new_id(),
+                        values=dict(action.values),
+                        proposed_by=action.proposed_by,
+                        proposal_key=action.proposal_key,
+                        extra=list(action.extra),
+                    )
+                )
                 part.values[layout.route] = service
                 actions.append(part)
-            problems.append(Problem(
-                "joint-action-split", f"issued to {' and '.join(services)}: now one row per service "
-                f"({route_header} {before or '(blank, inherited)'!r} became "
-                f"{', '.join(map(repr, services))}), so each service's progress and rating are its "
-                "own. Each row starts with what the joint row held.",
-                action=self.ref(action), column=route_header))
+            problems.append(
+                Problem(
+                    "joint-action-split",
+                    f"issued to {' and '.join(services)}: now one row per service "
+                    f"({route_header} {before or '(blank, inherited)'!r} became "
+                    f"{', '.join(map(repr, services))}), so each service's progress and rating are its "
+                    "own. Each row starts with what the joint row held.",
+                    action=self.ref(action),
+                    column=route_header,
+                )
+            )
         self.actions = actions
         self._routes = None
         return problems
@@ -230,8 +285,11 @@ class Plan:
             return action
         ref = display(action.get(self.layout.reference))
         for other in self.actions:
-            if (service in routes.get(other.id, []) and display(other.get(self.layout.reference)) == ref
-                    and other.proposed_by == action.proposed_by):
+            if (
+                service in routes.get(other.id, [])
+                and display(other.get(self.layout.reference)) == ref
+                and other.proposed_by == action.proposed_by
+            ):
                 return other
         return action
 
@@ -293,8 +351,9 @@ def natural_key(ref: str) -> tuple:
     """2.9 before 2.10; a blank reference last."""
     if not ref.strip():
         return ((2, ""),)
-    return tuple((0, int(tok)) if tok.isdigit() else (1, tok.lower())
-                 for tok in re.findall(r"\d+|[^\d.\s]+", ref))
+    return tuple(
+        (0, int(tok)) if tok.isdigit() else (1, tok.lower()) for tok in re.findall(r"\d+|[^\d.\s]+", ref)
+    )
 
 
 def find_header_row(rows: list[list[CellValue]], headers: list[str], hint: int | None) -> int | None:
@@ -315,7 +374,8 @@ def column_positions(header: list[CellValue], layout: Layout) -> dict[str, int]:
     by_header = {c.header.strip().lower(): c.field for c in layout.columns}
     for index, cell in enumerate(header):
         field_name = by_header.get(" ".join(display(cell).split()).lower()) or by_header.get(
-            display(cell).strip().lower())
+            display(cell).strip().lower()
+        )
         if field_name and field_name not in positions:
             positions[field_name] = index
     return positions
@@ -335,8 +395,9 @@ def require_plan(path: Path) -> Path:
     """The master's path, or a message saying it is not there."""
     path = Path(path)
     if not path.exists():
-        raise XlplanError(f"Plan {path} not found. Give the master workbook made by "
-                          "`xlplan import` or `xlplan new`.")
+        raise XlplanError(
+            f"Plan {path} not found. Give the master workbook made by `xlplan import` or `xlplan new`."
+        )
     return path
 
 
@@ -353,56 +414,94 @@ def read_plan(path: Path) -> Plan:
 def _read_plan(path: Path, book: Workbook) -> Plan:
     meta = read_metadata(book)
     if meta is None:
-        raise XlplanError(f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
-                          "Build one from it with `xlplan import " + path.name + " -o plan.xlsx`.")
+        raise XlplanError(
+            f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
+            "Build one from it with `xlplan import " + path.name + " -o plan.xlsx`."
+        )
     if meta.kind != "master":
-        raise XlplanError(f"{path} is a service template ({meta.service}), not the master plan. "
-                          "Give the master workbook.")
+        raise XlplanError(
+            f"{path} is a service template ({meta.service}), not the master plan. Give the master workbook."
+        )
     layout = layout_of(meta, str(path))
     if KEY_SHEET in book.sheets:
         layout = with_key_aliases(layout, book.rows(KEY_SHEET), path)
     if layout.sheet not in book.sheets:
-        raise XlplanError(f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
-                          f"Rename it back to {layout.sheet!r}.")
+        raise XlplanError(
+            f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
+            f"Rename it back to {layout.sheet!r}."
+        )
     raw = book.raw_rows(layout.sheet)
     rows = book.values(raw)
     header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
     if header_index is None:
-        raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
-                          "the headers of the layout in row " + str(meta.header_row) + ".")
+        raise XlplanError(
+            f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
+            "the headers of the layout in row " + str(meta.header_row) + "."
+        )
     header = rows[header_index]
     positions = column_positions(header, layout)
     missing = [layout.column(f).header for f in layout.fields if f not in positions]
     if missing:
-        raise XlplanError(f"Plan {path}, sheet {layout.sheet!r}: column(s) missing or renamed: "
-                          + "; ".join(repr(m) for m in missing) + ". Restore the header text.")
+        raise XlplanError(
+            f"Plan {path}, sheet {layout.sheet!r}: column(s) missing or renamed: "
+            + "; ".join(repr(m) for m in missing)
+            + ". Restore the header text."
+        )
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
-    owned = {layout.sheet, KEY_SHEET, SUMMARY_SHEET, CHANGES_SHEET, ISSUES_SHEET, LOG_SHEET, META_SHEET,
-             RECORD_SHEET, RETURNS_SHEET, SNAPSHOT_SHEET, HISTORY_SHEET, PROGRESS_SHEET, COMMITTEE_SHEET}
+    owned = {
+        layout.sheet,
+        KEY_SHEET,
+        SUMMARY_SHEET,
+        CHANGES_SHEET,
+        ISSUES_SHEET,
+        LOG_SHEET,
+        META_SHEET,
+        RECORD_SHEET,
+        RETURNS_SHEET,
+        SNAPSHOT_SHEET,
+        HISTORY_SHEET,
+        PROGRESS_SHEET,
+        COMMITTEE_SHEET,
+    }
     owned |= _read_contacts(book, plan, path)
     theirs = [name for name in book.sheets if name not in owned]
     known = {*positions.values(), id_col, status_col}
-    extra_at = [c for c in range(max(map(len, rows[header_index:]), default=0)) if c not in known
-                and any(c < len(r) and r[c] is not None for r in rows[header_index:])]
+    extra_at = [
+        c
+        for c in range(max(map(len, rows[header_index:]), default=0))
+        if c not in known and any(c < len(r) and r[c] is not None for r in rows[header_index:])
+    ]
     # Number formats are looked for in the team's own columns only (a master is large).
-    layers = sheet_layers(path, [layout.sheet, *theirs], {layout.sheet: set(extra_at)},
-                          plan_sheet=layout.sheet, own_fills=own_fills(layout))
+    layers = sheet_layers(
+        path,
+        [layout.sheet, *theirs],
+        {layout.sheet: set(extra_at)},
+        plan_sheet=layout.sheet,
+        own_fills=own_fills(layout),
+    )
     plan.uncarried = {name: layer.uncarried for name, layer in layers.items() if layer.uncarried}
     plan_layer = layers.get(layout.sheet, SheetLayer())
     by_column = {i: f for f, i in positions.items()}
     for (r, c), text in plan_layer.formulas.items():
         if c in by_column and r > header_index:  # a formula the team typed in a layout column
             plan.layout_formulas.setdefault(r, {})[by_column[c]] = text
-    plan.extra_columns = [ExtraColumn(display(header[c]) if c < len(header) else "",
-                                      plan_layer.widths.get(c), c, column_format(plan_layer, c))
-                          for c in extra_at]
+    plan.extra_columns = [
+        ExtraColumn(
+            display(header[c]) if c < len(header) else "",
+            plan_layer.widths.get(c),
+            c,
+            column_format(plan_layer, c),
+        )
+        for c in extra_at
+    ]
     extras = extra_cells(raw, extra_at, plan_layer.formulas)
     count = len(layout.columns)
     plan.column_moves = {old: layout.fields.index(f) for f, old in positions.items()}
-    plan.column_moves.update({old: new for old, new in ((status_col, count), (id_col, count + 1))
-                              if old is not None})
+    plan.column_moves.update(
+        {old: new for old, new in ((status_col, count), (id_col, count + 1)) if old is not None}
+    )
     plan.column_moves.update({old: count + 2 + k for k, old in enumerate(extra_at)})
     del raw  # a large master: hold its cells once
     rows.extend([] for _ in range(len(extras) - len(rows)))
@@ -412,32 +511,51 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     seen_ids: set[str] = set()
     no_id: list[Action] = []
     for offset, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
-        values = row_as_seen({f: (row[i] if i < len(row) else None) for f, i in positions.items()},
-                             types)
+        values = row_as_seen({f: (row[i] if i < len(row) else None) for f, i in positions.items()}, types)
         if all(v is None for v in values.values()):
-            loose = [plan.extra_columns[k].header or f"column {c + 1}" for k, c in enumerate(extra_at)
-                     if extras[offset - 1][k] is not None]
+            loose = [
+                plan.extra_columns[k].header or f"column {c + 1}"
+                for k, c in enumerate(extra_at)
+                if extras[offset - 1][k] is not None
+            ]
             if loose:
-                plan.read_problems.append(Problem(
-                    "sheet-content-lost", f"row {offset} of the plan sheet is not an action but "
-                    f"holds {', '.join(repr(h) for h in loose)}; xlplan rebuilds the plan sheet "
-                    "from its actions, so that row is not kept when it writes the master. Keep "
-                    "totals and notes on a sheet of your own.", file=str(path), sheet=layout.sheet))
+                plan.read_problems.append(
+                    Problem(
+                        "sheet-content-lost",
+                        f"row {offset} of the plan sheet is not an action but "
+                        f"holds {', '.join(repr(h) for h in loose)}; xlplan rebuilds the plan sheet "
+                        "from its actions, so that row is not kept when it writes the master. Keep "
+                        "totals and notes on a sheet of your own.",
+                        file=str(path),
+                        sheet=layout.sheet,
+                    )
+                )
             continue
         action_id = display(row[id_col]) if id_col is not None and id_col < len(row) else ""
         status = display(row[status_col]) if status_col is not None and status_col < len(row) else ""
         proposed_by, proposal_key = parse_proposal(status)
-        action = Action(id=action_id, values=values, proposed_by=proposed_by,
-                        proposal_key=proposal_key, row=offset - 1,
-                        decision=parse_decision(status) if proposed_by else None)
+        action = Action(
+            id=action_id,
+            values=values,
+            proposed_by=proposed_by,
+            proposal_key=proposal_key,
+            row=offset - 1,
+            decision=parse_decision(status) if proposed_by else None,
+        )
         if extra_at:
             action.extra = extras[offset - 1]
         if not action_id or action_id in seen_ids:
             no_id.append(action)
-            plan.read_problems.append(Problem(
-                "new-row-in-master", f"row {offset} of the plan sheet had no xlplan ID (added by "
-                "hand, or copied); it was given a new one.", file=str(path), sheet=layout.sheet,
-                action=display(values.get(layout.reference)) or None))
+            plan.read_problems.append(
+                Problem(
+                    "new-row-in-master",
+                    f"row {offset} of the plan sheet had no xlplan ID (added by "
+                    "hand, or copied); it was given a new one.",
+                    file=str(path),
+                    sheet=layout.sheet,
+                    action=display(values.get(layout.reference)) or None,
+                )
+            )
         else:
             seen_ids.add(action_id)
         plan.actions.append(action)
@@ -451,8 +569,9 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     # (a master written before the cycle was recorded) go to the Change log.
     current = bool(meta.cycle) and meta.last_cycle == meta.cycle
     if CHANGES_SHEET in book.sheets:
-        changes = _log_entries(book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "",
-                               merged_at=meta.last_merged_at or "")
+        changes = _log_entries(
+            book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "", merged_at=meta.last_merged_at or ""
+        )
         (plan.cycle_changes if current else plan.log).extend(changes)
     if current and ISSUES_SHEET in book.sheets:
         plan.cycle_issues = _table(book.rows(ISSUES_SHEET), ISSUE_HEADERS)
@@ -467,12 +586,16 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
     plan.read_problems.extend(plan.split_joint_actions())
     for name in theirs:
         layer = layers.get(name, SheetLayer())
-        plan.carried.append(CarriedSheet(name, _trim(with_formulas(book.raw_rows(name), layer.formulas)),
-                                         book.hidden.get(name, "visible"), layer.widths,
-                                         layer.formats))
+        plan.carried.append(
+            CarriedSheet(
+                name,
+                _trim(with_formulas(book.raw_rows(name), layer.formulas)),
+                book.hidden.get(name, "visible"),
+                layer.widths,
+                layer.formats,
+            )
+        )
     return plan
-
-
 
 
 def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
@@ -495,12 +618,20 @@ def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) ->
     column (a rating kept as written at import, such as "Complete", mapped to Blue).
 
     The Key sheet is rebuilt from the layout on every write, so what was added there stays."""
-    start = next((i for i, r in enumerate(rows) if len(r) > 2 and display(r[0]).strip() == "Rating"
-                  and display(r[2]).strip() == KEY_ALIASES_HEADER), None)
+    start = next(
+        (
+            i
+            for i, r in enumerate(rows)
+            if len(r) > 2
+            and display(r[0]).strip() == "Rating"
+            and display(r[2]).strip() == KEY_ALIASES_HEADER
+        ),
+        None,
+    )
     if start is None:
         return layout
     added: dict[str, list[str]] = {}
-    for row in rows[start + 1:]:
+    for row in rows[start + 1 :]:
         value = display(row[0]).strip() if row else ""
         if not value:
             break
@@ -517,10 +648,12 @@ def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) ->
     try:
         return Layout.model_validate(data)
     except ValueError as exc:
-        raise XlplanError(f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
-                          f"gives one name to two ratings, or a rating's own name to another "
-                          f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
-                          "Give each spelling to one rating only.") from exc
+        raise XlplanError(
+            f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
+            f"gives one name to two ratings, or a rating's own name to another "
+            f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
+            "Give each spelling to one rating only."
+        ) from exc
 
 
 def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> None:
@@ -530,14 +663,24 @@ def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> N
     title = display(rows[0][0]).strip() if rows and rows[0] else ""
     if title and title != plan.meta.title:
         plan.meta.title = title
-    extra = [cell_name(r, c) for r, row in enumerate(rows) for c, value in enumerate(row)
-             if value is not None and not (c == 0 and r < 2)]
+    extra = [
+        cell_name(r, c)
+        for r, row in enumerate(rows)
+        for c, value in enumerate(row)
+        if value is not None and not (c == 0 and r < 2)
+    ]
     if extra:
-        plan.read_problems.append(Problem(
-            "sheet-content-lost", f"{', '.join(extra[:6])}{' …' if len(extra) > 6 else ''} above "
-            "the header row of the plan sheet: xlplan writes the plan's title and a subtitle there "
-            "and rebuilds the rest, so that is not kept when it writes the master. Keep notes on "
-            "a sheet of your own.", file=str(path), sheet=plan.layout.sheet))
+        plan.read_problems.append(
+            Problem(
+                "sheet-content-lost",
+                f"{', '.join(extra[:6])}{' …' if len(extra) > 6 else ''} above "
+                "the header row of the plan sheet: xlplan writes the plan's title and a subtitle there "
+                "and rebuilds the rest, so that is not kept when it writes the master. Keep notes on "
+                "a sheet of your own.",
+                file=str(path),
+                sheet=plan.layout.sheet,
+            )
+        )
 
 
 def _find(header: list[CellValue], text: str) -> int | None:
@@ -563,12 +706,16 @@ def _table(rows: list[list[CellValue]], headers: list[str]) -> list[dict[str, Ce
     if start is None:
         return []
     header = [display(c).strip() for c in rows[start]]
-    return [{h: (r[i] if i < len(r) else None) for i, h in enumerate(header) if h}
-            for r in rows[start + 1:] if any(v is not None for v in r)]
+    return [
+        {h: (r[i] if i < len(r) else None) for i, h in enumerate(header) if h}
+        for r in rows[start + 1 :]
+        if any(v is not None for v in r)
+    ]
 
 
-def _log_entries(rows: list[list[CellValue]], cycle: str | None = None,
-                 merged_at: str | None = None) -> list[LogEntry]:
+def _log_entries(
+    rows: list[list[CellValue]], cycle: str | None = None, merged_at: str | None = None
+) -> list[LogEntry]:
     """Rows of the Change log, or of the Changes sheet (whose cycle and time are given)."""
     entries: list[LogEntry] = []
     headers = LOG_HEADERS if cycle is None else CHANGES_HEADERS
@@ -591,13 +738,20 @@ def _log_entries(rows: list[list[CellValue]], cycle: str | None = None,
     for row in rows[1:]:
         if all(v is None for v in row):
             continue
-        entries.append(LogEntry(
-            cycle=cycle if cycle is not None else display(get(row, "Cycle")),
-            merged_at=display(get(row, "Merged at")) or merged_at or "",
-            service=display(get(row, "Service")), file=display(get(row, "File")),
-            action=display(get(row, "Action")), column=display(get(row, "Column")),
-            old=get(row, "Old value"), new=get(row, "New value"), kind=display(get(row, "Kind")),
-            action_id=display(get(row, "xlplan ID"))))
+        entries.append(
+            LogEntry(
+                cycle=cycle if cycle is not None else display(get(row, "Cycle")),
+                merged_at=display(get(row, "Merged at")) or merged_at or "",
+                service=display(get(row, "Service")),
+                file=display(get(row, "File")),
+                action=display(get(row, "Action")),
+                column=display(get(row, "Column")),
+                old=get(row, "Old value"),
+                new=get(row, "New value"),
+                kind=display(get(row, "Kind")),
+                action_id=display(get(row, "xlplan ID")),
+            )
+        )
     return entries
 
 

@@ -35,8 +35,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "other-cycle": (Severity.WARNING, "The return was issued for another cycle."),
     "unknown-service": (Severity.ERROR, "The plan has no actions for this service."),
     "newer-format": (Severity.ERROR, "The workbook was written by a newer xlplan."),
-    "metadata-mismatch": (Severity.WARNING, "The return's hidden layout disagrees with the master's; "
-                          "the master's was used."),
+    "metadata-mismatch": (
+        Severity.WARNING,
+        "The return's hidden layout disagrees with the master's; the master's was used.",
+    ),
     "superseded": (Severity.INFO, "A later return from the same service was applied instead."),
     "no-return": (Severity.WARNING, "A service sent nothing back this cycle."),
     # structure
@@ -50,13 +52,18 @@ CODES: dict[str, tuple[Severity, str]] = {
     "locked-cell-changed": (Severity.ERROR, "A central or committee cell was changed; refused."),
     "unknown-action": (Severity.ERROR, "An action the plan does not hold."),
     "proposed-action": (Severity.INFO, "A new action proposed in a spare row."),
-    "update-in-spare-row": (Severity.ERROR, "A spare row holds progress or a rating but no "
-                            "action: type the update on the action's own row."),
+    "update-in-spare-row": (
+        Severity.ERROR,
+        "A spare row holds progress or a rating but no action: type the update on the action's own row.",
+    ),
     # values
     "invalid-rating": (Severity.ERROR, "A rating outside the scale."),
     "rating-normalised": (Severity.INFO, "A rating spelled differently was read as the scale's value."),
-    "unmapped-rating": (Severity.WARNING, "A rating in the master is not on the scale; it "
-                        "counts as not rated until changed or mapped on the Key sheet."),
+    "unmapped-rating": (
+        Severity.WARNING,
+        "A rating in the master is not on the scale; it "
+        "counts as not rated until changed or mapped on the Key sheet.",
+    ),
     "invalid-choice": (Severity.ERROR, "A value outside the column's list."),
     "error-value": (Severity.ERROR, "An Excel error value (#REF!, #N/A) instead of content."),
     "too-long": (Severity.ERROR, "Text longer than Excel's 32,767-character cell limit."),
@@ -83,8 +90,10 @@ CODES: dict[str, tuple[Severity, str]] = {
     "sheet-kept": (Severity.INFO, "Another sheet of the source, kept in the master as it is."),
     "sheet-not-read": (Severity.WARNING, "A chart, macro or unreadable sheet of the source was left out."),
     "similar-services": (Severity.WARNING, "Service names that differ only by initials, case or spacing."),
-    "sheet-content-lost": (Severity.WARNING, "Something on the master xlplan cannot carry (an image, "
-                           "a chart, merged cells, notes); said once."),
+    "sheet-content-lost": (
+        Severity.WARNING,
+        "Something on the master xlplan cannot carry (an image, a chart, merged cells, notes); said once.",
+    ),
     "new-row-in-master": (Severity.INFO, "A row added to the master by hand was given an ID."),
     "joint-action-split": (Severity.INFO, "An action issued to several services became one row each."),
     # the master's record of what it issued
@@ -146,9 +155,18 @@ class Problem:
         return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
 
     def to_json(self) -> ProblemOut:
-        return ProblemOut(severity=str(self.severity), code=self.code, sheet=self.sheet,
-                          cell=self.cell, action=self.action, column=self.column, value=self.value,
-                          message=self.message, service=self.service, file=self.file)
+        return ProblemOut(
+            severity=str(self.severity),
+            code=self.code,
+            sheet=self.sheet,
+            cell=self.cell,
+            action=self.action,
+            column=self.column,
+            value=self.value,
+            message=self.message,
+            service=self.service,
+            file=self.file,
+        )
 
 
 class ProblemOut(BaseModel):
@@ -179,4 +197,3 @@ def plural(count: int, singular: str, many: str | None = None) -> str:
 def short(text: str, limit: int = 60) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-

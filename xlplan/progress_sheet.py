@@ -22,12 +22,10 @@ def figure_headers(scale: list[str]) -> list[str]:
 
 
 def figure_values(f: ServiceFigures, scale: list[str]) -> list[CellValue | int | float]:
-    return [f.actions, *(f.ratings.get(v, 0) for v in scale), f.not_rated, f.open, f.overdue,
-            f.complete_pct]
+    return [f.actions, *(f.ratings.get(v, 0) for v in scale), f.not_rated, f.open, f.overdue, f.complete_pct]
 
 
-def write_progress_sheet(book: Book, plan: Plan, history: History, *,
-                         stuck_days: int = STUCK_DAYS) -> None:
+def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days: int = STUCK_DAYS) -> None:
     scale = plan.layout.rating_values
     ratings = plan.layout.ratings
     ws = book.workbook.add_worksheet(PROGRESS_SHEET)
@@ -40,13 +38,22 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *,
     title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
     section = book.fmt(bold=True, font_size=12)
     note = book.fmt(italic=True)
-    head = book.fmt(bold=True, bg_color=style.HEADER_FILL["central"], border=1, text_wrap=True,
-                    border_color=style.BORDER_COLOUR)
+    head = book.fmt(
+        bold=True,
+        bg_color=style.HEADER_FILL["central"],
+        border=1,
+        text_wrap=True,
+        border_color=style.BORDER_COLOUR,
+    )
     body = book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True)
     dated = book.fmt(border=1, border_color=style.BORDER_COLOUR, num_format="dd/mm/yyyy", align="left")
     pct = book.fmt(border=1, border_color=style.BORDER_COLOUR, num_format="0%")
-    rating_head = {r.value: book.fmt(bold=True, border=1, text_wrap=True, align="center",
-                                     bg_color=r.fill, font_color=r.font) for r in ratings}
+    rating_head = {
+        r.value: book.fmt(
+            bold=True, border=1, text_wrap=True, align="center", bg_color=r.fill, font_color=r.font
+        )
+        for r in ratings
+    }
 
     def header(row: int, texts: list[str]) -> None:
         for col, text in enumerate(texts):
@@ -64,10 +71,14 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *,
                 write_value(ws, row, col, value, body, dated)
 
     ws.write_string(0, 0, clean_for_cell(f"{plan.meta.title}: progress over cycles"), title)
-    ws.write_string(1, 0, "Each cycle as its latest merge left it (overdue as of that merge's date). "
-                          f"Stuck: the same not-complete rating for two cycles or more, or overdue by "
-                          f"more than {stuck_days} days"
-                          + (f" on {as_of:%d/%m/%Y}." if as_of else "."), note)
+    ws.write_string(
+        1,
+        0,
+        "Each cycle as its latest merge left it (overdue as of that merge's date). "
+        f"Stuck: the same not-complete rating for two cycles or more, or overdue by "
+        f"more than {stuck_days} days" + (f" on {as_of:%d/%m/%Y}." if as_of else "."),
+        note,
+    )
     row = 3
     ws.write_string(row, 0, "Per cycle, all services", section)
     row += 1
@@ -81,19 +92,29 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *,
     if history.cycles:
         first, last = cycles_head + 1, row
         trend = book.workbook.add_chart({"type": "line"})
-        trend.add_series({"name": "Complete %", "categories": [PROGRESS_SHEET, first, 0, last, 0],
-                          "values": [PROGRESS_SHEET, first, len(scale) + 6, last, len(scale) + 6],
-                          "marker": {"type": "circle"}})
+        trend.add_series(
+            {
+                "name": "Complete %",
+                "categories": [PROGRESS_SHEET, first, 0, last, 0],
+                "values": [PROGRESS_SHEET, first, len(scale) + 6, last, len(scale) + 6],
+                "marker": {"type": "circle"},
+            }
+        )
         trend.set_title({"name": "Complete % per cycle"})
         trend.set_y_axis({"min": 0, "max": 1, "num_format": "0%"})
         trend.set_legend({"none": True})
         trend.set_size({"width": 420, "height": 300})
         stacked = book.workbook.add_chart({"type": "column", "subtype": "stacked"})
         for index, rating in enumerate(ratings, start=3):
-            stacked.add_series({"name": [PROGRESS_SHEET, cycles_head, index],
-                                "categories": [PROGRESS_SHEET, first, 0, last, 0],
-                                "values": [PROGRESS_SHEET, first, index, last, index],
-                                "fill": {"color": rating.fill}, "border": {"color": "#808080"}})
+            stacked.add_series(
+                {
+                    "name": [PROGRESS_SHEET, cycles_head, index],
+                    "categories": [PROGRESS_SHEET, first, 0, last, 0],
+                    "values": [PROGRESS_SHEET, first, index, last, index],
+                    "fill": {"color": rating.fill},
+                    "border": {"color": "#808080"},
+                }
+            )
         stacked.set_title({"name": "Ratings per cycle"})
         stacked.set_legend({"position": "bottom"})
         stacked.set_size({"width": 480, "height": 300})
@@ -116,8 +137,9 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *,
     header(row, SLIPPED_HEADERS)
     for item in slipped:
         row += 1
-        values(row, 0, [item.action, item.service, item.moves, item.first_due, item.current_due,
-                        item.last_moved])
+        values(
+            row, 0, [item.action, item.service, item.moves, item.first_due, item.current_due, item.last_moved]
+        )
     row += 2
     stuck = stuck_actions(plan, history, as_of, stuck_days) if as_of else []
     ws.write_string(row, 0, f"Stuck actions ({len(stuck)})", section)

@@ -37,17 +37,32 @@ def decide_proposals(plan: Plan, result: MergeResult, stamp: str) -> None:
             continue
         verdict, why = decision
         ref = display(action.get(layout.reference))
-        entry = LogEntry(result.cycle, stamp, DECIDED_BY, f"proposed by {action.proposed_by}",
-                         plan.ref(action), "(proposed action)", "proposed", None, "", action.id)
+        entry = LogEntry(
+            result.cycle,
+            stamp,
+            DECIDED_BY,
+            f"proposed by {action.proposed_by}",
+            plan.ref(action),
+            "(proposed action)",
+            "proposed",
+            None,
+            "",
+            action.id,
+        )
         if verdict == "accept":
             if not ref.strip():
                 action.decision = None
                 kept.append(action)
-                result.problems.append(Problem(
-                    "proposal-pending", "accepted, but it has no "
-                    f"{layout.column(layout.reference).header!r}: type its reference in the master, "
-                    "then accept it again.", action=plan.ref(action),
-                    service=action.proposed_by))
+                result.problems.append(
+                    Problem(
+                        "proposal-pending",
+                        "accepted, but it has no "
+                        f"{layout.column(layout.reference).header!r}: type its reference in the master, "
+                        "then accept it again.",
+                        action=plan.ref(action),
+                        service=action.proposed_by,
+                    )
+                )
                 continue
             entry.new, entry.kind = f"accepted as {ref}", "proposal accepted"
             action.proposed_by = action.proposal_key = None
@@ -57,23 +72,39 @@ def decide_proposals(plan: Plan, result: MergeResult, stamp: str) -> None:
             rejected.add((action.proposed_by, action.proposal_key))
             entry.new = f"rejected: {why}" if why else "rejected"
             entry.kind = "proposal rejected"
-            result.problems.append(Problem(
-                "proposal-rejected", f"removed from the plan as the central team decided ({entry.new}); "
-                f"kept in the Change log. It was routed to {display(action.get(layout.route)) or '—'} "
-                f"({route_header}).", action=plan.ref(action), service=action.proposed_by))
+            result.problems.append(
+                Problem(
+                    "proposal-rejected",
+                    f"removed from the plan as the central team decided ({entry.new}); "
+                    f"kept in the Change log. It was routed to {display(action.get(layout.route)) or '—'} "
+                    f"({route_header}).",
+                    action=plan.ref(action),
+                    service=action.proposed_by,
+                )
+            )
         plan.log.append(entry)
     plan.actions = kept
     plan._routes = None
-    plan.meta.rejected_proposals = "\n".join(f"{s or ''}\t{k or ''}" for s, k in sorted(
-        rejected, key=lambda pair: (pair[0] or "", pair[1] or ""))) or None
+    plan.meta.rejected_proposals = (
+        "\n".join(
+            f"{s or ''}\t{k or ''}"
+            for s, k in sorted(rejected, key=lambda pair: (pair[0] or "", pair[1] or ""))
+        )
+        or None
+    )
 
 
 def report_pending_proposals(plan: Plan, result: MergeResult) -> None:
     status = "Changed this cycle"
     for action in plan.actions:
         if action.proposed_by:
-            result.problems.append(Problem(
-                "proposal-pending", f"proposed by {action.proposed_by}, not yet decided: type "
-                f"'accept' (it becomes an ordinary action) or 'reject: the reason' in its {status!r} "
-                "cell of the master, then merge again.", action=plan.ref(action),
-                service=action.proposed_by))
+            result.problems.append(
+                Problem(
+                    "proposal-pending",
+                    f"proposed by {action.proposed_by}, not yet decided: type "
+                    f"'accept' (it becomes an ordinary action) or 'reject: the reason' in its {status!r} "
+                    "cell of the master, then merge again.",
+                    action=plan.ref(action),
+                    service=action.proposed_by,
+                )
+            )

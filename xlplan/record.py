@@ -84,10 +84,23 @@ class IssueRecord:
             self.rows[row.action_id] = row
 
 
-def issued_row(layout: Layout, action_id: str, values: Mapping[str, CellValue], *, service: str,
-               cycle: str, issued_at: str) -> IssuedRow:
-    return IssuedRow(action_id, service, cycle, issued_at, locked_digest(layout, values),
-                     {f: cell_digest(values.get(f)) for f in layout.service_fields})
+def issued_row(
+    layout: Layout,
+    action_id: str,
+    values: Mapping[str, CellValue],
+    *,
+    service: str,
+    cycle: str,
+    issued_at: str,
+) -> IssuedRow:
+    return IssuedRow(
+        action_id,
+        service,
+        cycle,
+        issued_at,
+        locked_digest(layout, values),
+        {f: cell_digest(values.get(f)) for f in layout.service_fields},
+    )
 
 
 def record_table(layout: Layout, record: IssueRecord) -> list[list[str]]:
@@ -95,8 +108,9 @@ def record_table(layout: Layout, record: IssueRecord) -> list[list[str]]:
     fields = layout.service_fields
     rows = [[*RECORD_HEADERS, *fields]]
     for r in record.rows.values():
-        rows.append([r.action_id, r.service, r.cycle, r.issued_at, r.locked,
-                     *(r.cells.get(f, "") for f in fields)])
+        rows.append(
+            [r.action_id, r.service, r.cycle, r.issued_at, r.locked, *(r.cells.get(f, "") for f in fields)]
+        )
     return rows
 
 
@@ -109,7 +123,7 @@ def parse_record(rows: list[list[object]]) -> IssueRecord:
     header = [str(c) if c is not None else "" for c in rows[0]]
     if header[: len(RECORD_HEADERS)] != RECORD_HEADERS:
         return record
-    fields = header[len(RECORD_HEADERS):]
+    fields = header[len(RECORD_HEADERS) :]
     for row in rows[1:]:
         cells = [("" if c is None else str(c)) for c in row] + [""] * len(header)
         action_id, service, cycle, issued_at, locked = cells[:5]

@@ -34,20 +34,28 @@ CHANGE_WIDTHS = [16, 16, 24, 10, 30, 40, 40, 10, 10]
 
 def change_note(change: Change) -> str:
     when = change.saved_at.strftime("%d/%m/%Y %H:%M") if change.saved_at else "unknown time"
-    lines = [f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when}).",
-             f"Previous value: {display(change.old) or '(empty)'}"]
+    lines = [
+        f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when}).",
+        f"Previous value: {display(change.old) or '(empty)'}",
+    ]
     if change.kind == "conflict":
-        lines.append("CONFLICT: both changed this cell since issue; the service's value is "
-                     "shown. The other value is the previous value above.")
+        lines.append(
+            "CONFLICT: both changed this cell since issue; the service's value is "
+            "shown. The other value is the previous value above."
+        )
     return "\n".join(lines)
 
 
 def entry_note(entry: LogEntry) -> str:
-    lines = [f"Changed by {entry.service} ({entry.file}, merged {entry.merged_at}).",
-             f"Previous value: {display(entry.old) or '(empty)'}"]
+    lines = [
+        f"Changed by {entry.service} ({entry.file}, merged {entry.merged_at}).",
+        f"Previous value: {display(entry.old) or '(empty)'}",
+    ]
     if entry.kind == "conflict":
-        lines.append("CONFLICT: both changed this cell since issue; the service's value is "
-                     "shown. The other value is the previous value above.")
+        lines.append(
+            "CONFLICT: both changed this cell since issue; the service's value is "
+            "shown. The other value is the previous value above."
+        )
     return "\n".join(lines)
 
 
@@ -77,30 +85,53 @@ def plan_rows(plan: Plan, merge: MergeResult | None) -> Iterator[SheetRow]:
             status.insert(0, f"changed ({len(own)})")
         if any(m.fill == style.CONFLICT_FILL for m in own.values()):
             status.append("conflict")
-        yield SheetRow(action.id, action.values, status="; ".join(status), marks=own,
-                       fill=style.PROPOSED_FILL if action.id in proposed_now and action.proposed_by
-                       else None)
+        yield SheetRow(
+            action.id,
+            action.values,
+            status="; ".join(status),
+            marks=own,
+            fill=style.PROPOSED_FILL if action.id in proposed_now and action.proposed_by else None,
+        )
 
 
 def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
     layout = plan.layout
     scale = layout.rating_values
-    headers = ["Service", "Actions", *scale, "Not rated", "Overdue", "Returned", "Return saved",
-               "File", "Returned by", "Complete %"]
+    headers = [
+        "Service",
+        "Actions",
+        *scale,
+        "Not rated",
+        "Overdue",
+        "Returned",
+        "Return saved",
+        "File",
+        "Returned by",
+        "Complete %",
+    ]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
     for figures in service_figures(plan, merge.as_of):  # one source, shared with Progress
         got = status.get(figures.service)
-        rows.append([figures.service, figures.actions, *figures.ratings.values(), figures.not_rated,
-                     figures.overdue,
-                     "Yes" if got and got.returned else "No",
-                     got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
-                     (got.file or "") if got else "", returned_by(got), figures.complete_pct])
+        rows.append(
+            [
+                figures.service,
+                figures.actions,
+                *figures.ratings.values(),
+                figures.not_rated,
+                figures.overdue,
+                "Yes" if got and got.returned else "No",
+                got.saved_at.strftime("%d/%m/%Y %H:%M") if got and got.saved_at else "",
+                (got.file or "") if got else "",
+                returned_by(got),
+                figures.complete_pct,
+            ]
+        )
     return headers, rows
 
 
 def returned_by(status) -> str:
-    """"Jane Doe <jane.doe@nhs.net> on 03/03/2025 10:15" for a return that came by email."""
+    """ "Jane Doe <jane.doe@nhs.net> on 03/03/2025 10:15" for a return that came by email."""
     if status is None or not (status.sender or status.sent_at):
         return ""
     when = f" on {status.sent_at:%d/%m/%Y %H:%M}" if status.sent_at else ""
@@ -116,19 +147,29 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     ws.set_column(len(headers) - 4, len(headers) - 4, 17)
     ws.set_column(len(headers) - 3, len(headers) - 2, 28)  # File, Returned by
     title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
-    ws.write_string(0, 0, f"{plan.meta.title}: summary after the merge of "
-                          f"{merge.merged_at:%d/%m/%Y %H:%M}", title)
+    ws.write_string(
+        0, 0, f"{plan.meta.title}: summary after the merge of {merge.merged_at:%d/%m/%Y %H:%M}", title
+    )
     rating_field = plan.layout.service_rating
     rated_by = plan.layout.column(rating_field).header if rating_field else "service"
-    ws.write_string(1, 0, f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
-                          f"{plural(len(merge.changes), 'cell')} changed, {merge.refused} refused, "
-                          f"{plural(merge.conflicts, 'conflict')} · ratings are the "
-                          f"{rated_by} column · a joint action counts once for each service",
-                    book.fmt(italic=True))
+    ws.write_string(
+        1,
+        0,
+        f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
+        f"{plural(len(merge.changes), 'cell')} changed, {merge.refused} refused, "
+        f"{plural(merge.conflicts, 'conflict')} · ratings are the "
+        f"{rated_by} column · a joint action counts once for each service",
+        book.fmt(italic=True),
+    )
     head_row = 3
     for col, text in enumerate(headers):
-        props = {"bold": True, "border": 1, "text_wrap": True, "align": "center",
-                 "bg_color": style.HEADER_FILL["central"]}
+        props = {
+            "bold": True,
+            "border": 1,
+            "text_wrap": True,
+            "align": "center",
+            "bg_color": style.HEADER_FILL["central"],
+        }
         rating = next((r for r in scale if r.value == text), None)
         if rating:
             props.update(bg_color=rating.fill, font_color=rating.font)
@@ -154,18 +195,24 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     done_cols = [i for i, r in enumerate(scale, start=2) if r.complete]
     actions = sum(r[1] for r in rows)
     done = sum(r[c] for r in rows for c in done_cols)
-    ws.write_number(total_row, len(headers) - 1, done / actions if actions else 0.0,
-                    book.fmt(bold=True, border=1, top=2, num_format="0%"))
+    ws.write_number(
+        total_row,
+        len(headers) - 1,
+        done / actions if actions else 0.0,
+        book.fmt(bold=True, border=1, top=2, num_format="0%"),
+    )
     if rows:
         chart = book.workbook.add_chart({"type": "bar", "subtype": "stacked"})
         for index, rating in enumerate(scale, start=2):
-            chart.add_series({
-                "name": [SUMMARY_SHEET, head_row, index],
-                "categories": [SUMMARY_SHEET, head_row + 1, 0, head_row + len(rows), 0],
-                "values": [SUMMARY_SHEET, head_row + 1, index, head_row + len(rows), index],
-                "fill": {"color": rating.fill},
-                "border": {"color": "#808080"},
-            })
+            chart.add_series(
+                {
+                    "name": [SUMMARY_SHEET, head_row, index],
+                    "categories": [SUMMARY_SHEET, head_row + 1, 0, head_row + len(rows), 0],
+                    "values": [SUMMARY_SHEET, head_row + 1, index, head_row + len(rows), index],
+                    "fill": {"color": rating.fill},
+                    "border": {"color": "#808080"},
+                }
+            )
         chart.set_title({"name": "Ratings per service"})
         chart.set_x_axis({"name": "Actions"})
         chart.set_y_axis({"reverse": True})  # services top to bottom, as in the table
@@ -187,18 +234,32 @@ def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
 def write_cycle_sheets(book: Book, plan: Plan, cycle: str) -> None:
     """Changes and Issues hold the whole cycle: every merge of it adds to them."""
     merges = len({e.merged_at for e in plan.cycle_changes})
-    write_table(book, CHANGES_SHEET, CHANGES_HEADERS, (e.change_row() for e in plan.cycle_changes),
-                CHANGE_WIDTHS, title=f"Changes merged in cycle {cycle}"
-                                     f" ({merges} merge{'s' if merges != 1 else ''} so far)",
-                notes=["Each changed cell is also highlighted on the plan sheet, with the "
-                       "previous value in its note. Issuing the next cycle moves these rows to "
-                       "the Change log."])
-    write_table(book, ISSUES_SHEET, ISSUE_HEADERS, ([row.get(h) for h in ISSUE_HEADERS]
-                                                   for row in plan.cycle_issues), ISSUE_WIDTHS,
-                title=f"Problems found in cycle {cycle}",
-                notes=["error: refused and not applied · warning: applied, worth a look · info: done "
-                       "for you · a problem a later return no longer has is marked resolved",
-                       *issue_count_lines(plan.cycle_issues)])
+    write_table(
+        book,
+        CHANGES_SHEET,
+        CHANGES_HEADERS,
+        (e.change_row() for e in plan.cycle_changes),
+        CHANGE_WIDTHS,
+        title=f"Changes merged in cycle {cycle} ({merges} merge{'s' if merges != 1 else ''} so far)",
+        notes=[
+            "Each changed cell is also highlighted on the plan sheet, with the "
+            "previous value in its note. Issuing the next cycle moves these rows to "
+            "the Change log."
+        ],
+    )
+    write_table(
+        book,
+        ISSUES_SHEET,
+        ISSUE_HEADERS,
+        ([row.get(h) for h in ISSUE_HEADERS] for row in plan.cycle_issues),
+        ISSUE_WIDTHS,
+        title=f"Problems found in cycle {cycle}",
+        notes=[
+            "error: refused and not applied · warning: applied, worth a look · info: done "
+            "for you · a problem a later return no longer has is marked resolved",
+            *issue_count_lines(plan.cycle_issues),
+        ],
+    )
 
 
 def processed(merge: MergeResult) -> tuple[set[str], set[str]]:
@@ -214,21 +275,38 @@ _RANK = {"error": 0, "warning": 1, "info": 2}
 
 
 def _issue_key(row: dict) -> tuple:
-    return (row.get("Code"), row.get("Service") or row.get("File"), row.get("Sheet"), row.get("Action"),
-            row.get("Column"))
+    return (
+        row.get("Code"),
+        row.get("Service") or row.get("File"),
+        row.get("Sheet"),
+        row.get("Action"),
+        row.get("Column"),
+    )
 
 
-def cycle_issues(earlier: list[dict], problems: list[Problem], stamp: str,
-                 judged: tuple[set[str], set[str]]) -> list[dict]:
+def cycle_issues(
+    earlier: list[dict], problems: list[Problem], stamp: str, judged: tuple[set[str], set[str]]
+) -> list[dict]:
     """The cycle's problems after this merge: what it found is open (keeping when it was first
     found); an earlier one about a service or file it judged again and no longer found is
     marked resolved; the rest are kept as they were."""
     services, files = judged
     found: dict[tuple, dict] = {}
     for p in problems:
-        row = {"Status": "open", "Found": stamp, "Severity": str(p.severity), "Code": p.code,
-               "Service": p.service, "File": p.file, "Sheet": p.sheet, "Cell": p.cell,
-               "Action": p.action, "Column": p.column, "Value": p.value, "Message": p.message}
+        row = {
+            "Status": "open",
+            "Found": stamp,
+            "Severity": str(p.severity),
+            "Code": p.code,
+            "Service": p.service,
+            "File": p.file,
+            "Sheet": p.sheet,
+            "Cell": p.cell,
+            "Action": p.action,
+            "Column": p.column,
+            "Value": p.value,
+            "Message": p.message,
+        }
         found.setdefault(_issue_key(row), row)
     rows: list[dict] = []
     for row in earlier:
@@ -237,11 +315,17 @@ def cycle_issues(earlier: list[dict], problems: list[Problem], stamp: str,
             found[key]["Found"] = row.get("Found") or stamp
             continue
         if display(row.get("Status")) == "open" and (
-                row.get("Service") in services
-                or (not row.get("Service") and display(row.get("File")) in files)):
+            row.get("Service") in services or (not row.get("Service") and display(row.get("File")) in files)
+        ):
             row = {**row, "Status": f"resolved {stamp}"}
         rows.append(row)
     rows.extend(found.values())
-    rows.sort(key=lambda r: (display(r.get("Status")) != "open", _RANK.get(display(r.get("Severity")), 3),
-                             display(r.get("Service")), display(r.get("File"))))
+    rows.sort(
+        key=lambda r: (
+            display(r.get("Status")) != "open",
+            _RANK.get(display(r.get("Severity")), 3),
+            display(r.get("Service")),
+            display(r.get("File")),
+        )
+    )
     return rows

@@ -53,16 +53,37 @@ class MergeOut(BaseModel):
 
 def merge_json(result: MergeResult) -> str:
     model = MergeOut(
-        output=str(result.output), cycle=result.cycle, merged_at=result.merged_at.isoformat(),
-        returns_read=result.returns_read, changed=len(result.changes), refused=result.refused,
+        output=str(result.output),
+        cycle=result.cycle,
+        merged_at=result.merged_at.isoformat(),
+        returns_read=result.returns_read,
+        changed=len(result.changes),
+        refused=result.refused,
         conflicts=result.conflicts,
-        services=[ServiceOut(service=s.service, returned=s.returned, file=s.file,
-                             saved_at=s.saved_at.isoformat() if s.saved_at else None,
-                             sender=s.sender, sent_at=s.sent_at.isoformat() if s.sent_at else None)
-                  for s in result.statuses],
-        changes=[ChangeOut(action=c.action, id=c.action_id, column=c.column, old=display(c.old),
-                           new=display(c.new), service=c.service, file=c.file, kind=c.kind)
-                 for c in result.changes],
+        services=[
+            ServiceOut(
+                service=s.service,
+                returned=s.returned,
+                file=s.file,
+                saved_at=s.saved_at.isoformat() if s.saved_at else None,
+                sender=s.sender,
+                sent_at=s.sent_at.isoformat() if s.sent_at else None,
+            )
+            for s in result.statuses
+        ],
+        changes=[
+            ChangeOut(
+                action=c.action,
+                id=c.action_id,
+                column=c.column,
+                old=display(c.old),
+                new=display(c.new),
+                service=c.service,
+                file=c.file,
+                kind=c.kind,
+            )
+            for c in result.changes
+        ],
         problems=[p.to_json() for p in result.problems],
     )
     return model.model_dump_json(indent=2)

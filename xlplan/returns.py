@@ -102,18 +102,25 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
         for child in children:
             lower = child.name.lower()
             if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
-                skipped.append(Problem("skipped-file", "a lock file or hidden system file; skipped.",
-                                       file=child.name))
+                skipped.append(
+                    Problem("skipped-file", "a lock file or hidden system file; skipped.", file=child.name)
+                )
             elif child.suffix.lower() in MAIL_SUFFIXES:
                 # A saved email or a zip: its workbooks, unpacked, are the returns (xlplan.mail).
                 found, problems = unpack_inbox_file(child)
                 files.extend(found)
                 skipped.extend(problems)
             elif child.suffix.lower() not in WORKBOOK_SUFFIXES and path.is_dir():
-                skipped.append(Problem("skipped-file", f"not a workbook ({child.suffix or 'no extension'}); "
-                                       "skipped. Returns are .xlsx, .xlsm, .ods or .xls, or saved "
-                                       "emails (.eml, .msg) or a .zip holding them.",
-                                       file=child.name, severity="warning"))
+                skipped.append(
+                    Problem(
+                        "skipped-file",
+                        f"not a workbook ({child.suffix or 'no extension'}); "
+                        "skipped. Returns are .xlsx, .xlsm, .ods or .xls, or saved "
+                        "emails (.eml, .msg) or a .zip holding them.",
+                        file=child.name,
+                        severity="warning",
+                    )
+                )
             else:
                 files.append(child)
     return files, skipped
@@ -159,20 +166,29 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         damaged = None
     result = ServiceReturn(path=path, meta=meta, layout=None, saved_at=book.saved_at)
     if book.has_macros:
-        result.problem("macros-ignored", "the workbook holds macros. They were not run and will not "
-                       "be carried anywhere; save as .xlsx (Excel Workbook) next time.")
+        result.problem(
+            "macros-ignored",
+            "the workbook holds macros. They were not run and will not "
+            "be carried anywhere; save as .xlsx (Excel Workbook) next time.",
+        )
     if meta is None:
         return _read_without_metadata(book, result, plan, damaged)
     if meta.kind != "template":
-        result.problem("not-a-template", "this is an xlplan master plan, not a service's return. "
-                       "Returns are the workbooks `xlplan template` wrote.")
+        result.problem(
+            "not-a-template",
+            "this is an xlplan master plan, not a service's return. "
+            "Returns are the workbooks `xlplan template` wrote.",
+        )
         result.unreadable = True
         return result
     if META_SHEET in book.hidden and book.hidden[META_SHEET] == "visible":
-        result.problem("metadata-visible", "the hidden xlplan sheets are visible in this file "
-                       "(another program, such as Gnumeric, saved it and does not keep Excel's "
-                       "'very hidden' sheets). Nothing was lost; ask the service not to edit the "
-                       f"sheets {META_SHEET!r} and {ISSUED_SHEET!r}.")
+        result.problem(
+            "metadata-visible",
+            "the hidden xlplan sheets are visible in this file "
+            "(another program, such as Gnumeric, saved it and does not keep Excel's "
+            "'very hidden' sheets). Nothing was lost; ask the service not to edit the "
+            f"sheets {META_SHEET!r} and {ISSUED_SHEET!r}.",
+        )
     if plan is not None:
         # The master decides: which columns a service may change, which sheet and headers
         # to read. The layout the file carries is evidence, compared, never obeyed.
@@ -183,9 +199,12 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         try:
             result.layout = layout_of(meta, path.name)
         except XlplanError as exc:
-            message = (CUT_SHORT + ". Check it against the master (give --plan), or ask the "
-                       "service to send back the workbook as they received it."
-                       if _cut_short(book) else exc.message)
+            message = (
+                CUT_SHORT + ". Check it against the master (give --plan), or ask the "
+                "service to send back the workbook as they received it."
+                if _cut_short(book)
+                else exc.message
+            )
             result.problem("not-a-template", message)
             result.unreadable = True
             return result
@@ -193,14 +212,19 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
         return result
     result.issued = _read_issued(book, result.layout)
     if result.issued is None:
-        result.problem("no-metadata", "the hidden sheet of values as issued is gone; changes are "
-                       "judged against the master instead (give --plan).")
+        result.problem(
+            "no-metadata",
+            "the hidden sheet of values as issued is gone; changes are "
+            "judged against the master instead (give --plan).",
+        )
     return result
 
 
-CUT_SHORT = (f"it was saved by a program that keeps only {HIDDEN_CELL_LIMIT} characters of each "
-             "hidden cell (as some web tools do when saving as .xls), so the layout stored in it "
-             "was cut short")
+CUT_SHORT = (
+    f"it was saved by a program that keeps only {HIDDEN_CELL_LIMIT} characters of each "
+    "hidden cell (as some web tools do when saving as .xls), so the layout stored in it "
+    "was cut short"
+)
 
 
 def _cut_short(book: Workbook) -> bool:
@@ -210,8 +234,13 @@ def _cut_short(book: Workbook) -> bool:
         rows = book.raw_rows(META_SHEET)
     except UnreadableWorkbook:
         return False
-    return any(len(row) > 1 and row[0] == "layout_toml" and isinstance(row[1], str)
-               and len(row[1]) == HIDDEN_CELL_LIMIT for row in rows)
+    return any(
+        len(row) > 1
+        and row[0] == "layout_toml"
+        and isinstance(row[1], str)
+        and len(row[1]) == HIDDEN_CELL_LIMIT
+        for row in rows
+    )
 
 
 def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book: Workbook) -> None:
@@ -222,8 +251,11 @@ def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book
         carried = None
     if carried is None:
         why = CUT_SHORT if _cut_short(book) else "the layout stored in its hidden sheet is damaged"
-        result.problem("metadata-mismatch", f"{why}. The file was read with the master's layout; "
-                       "only what the master lets the service change is applied.")
+        result.problem(
+            "metadata-mismatch",
+            f"{why}. The file was read with the master's layout; "
+            "only what the master lets the service change is applied.",
+        )
         return
     differences: list[str] = []
     for column in master.columns:
@@ -236,17 +268,22 @@ def _compare_layouts(result: ServiceReturn, meta: Metadata, master: Layout, book
             differences.append(f"column {column.header!r} is described differently")
     extra = [c.header for c in carried.columns if c.field not in master.fields]
     if extra:
-        differences.append("it names column(s) the master does not have: "
-                           + ", ".join(repr(h) for h in extra[:5]))
+        differences.append(
+            "it names column(s) the master does not have: " + ", ".join(repr(h) for h in extra[:5])
+        )
     for name in ("sheet", "reference", "route", "rating_values"):
         if getattr(carried, name) != getattr(master, name):
             differences.append(f"its {name.replace('_', ' ')} differs")
     if differences:
-        result.problem("metadata-mismatch", "the layout in this file's hidden metadata disagrees "
-                       "with the master's (" + "; ".join(differences[:6])
-                       + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
-                       + "). The master's layout was used: only what it lets the service change "
-                       "is applied.")
+        result.problem(
+            "metadata-mismatch",
+            "the layout in this file's hidden metadata disagrees "
+            "with the master's ("
+            + "; ".join(differences[:6])
+            + (f"; and {len(differences) - 6} more" if len(differences) > 6 else "")
+            + "). The master's layout was used: only what it lets the service change "
+            "is applied.",
+        )
 
 
 def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | None) -> bool:
@@ -255,28 +292,44 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
     sheet = layout.sheet if layout.sheet in book.sheets else None
     if sheet is None:
         visible = [s for s in book.sheets if book.hidden.get(s) == "visible"]
-        sheet = next((s for s in visible if find_header_row(
-            book.rows(s), [c.header for c in layout.columns], None) is not None), None)
+        sheet = next(
+            (
+                s
+                for s in visible
+                if find_header_row(book.rows(s), [c.header for c in layout.columns], None) is not None
+            ),
+            None,
+        )
         if sheet is None:
-            result.problem("missing-sheet", f"there is no sheet {layout.sheet!r} (renamed or "
-                           "deleted). Rename the action plan sheet back and send it again.")
+            result.problem(
+                "missing-sheet",
+                f"there is no sheet {layout.sheet!r} (renamed or "
+                "deleted). Rename the action plan sheet back and send it again.",
+            )
             result.unreadable = True
             return False
     result.sheet = sheet
     rows = book.rows(sheet)
     header_index = find_header_row(rows, [c.header for c in layout.columns], header_hint)
     if header_index is None:
-        result.problem("missing-column", f"the header row of sheet {sheet!r} is gone or was "
-                       "changed; restore the headers as issued.", sheet=sheet)
+        result.problem(
+            "missing-column",
+            f"the header row of sheet {sheet!r} is gone or was changed; restore the headers as issued.",
+            sheet=sheet,
+        )
         result.unreadable = True
         return False
     header = rows[header_index]
     result.positions = column_positions(header, layout)
     for column in layout.columns:
         if column.field not in result.positions:
-            result.problem("missing-column", f"column {column.header!r} is missing or its header "
-                           "was edited; its cells cannot be read. Restore the header as issued.",
-                           sheet=sheet, column=column.header)
+            result.problem(
+                "missing-column",
+                f"column {column.header!r} is missing or its header "
+                "was edited; its cells cannot be read. Restore the header as issued.",
+                sheet=sheet,
+                column=column.header,
+            )
     id_col = next((i for i, c in enumerate(header) if display(c).strip() == ID_HEADER), None)
     result.special_cells = book.special.get(sheet, {})
     # A date typed into a text column is the text the person saw, not a date serial; so is
@@ -285,8 +338,9 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
     shown = _numbers_as_shown(book, sheet, result.positions, types, rows)
     for index in range(header_index + 1, len(rows)):
         row = rows[index]
-        values = row_as_seen({f: (row[c] if c < len(row) else None)
-                              for f, c in result.positions.items()}, types)
+        values = row_as_seen(
+            {f: (row[c] if c < len(row) else None) for f, c in result.positions.items()}, types
+        )
         if shown:
             for field_name, text in shown.get(index, {}).items():
                 values[field_name] = text
@@ -304,8 +358,9 @@ def _read_plan_sheet(book: Workbook, result: ServiceReturn, header_hint: int | N
 TEXT_TYPES = ("text", "long_text", "reference")
 
 
-def _numbers_as_shown(book: Workbook, sheet: str, positions: dict[str, int],
-                      types: dict[str, str], rows: list[list[CellValue]]) -> dict[int, dict[str, str]]:
+def _numbers_as_shown(
+    book: Workbook, sheet: str, positions: dict[str, int], types: dict[str, str], rows: list[list[CellValue]]
+) -> dict[int, dict[str, str]]:
     """Row -> {field: the text shown} for numbers typed into text columns through a format."""
     if book.path.suffix.lower() not in (".xlsx", ".xlsm"):
         return {}
@@ -337,27 +392,38 @@ def _read_issued(book: Workbook, layout: Layout) -> dict[str, dict[str, CellValu
         if not row or row[0] is None:
             continue
         size = len(row)
-        issued[display(row[0])] = row_as_seen({name: (row[i] if i < size else None)
-                                               for i, name in columns}, types)
+        issued[display(row[0])] = row_as_seen(
+            {name: (row[i] if i < size else None) for i, name in columns}, types
+        )
     return issued
 
 
-def _read_without_metadata(book: Workbook, result: ServiceReturn, plan: Plan | None,
-                           damaged: str | None) -> ServiceReturn:
+def _read_without_metadata(
+    book: Workbook, result: ServiceReturn, plan: Plan | None, damaged: str | None
+) -> ServiceReturn:
     """A return pasted into a new workbook: match it by its headers and action references."""
     if plan is None:
-        result.problem("not-a-template", (damaged or "the workbook has no xlplan metadata")
-                       + ". If it is a return copied into a new workbook, give the master with "
-                       "--plan so it can be matched by its headers and references.")
+        result.problem(
+            "not-a-template",
+            (damaged or "the workbook has no xlplan metadata")
+            + ". If it is a return copied into a new workbook, give the master with "
+            "--plan so it can be matched by its headers and references.",
+        )
         result.unreadable = True
         return result
     result.layout = plan.layout
     headers = [c.header for c in plan.layout.columns]
-    if not any(find_header_row(book.rows(s), headers, None) is not None
-               for s in book.sheets if book.hidden.get(s) == "visible"):
-        result.problem("not-a-template", (damaged + " " if damaged else "") + "this workbook has "
-                       "no xlplan metadata and no sheet with the plan's headers: it is not a return "
-                       "of this plan. Ask the service for the workbook they were sent.")
+    if not any(
+        find_header_row(book.rows(s), headers, None) is not None
+        for s in book.sheets
+        if book.hidden.get(s) == "visible"
+    ):
+        result.problem(
+            "not-a-template",
+            (damaged + " " if damaged else "") + "this workbook has "
+            "no xlplan metadata and no sheet with the plan's headers: it is not a return "
+            "of this plan. Ask the service for the workbook they were sent.",
+        )
         result.unreadable = True
         return result
     if not _read_plan_sheet(book, result, None):
@@ -377,11 +443,15 @@ def _read_without_metadata(book: Workbook, result: ServiceReturn, plan: Plan | N
         best = max(services, key=lambda s: services[s])
         result.service_override = best
     taken_as = f" and the return taken as {result.service_override!r}'s" if result.service_override else ""
-    matched_by = ("their grey (read-only) cells, as issued," if plan.record.rows
-                  else repr(plan.layout.column(plan.layout.reference).header))
-    result.problem("no-metadata", (damaged + " " if damaged else "") + "the hidden xlplan metadata "
-                   "is gone (the actions were probably copied into a new workbook); rows were matched "
-                   f"to the plan by {matched_by}"
-                   + taken_as
-                   + ". Next time send back the workbook as issued.")
+    matched_by = (
+        "their grey (read-only) cells, as issued,"
+        if plan.record.rows
+        else repr(plan.layout.column(plan.layout.reference).header)
+    )
+    result.problem(
+        "no-metadata",
+        (damaged + " " if damaged else "") + "the hidden xlplan metadata "
+        "is gone (the actions were probably copied into a new workbook); rows were matched "
+        f"to the plan by {matched_by}" + taken_as + ". Next time send back the workbook as issued.",
+    )
     return result

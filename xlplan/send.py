@@ -26,17 +26,22 @@ PLACEHOLDERS = {
     "actions": "how many actions the service has",
 }
 DEFAULT_SUBJECT = "{plan}: {service} action plan for cycle {cycle}, please return by {due}"
-DEFAULT_MESSAGE = "\n\n".join([
-    "Dear colleagues in {service},",
-    "Attached is your workbook of the {plan} for cycle {cycle}: {actions} action(s) for {service} "
-    "to update.",
-    "Please open it in Excel, type only in the white columns (progress, evidence and your rating), "
-    "save it as an Excel Workbook (.xlsx), and send it back as an attachment by replying to this "
-    "email by {due}. The Guidance sheet in the workbook explains each column.",
-    "Please do not add, delete or move rows or sheets, and do not copy the actions into another "
-    "workbook: the file carries what is needed to merge it back into the master.",
-    "Thank you,\nThe central quality team",
-]) + "\n"
+DEFAULT_MESSAGE = (
+    "\n\n".join(
+        [
+            "Dear colleagues in {service},",
+            "Attached is your workbook of the {plan} for cycle {cycle}: {actions} action(s) for {service} "
+            "to update.",
+            "Please open it in Excel, type only in the white columns (progress, evidence and your rating), "
+            "save it as an Excel Workbook (.xlsx), and send it back as an attachment by replying to this "
+            "email by {due}. The Guidance sheet in the workbook explains each column.",
+            "Please do not add, delete or move rows or sheets, and do not copy the actions into another "
+            "workbook: the file carries what is needed to merge it back into the master.",
+            "Thank you,\nThe central quality team",
+        ]
+    )
+    + "\n"
+)
 NO_DUE = "the date agreed with the central team"
 
 
@@ -75,17 +80,27 @@ def _check_placeholders(text: str, path: Path) -> None:
     try:
         names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
     except ValueError as exc:
-        raise XlplanError(f"Message file {path}: a '{{' or '}}' does not close ({exc}). Placeholders "
-                          f"are {allowed}; write {{{{ or }}}} for a brace itself.") from exc
+        raise XlplanError(
+            f"Message file {path}: a '{{' or '}}' does not close ({exc}). Placeholders "
+            f"are {allowed}; write {{{{ or }}}} for a brace itself."
+        ) from exc
     unknown = sorted({n for n in names if n not in PLACEHOLDERS})
     if unknown:
-        raise XlplanError(f"Message file {path}: unknown placeholder(s) "
-                          + ", ".join("{" + n + "}" for n in unknown) + f". Use {allowed}.")
+        raise XlplanError(
+            f"Message file {path}: unknown placeholder(s) "
+            + ", ".join("{" + n + "}" for n in unknown)
+            + f". Use {allowed}."
+        )
 
 
 def facts_for(plan_title: str, service: str, cycle: str, due: dt.date | None, actions: int) -> dict[str, str]:
-    return {"service": service, "plan": plan_title, "cycle": cycle,
-            "due": due.strftime("%d/%m/%Y") if due else NO_DUE, "actions": str(actions)}
+    return {
+        "service": service,
+        "plan": plan_title,
+        "cycle": cycle,
+        "due": due.strftime("%d/%m/%Y") if due else NO_DUE,
+        "actions": str(actions),
+    }
 
 
 def html_body(text: str, facts: list[tuple[str, str]]) -> str:
@@ -94,13 +109,16 @@ def html_body(text: str, facts: list[tuple[str, str]]) -> str:
     body = "\n".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
     rows = "\n".join(
         f'<tr><th style="text-align:left;padding:4px 12px 4px 0;color:#505050;font-weight:normal">'
-        f"{html.escape(label)}</th><td style=\"padding:4px 0\"><b>{html.escape(value)}</b></td></tr>"
-        for label, value in facts)
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n"
-            '<body style="font-family:Calibri,Arial,sans-serif;font-size:11pt;color:#1f1f1f">\n'
-            f"{body}\n"
-            '<table style="border-collapse:collapse;margin-top:12px;border-top:2px solid #005eb8">\n'
-            f"{rows}\n</table>\n</body></html>\n")
+        f'{html.escape(label)}</th><td style="padding:4px 0"><b>{html.escape(value)}</b></td></tr>'
+        for label, value in facts
+    )
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
+        '<body style="font-family:Calibri,Arial,sans-serif;font-size:11pt;color:#1f1f1f">\n'
+        f"{body}\n"
+        '<table style="border-collapse:collapse;margin-top:12px;border-top:2px solid #005eb8">\n'
+        f"{rows}\n</table>\n</body></html>\n"
+    )
 
 
 @dataclass
@@ -113,16 +131,23 @@ class Draft:
     attachment: Path | None
 
 
-def write_draft(path: Path, contact: Contact, subject: str, text: str, facts: list[tuple[str, str]],
-                attachment: Path | None) -> Draft:
+def write_draft(
+    path: Path,
+    contact: Contact,
+    subject: str,
+    text: str,
+    facts: list[tuple[str, str]],
+    attachment: Path | None,
+) -> Draft:
     from .mail import build_draft
     from .masterbook import atomic_write
 
     # An address not of the form name@domain is left out (and listed as bad-address):
     # a person adds the right one in Outlook, rather than the draft failing to open.
     to, cc = usable(contact.to), usable(contact.cc)
-    data = build_draft(to=to, cc=cc, subject=subject, text=text, html=html_body(text, facts),
-                       attachment=attachment)
+    data = build_draft(
+        to=to, cc=cc, subject=subject, text=text, html=html_body(text, facts), attachment=attachment
+    )
     atomic_write(path, lambda target: target.write_bytes(data))
     return Draft(contact.service, path, to, cc, subject, attachment)
 
@@ -139,15 +164,25 @@ def write_drafts(plan: Plan, issued, message: Message) -> tuple[list[Draft], lis
         contact = contact_for(plan.contacts, item.service)
         facts = facts_for(plan.meta.title, item.service, issued.cycle, issued.due, item.actions)
         subject, text = message.fill(facts)
-        table = [("Service", item.service), ("Cycle", issued.cycle), ("Return by", facts["due"]),
-                 ("Your actions", facts["actions"]), ("Attached", item.path.name)]
-        drafts.append(write_draft(item.path.with_suffix(".eml"), contact, subject, text, table,
-                                  item.path))
+        table = [
+            ("Service", item.service),
+            ("Cycle", issued.cycle),
+            ("Return by", facts["due"]),
+            ("Your actions", facts["actions"]),
+            ("Attached", item.path.name),
+        ]
+        drafts.append(write_draft(item.path.with_suffix(".eml"), contact, subject, text, table, item.path))
         if not usable(contact.to):
-            problems.append(Problem("no-address", f"{item.service} has no email address on the "
-                                    "Services sheet; its draft has an empty To. Add the address "
-                                    "there (or with --contacts) for next time.",
-                                    service=item.service, file=item.path.with_suffix(".eml").name))
+            problems.append(
+                Problem(
+                    "no-address",
+                    f"{item.service} has no email address on the "
+                    "Services sheet; its draft has an empty To. Add the address "
+                    "there (or with --contacts) for next time.",
+                    service=item.service,
+                    file=item.path.with_suffix(".eml").name,
+                )
+            )
     return drafts, problems
 
 
@@ -162,8 +197,9 @@ class ServicesUpdate:
     not_written: str = ""  # why the missing services could not be added to the master
 
 
-def update_services(plan_path: Path, contacts_csv: Path | None = None, *,
-                    keep_backup: bool = True) -> ServicesUpdate:
+def update_services(
+    plan_path: Path, contacts_csv: Path | None = None, *, keep_backup: bool = True
+) -> ServicesUpdate:
     """Load `contacts_csv` into the master's Services sheet and add any service missing from
     it. The master is locked and rewritten only when something changed (the previous one
     kept), so issuing from a master on a read-only share still works."""
@@ -198,5 +234,6 @@ def _services_update(plan: Plan, loaded: list[Contact]) -> ServicesUpdate:
     before = [c.row() for c in plan.contacts]
     contacts, added = updated_contacts(plan.contacts, plan.services(), loaded)
     plan.contacts = contacts
-    return ServicesUpdate(plan, added=added, loaded=len(loaded),
-                          written=[c.row() for c in contacts] != before)
+    return ServicesUpdate(
+        plan, added=added, loaded=len(loaded), written=[c.row() for c in contacts] != before
+    )

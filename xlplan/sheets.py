@@ -46,14 +46,17 @@ class Book:
                     attrs = [("workbookPassword", _legacy_hash(password))] if password else []
                     inner._xml_empty_tag("workbookProtection", attrs + [("lockStructure", "1")])
 
-        self.workbook = _Workbook(str(path), {
-            "constant_memory": True,
-            # Service text is text: never a formula, number or link, whatever it starts with.
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-            "default_date_format": DATE_FORMAT,
-        })
+        self.workbook = _Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                # Service text is text: never a formula, number or link, whatever it starts with.
+                "strings_to_formulas": False,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+                "default_date_format": DATE_FORMAT,
+            },
+        )
         self.workbook.set_properties({"creator": "xlplan", "comments": "Written by xlplan"})
         self._formats: dict[tuple, object] = {}
 
@@ -86,11 +89,15 @@ def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
         shown = value.value
         if isinstance(shown, dt.date):
             base = dt.datetime(1899, 12, 30)
-            shown = (dt.datetime.combine(shown, dt.time()) if type(shown) is dt.date
-                     else shown) - base
+            shown = (dt.datetime.combine(shown, dt.time()) if type(shown) is dt.date else shown) - base
             shown = shown.days + shown.seconds / 86400
-        ws.write_formula(row, col, value.text, date_fmt if isinstance(value.value, dt.date) else fmt,
-                         "" if shown is None else shown)
+        ws.write_formula(
+            row,
+            col,
+            value.text,
+            date_fmt if isinstance(value.value, dt.date) else fmt,
+            "" if shown is None else shown,
+        )
     elif isinstance(value, bool):
         ws.write_boolean(row, col, value, fmt)
     elif isinstance(value, (int, float)):
@@ -102,8 +109,15 @@ def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
 def own_fills(layout: Layout) -> set[str]:
     """Every fill colour xlplan itself puts on a plan sheet, as "FFEB9C": any other there is
     the central team's (and cannot be carried)."""
-    colours = {style.CHANGED_FILL, style.CONFLICT_FILL, style.PROPOSED_FILL, style.LOCKED_FILL,
-               style.PROBLEM_FILL, *style.HEADER_FILL.values(), *(r.fill for r in layout.ratings)}
+    colours = {
+        style.CHANGED_FILL,
+        style.CONFLICT_FILL,
+        style.PROPOSED_FILL,
+        style.LOCKED_FILL,
+        style.PROBLEM_FILL,
+        *style.HEADER_FILL.values(),
+        *(r.fill for r in layout.ratings),
+    }
     return {c.lstrip("#").upper() for c in colours}
 
 
@@ -169,16 +183,27 @@ def write_plan_sheet(
         ws.set_column(status_col, status_col, style.STATUS_WIDTH)
     ws.set_column(id_col, id_col, 10, None, {"hidden": True})
 
-    ws.write_string(0, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE,
-                                                           valign="vcenter"))
+    ws.write_string(
+        0, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE, valign="vcenter")
+    )
     ws.write_string(1, 0, clean_for_cell(subtitle), book.fmt(italic=True, valign="vcenter"))
     for index, column in enumerate(columns):
         owner = "service" if (lock is None or column.owner == "service") else column.owner
-        header_fmt = book.fmt(bold=True, text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
-                              bg_color=style.HEADER_FILL[owner])
+        header_fmt = book.fmt(
+            bold=True,
+            text_wrap=True,
+            border=1,
+            border_color=style.BORDER_COLOUR,
+            bg_color=style.HEADER_FILL[owner],
+        )
         ws.write_string(HEADER_ROW, index, column.header, header_fmt)
-    extra_header = book.fmt(bold=True, text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
-                            bg_color=style.HEADER_FILL["central"])
+    extra_header = book.fmt(
+        bold=True,
+        text_wrap=True,
+        border=1,
+        border_color=style.BORDER_COLOUR,
+        bg_color=style.HEADER_FILL["central"],
+    )
     if status_col is not None:
         ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
     ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
@@ -188,14 +213,25 @@ def write_plan_sheet(
         set_width(ws, offset, 15 if width is None else width)
         if header:
             ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
-        extra_fmts.append(book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
-                                   **({"num_format": num_format} if num_format else {})))
-    extra_date_fmt = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
-                              num_format=DATE_FORMAT, align="left")
+        extra_fmts.append(
+            book.fmt(
+                text_wrap=True,
+                border=1,
+                border_color=style.BORDER_COLOUR,
+                **({"num_format": num_format} if num_format else {}),
+            )
+        )
+    extra_date_fmt = book.fmt(
+        text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
+    )
 
     def cell_format(column: Column, locked: bool, fill: str | None):
-        props: dict[str, object] = {"text_wrap": True, "border": 1,
-                                    "border_color": style.BORDER_COLOUR, "locked": locked}
+        props: dict[str, object] = {
+            "text_wrap": True,
+            "border": 1,
+            "border_color": style.BORDER_COLOUR,
+            "locked": locked,
+        }
         if lock is not None and locked:
             props["bg_color"] = style.LOCKED_FILL
             props["font_color"] = "#404040"
@@ -222,8 +258,9 @@ def write_plan_sheet(
     write_blanks = lock is not None
     id_fmt = book.fmt(locked=True, font_color="#808080")
     status_fmt = book.fmt(border=1, border_color=style.BORDER_COLOUR)
-    status_changed_fmt = book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True,
-                                  bg_color=style.CHANGED_FILL)
+    status_changed_fmt = book.fmt(
+        border=1, border_color=style.BORDER_COLOUR, text_wrap=True, bg_color=style.CHANGED_FILL
+    )
     write_string, write_blank, write_comment = ws.write_string, ws.write_blank, ws.write_comment
     row_index = HEADER_ROW
     for sheet_row in rows:
@@ -234,13 +271,13 @@ def write_plan_sheet(
         for index, value in enumerate(values):
             mark = marks.get(fields[index]) if marks else None
             if formulas and fields[index] in formulas and mark is None:
-                write_carried(ws, row_index, index, formulas[fields[index]], plain[index],
-                              plain[index])
+                write_carried(ws, row_index, index, formulas[fields[index]], plain[index], plain[index])
                 continue
             if mark is not None or row_fill:
                 column = columns[index]
-                fmt = cell_format(column, lock is not None and column.owner != "service",
-                                  mark.fill if mark else row_fill)
+                fmt = cell_format(
+                    column, lock is not None and column.owner != "service", mark.fill if mark else row_fill
+                )
             else:
                 fmt = plain[index]
             if type(value) is str:
@@ -251,16 +288,23 @@ def write_plan_sheet(
             else:
                 write_value(ws, row_index, index, value, fmt, fmt)
             if mark is not None:
-                write_comment(row_index, index, clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
-                              {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6})
+                write_comment(
+                    row_index,
+                    index,
+                    clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
+                    {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6},
+                )
         if status_col is not None:
-            write_string(row_index, status_col, sheet_row.status,
-                         status_changed_fmt if sheet_row.status else status_fmt)
+            write_string(
+                row_index,
+                status_col,
+                sheet_row.status,
+                status_changed_fmt if sheet_row.status else status_fmt,
+            )
         write_string(row_index, id_col, sheet_row.action_id, id_fmt)
         for offset, value in enumerate(sheet_row.extra):
             if value is not None:
-                write_carried(ws, row_index, id_col + 1 + offset, value, extra_fmts[offset],
-                              extra_date_fmt)
+                write_carried(ws, row_index, id_col + 1 + offset, value, extra_fmts[offset], extra_date_fmt)
     if lock:
         from .metadata import SPARE_PREFIX
 
@@ -268,15 +312,27 @@ def write_plan_sheet(
             row_index += 1
             if spare == 1:
                 # constant_memory: a note must be written while its row is the current one.
-                ws.write_comment(row_index, 0,
-                                 "Spare rows: propose a new action here. Fill in the reference, "
-                                 "the requirement and your action; the central team will review it.",
-                                 {"author": "xlplan", "x_scale": 2})
+                ws.write_comment(
+                    row_index,
+                    0,
+                    "Spare rows: propose a new action here. Fill in the reference, "
+                    "the requirement and your action; the central team will review it.",
+                    {"author": "xlplan", "x_scale": 2},
+                )
             for index, column in enumerate(columns):
-                ws.write_blank(row_index, index, None, book.fmt(
-                    text_wrap=True, border=1, border_color=style.BORDER_COLOUR, locked=False,
-                    bg_color=style.PROPOSED_FILL,
-                    **({"num_format": DATE_FORMAT} if column.type == "date" else {})))
+                ws.write_blank(
+                    row_index,
+                    index,
+                    None,
+                    book.fmt(
+                        text_wrap=True,
+                        border=1,
+                        border_color=style.BORDER_COLOUR,
+                        locked=False,
+                        bg_color=style.PROPOSED_FILL,
+                        **({"num_format": DATE_FORMAT} if column.type == "date" else {}),
+                    ),
+                )
             ws.write_string(row_index, id_col, f"{SPARE_PREFIX}{spare}", book.fmt(locked=True))
 
     first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
@@ -288,10 +344,16 @@ def write_plan_sheet(
     print_plan(ws, printed, (0, HEADER_ROW))
     if lock:
         ws.set_footer(lock.footer)
-        ws.protect(lock.password, {
-            "autofilter": True, "format_columns": True, "format_rows": True,
-            "select_locked_cells": True, "select_unlocked_cells": True,
-        })
+        ws.protect(
+            lock.password,
+            {
+                "autofilter": True,
+                "format_columns": True,
+                "format_rows": True,
+                "select_locked_cells": True,
+                "select_unlocked_cells": True,
+            },
+        )
     else:
         ws.set_footer("&L" + _footer_text(title) + "&RPage &P of &N")
     ws.activate()
@@ -328,23 +390,33 @@ def _add_column_rules(book: Book, ws, layout: Layout, first: int, last: int) -> 
         options: dict[str, object] | None = None
         if column.type == "rating":
             options = {
-                "validate": "list", "source": scale, "error_type": "stop",
+                "validate": "list",
+                "source": scale,
+                "error_type": "stop",
                 "error_title": "Pick a rating from the list",
-                "error_message": _limit("Ratings are: " + ", ".join(
-                    f"{r.value} ({r.meaning})" for r in layout.ratings), 255),
+                "error_message": _limit(
+                    "Ratings are: " + ", ".join(f"{r.value} ({r.meaning})" for r in layout.ratings), 255
+                ),
             }
         elif column.type == "choice":
-            options = {"validate": "list", "source": column.choices, "error_type": "stop",
-                       "error_title": "Pick a value from the list",
-                       "error_message": _limit("Allowed: " + ", ".join(column.choices), 255)}
+            options = {
+                "validate": "list",
+                "source": column.choices,
+                "error_type": "stop",
+                "error_title": "Pick a value from the list",
+                "error_message": _limit("Allowed: " + ", ".join(column.choices), 255),
+            }
         elif column.type == "date":
             options = {
-                "validate": "date", "criteria": "between",
-                "minimum": dt.date(1990, 1, 1), "maximum": dt.date(2100, 12, 31),
-                "error_type": "warning", "error_title": "Is this a date?",
+                "validate": "date",
+                "criteria": "between",
+                "minimum": dt.date(1990, 1, 1),
+                "maximum": dt.date(2100, 12, 31),
+                "error_type": "warning",
+                "error_title": "Is this a date?",
                 "error_message": "Type a date day first, such as 31/03/2025. Text such as "
-                                 "'End July 2017' is allowed: click Yes to keep it, but it "
-                                 "cannot be checked for lateness.",
+                "'End July 2017' is allowed: click Yes to keep it, but it "
+                "cannot be checked for lateness.",
             }
         elif column.help:
             options = {"validate": "any"}
@@ -356,11 +428,20 @@ def _add_column_rules(book: Book, ws, layout: Layout, first: int, last: int) -> 
         ws.data_validation(first, index, last, index, options)
         if column.type == "rating":
             for rating in layout.ratings:
-                ws.conditional_format(first, index, last, index, {
-                    "type": "cell", "criteria": "==", "value": f'"{rating.value}"',
-                    "format": book.workbook.add_format({"bg_color": rating.fill,
-                                                        "font_color": rating.font}),
-                })
+                ws.conditional_format(
+                    first,
+                    index,
+                    last,
+                    index,
+                    {
+                        "type": "cell",
+                        "criteria": "==",
+                        "value": f'"{rating.value}"',
+                        "format": book.workbook.add_format(
+                            {"bg_color": rating.fill, "font_color": rating.font}
+                        ),
+                    },
+                )
 
 
 def _limit(text: str, size: int) -> str:
@@ -384,10 +465,15 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
     ws.write_string(row, 2, KEY_ALIASES_HEADER, book.fmt(bold=True))
     for rating in layout.ratings:
         row += 1
-        ws.write_string(row, 0, rating.value, book.fmt(bg_color=rating.fill, font_color=rating.font,
-                                                       bold=True, border=1, align="center"))
-        ws.write_string(row, 1, rating.meaning + (" (complete)" if rating.complete else ""),
-                        book.fmt(text_wrap=True))
+        ws.write_string(
+            row,
+            0,
+            rating.value,
+            book.fmt(bg_color=rating.fill, font_color=rating.font, bold=True, border=1, align="center"),
+        )
+        ws.write_string(
+            row, 1, rating.meaning + (" (complete)" if rating.complete else ""), book.fmt(text_wrap=True)
+        )
         ws.write_string(row, 2, ", ".join(rating.aliases), book.fmt())
     row += 2
     ws.write_string(row, 0, "Column", book.fmt(bold=True))
@@ -397,14 +483,28 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
         row += 1
         ws.write_string(row, 0, column.field, book.fmt())
         ws.write_string(row, 1, column.header, book.fmt(text_wrap=True))
-        ws.write_string(row, 2, column.owner, book.fmt(
-            bg_color=style.HEADER_FILL[column.owner] if column.owner == "service" else style.LOCKED_FILL))
+        ws.write_string(
+            row,
+            2,
+            column.owner,
+            book.fmt(
+                bg_color=style.HEADER_FILL[column.owner] if column.owner == "service" else style.LOCKED_FILL
+            ),
+        )
     print_one_page(ws)
     return ws
 
 
-def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Sequence[CellValue]],
-                widths: Sequence[float], *, title: str | None = None, notes: Sequence[str] = ()):
+def write_table(
+    book: Book,
+    name: str,
+    headers: Sequence[str],
+    rows: Iterable[Sequence[CellValue]],
+    widths: Sequence[float],
+    *,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+):
     """A plain filterable table sheet (Changes, Issues, Change log, carried sheets)."""
     ws = book.workbook.add_worksheet(name)
     for index, width in enumerate(widths):
@@ -418,13 +518,19 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
             row += 1
         row += 1 if notes else 0
     header_row = row
-    head = book.fmt(bold=True, bg_color=style.HEADER_FILL["central"], border=1, text_wrap=True,
-                    border_color=style.BORDER_COLOUR)
+    head = book.fmt(
+        bold=True,
+        bg_color=style.HEADER_FILL["central"],
+        border=1,
+        text_wrap=True,
+        border_color=style.BORDER_COLOUR,
+    )
     for col, text in enumerate(headers):
         ws.write_string(row, col, text, head)
     body = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
-    dated = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR,
-                     num_format=DATE_FORMAT, align="left")
+    dated = book.fmt(
+        text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
+    )
     write_string = ws.write_string
     # Wrapped cells overflow into the next row in LibreOffice unless the row is tall enough.
     per_line = [max(int(w * 1.2) - 1, 4) for w in widths]
@@ -443,9 +549,14 @@ def write_table(book: Book, name: str, headers: Sequence[str], rows: Iterable[Se
     return ws
 
 
-def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], state: str,
-                      widths: dict[int, float] | None = None,
-                      formats: dict[tuple[int, int], str] | None = None) -> None:
+def write_plain_sheet(
+    book: Book,
+    name: str,
+    rows: Sequence[Sequence[object]],
+    state: str,
+    widths: dict[int, float] | None = None,
+    formats: dict[tuple[int, int], str] | None = None,
+) -> None:
     """A central team's own sheet, carried across: values, formulas, number formats and
     column widths."""
     ws = book.workbook.add_worksheet(name)
@@ -458,8 +569,9 @@ def write_plain_sheet(book: Book, name: str, rows: Sequence[Sequence[object]], s
         for c, value in enumerate(values):
             if value is not None:
                 code = formats.get((r, c)) if formats else None
-                write_carried(ws, r, c, value, book.fmt(valign="top", num_format=code) if code
-                              else body, dated)
+                write_carried(
+                    ws, r, c, value, book.fmt(valign="top", num_format=code) if code else body, dated
+                )
     print_table(ws, None, footer=name)
     if state == "hidden":
         ws.hide()

@@ -16,8 +16,14 @@ from .plan import layout_of, read_metadata
 from .workbook import open_workbook
 
 
-def fill_in(template: Path, output: Path, edits: dict[tuple[str, str], object], *,
-            proposals: list[dict[str, object]] = (), unprotect: bool = False) -> None:
+def fill_in(
+    template: Path,
+    output: Path,
+    edits: dict[tuple[str, str], object],
+    *,
+    proposals: list[dict[str, object]] = (),
+    unprotect: bool = False,
+) -> None:
     """Write `output`: `template` with `edits[(action reference, field)] = value` typed in."""
     from openpyxl import load_workbook
 

@@ -28,8 +28,14 @@ from .sheets import (
     write_value,
 )
 
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
-                     *(f"LPT{i}" for i in range(1, 10))}
+_WINDOWS_RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}
 
 
 @dataclass
@@ -69,12 +75,18 @@ def issue_templates(
 ) -> TemplateResult:
     plan_path = require_plan(plan_path)
     with plan_lock(plan_path):
-        return _issue_templates(plan_path, outdir, cycle=cycle, due=due, services=services,
-                                password=password)
+        return _issue_templates(plan_path, outdir, cycle=cycle, due=due, services=services, password=password)
 
 
-def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: dt.date | None,
-                     services: list[str] | None, password: str) -> TemplateResult:
+def _issue_templates(
+    plan_path: Path,
+    outdir: Path,
+    *,
+    cycle: str | None,
+    due: dt.date | None,
+    services: list[str] | None,
+    password: str,
+) -> TemplateResult:
     plan = read_plan(plan_path)
     routes, problems = plan.routes()
     result = TemplateResult(problems=plan.read_problems + problems)
@@ -83,14 +95,18 @@ def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: d
         by_lower = {s.lower(): s for s in known}
         unknown = [s for s in services if s.lower() not in by_lower]
         if unknown:
-            raise XlplanError(f"The plan has no service named {', '.join(map(repr, unknown))}. "
-                              f"Services in {plan_path}: {', '.join(known)}.")
+            raise XlplanError(
+                f"The plan has no service named {', '.join(map(repr, unknown))}. "
+                f"Services in {plan_path}: {', '.join(known)}."
+            )
         wanted = list(dict.fromkeys(by_lower[s.lower()] for s in services))
     else:
         wanted = known
     if not plan.actions:
-        raise XlplanError(f"Plan {plan_path} holds no actions: nothing to issue. Add actions to "
-                          f"the {plan.layout.sheet!r} sheet, or import a plan with `xlplan import`.")
+        raise XlplanError(
+            f"Plan {plan_path} holds no actions: nothing to issue. Add actions to "
+            f"the {plan.layout.sheet!r} sheet, or import a plan with `xlplan import`."
+        )
     issued_at = now()
     cycle = cycle or issued_at.strftime("%Y-%m")
     result.cycle, result.due = cycle, due
@@ -106,12 +122,18 @@ def _issue_templates(plan_path: Path, outdir: Path, *, cycle: str | None, due: d
             name += "_"
         taken.add(name.lower())
         path = outdir / f"{name}.xlsx"
-        write_template(plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at,
-                       password=password)
+        write_template(
+            plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at, password=password
+        )
         result.files.append(IssuedFile(service, path, len(actions)))
         stamp = issued_at.strftime("%Y-%m-%d %H:%M")
-        plan.record.replace(service, (issued_row(plan.layout, a.id, a.values, service=service,
-                                                 cycle=cycle, issued_at=stamp) for a in actions))
+        plan.record.replace(
+            service,
+            (
+                issued_row(plan.layout, a.id, a.values, service=service, cycle=cycle, issued_at=stamp)
+                for a in actions
+            ),
+        )
     # The master remembers what went out, so each return is judged against what was issued
     # to that service, not against the copy the service sends back.
     start_cycle(plan, cycle, due, issued_at.strftime("%Y-%m-%d %H:%M"))
@@ -132,17 +154,35 @@ def start_cycle(plan: Plan, cycle: str, due: dt.date | None, stamp: str) -> None
     plan.meta.due = due or plan.meta.due
 
 
-def write_template(plan: Plan, service: str, actions: list[Action], path: Path, *, cycle: str,
-                   due: dt.date | None, issued_at: dt.datetime, password: str,
-                   shown: list[Action] | None = None) -> None:
+def write_template(
+    plan: Plan,
+    service: str,
+    actions: list[Action],
+    path: Path,
+    *,
+    cycle: str,
+    due: dt.date | None,
+    issued_at: dt.datetime,
+    password: str,
+    shown: list[Action] | None = None,
+) -> None:
     """One service's workbook. `shown` (default `actions`) is what the plan sheet displays:
     demos and benchmarks pass edited values to make a return as a service would send it."""
     layout = plan.layout
     shown = actions if shown is None else shown
     meta = new_metadata(
-        "template", plan_id=plan.plan_id, title=plan.meta.title, layout_name=layout.name,
-        layout_toml=plan.meta.layout_toml, next_id=plan.meta.next_id, cycle=cycle, service=service,
-        issued_at=issued_at, due=due, header_row=HEADER_ROW + 1, spare_rows=style.SPARE_ROWS,
+        "template",
+        plan_id=plan.plan_id,
+        title=plan.meta.title,
+        layout_name=layout.name,
+        layout_toml=plan.meta.layout_toml,
+        next_id=plan.meta.next_id,
+        cycle=cycle,
+        service=service,
+        issued_at=issued_at,
+        due=due,
+        header_row=HEADER_ROW + 1,
+        spare_rows=style.SPARE_ROWS,
     )
     due_text = f"return by {due:%d/%m/%Y}" if due else "return date: as agreed"
     footer = "&L" + f"{service} · cycle {cycle}".replace("&", "&&") + "&RPage &P of &N"
@@ -150,16 +190,19 @@ def write_template(plan: Plan, service: str, actions: list[Action], path: Path, 
     def build(target: Path) -> None:
         book = Book(target, lock_structure=True, password=password)
         write_plan_sheet(
-            book, layout, (SheetRow(a.id, a.values) for a in shown),
+            book,
+            layout,
+            (SheetRow(a.id, a.values) for a in shown),
             title=f"{plan.meta.title} — {service}",
             subtitle=f"Cycle {cycle} · {due_text} · type only in the white columns; "
-                     "grey columns are read-only. See the Guidance sheet.",
+            "grey columns are read-only. See the Guidance sheet.",
             status_column=False,
             lock=TemplateLock(password=password, spare_rows=style.SPARE_ROWS, footer=footer),
             row_count=len(actions),
         )
-        write_guidance_sheet(book, layout, service=service, cycle=cycle, due=due,
-                             title=plan.meta.title, count=len(actions))
+        write_guidance_sheet(
+            book, layout, service=service, cycle=cycle, due=due, title=plan.meta.title, count=len(actions)
+        )
         write_issued_sheet(book, layout, actions, password)
         write_metadata_sheet(book, meta, password)
         book.close()
@@ -184,16 +227,21 @@ def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], passwo
     ws.very_hidden()
 
 
-def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str,
-                         due: dt.date | None, title: str, count: int) -> None:
+def write_guidance_sheet(
+    book: Book, layout: Layout, *, service: str, cycle: str, due: dt.date | None, title: str, count: int
+) -> None:
     ws = book.workbook.add_worksheet("Guidance")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 90)
     wrap = book.fmt(text_wrap=True)
     bold = book.fmt(bold=True, text_wrap=True)
     row = 0
-    ws.write_string(row, 0, clean_for_cell(f"{title}: how to fill in this workbook"),
-                    book.fmt(bold=True, font_size=style.TITLE_SIZE))
+    ws.write_string(
+        row,
+        0,
+        clean_for_cell(f"{title}: how to fill in this workbook"),
+        book.fmt(bold=True, font_size=style.TITLE_SIZE),
+    )
     facts = [
         ("Service", service),
         ("Cycle", cycle),
@@ -210,8 +258,7 @@ def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str
         "Type only in the white columns. Grey columns belong to the central team or the "
         "committee: they are locked, and changes to them are refused when the file comes back.",
         "Pick ratings from the dropdown; other values are refused. The scale is below.",
-        "A Purple or Blue rating (complete) needs evidence or a comment saying where the "
-        "evidence is.",
+        "A Purple or Blue rating (complete) needs evidence or a comment saying where the evidence is.",
         "To propose a new action, use the green spare rows below your actions.",
         "Do not add, delete or move rows or sheets, rename the file's sheets, or copy the actions "
         "into another workbook: the file carries hidden information xlplan needs to merge it.",
@@ -231,8 +278,12 @@ def write_guidance_sheet(book: Book, layout: Layout, *, service: str, cycle: str
     row += 1
     ws.write_string(row, 0, "Rating scale", bold)
     for rating in layout.ratings:
-        ws.write_string(row, 0, rating.value, book.fmt(bold=True, bg_color=rating.fill,
-                                                       font_color=rating.font, align="center", border=1))
+        ws.write_string(
+            row,
+            0,
+            rating.value,
+            book.fmt(bold=True, bg_color=rating.fill, font_color=rating.font, align="center", border=1),
+        )
         ws.write_string(row, 1, rating.meaning + (" — complete" if rating.complete else ""), wrap)
         row += 1
     print_one_page(ws)

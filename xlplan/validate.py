@@ -48,11 +48,20 @@ class ValidationResult:
         return EXIT_OK
 
     def to_model(self) -> ValidationOut:
-        files = [FileOut(path=shown_path(c.ret.path), service=c.ret.service, cycle=c.ret.cycle,
-                         status=c.status, problems=[p.to_json() for p in c.problems])
-                 for c in self.checked]
-        files += [FileOut(path=p.file or "", service=None, cycle=None, status="skipped",
-                          problems=[p.to_json()]) for p in self.skipped]
+        files = [
+            FileOut(
+                path=shown_path(c.ret.path),
+                service=c.ret.service,
+                cycle=c.ret.cycle,
+                status=c.status,
+                problems=[p.to_json() for p in c.problems],
+            )
+            for c in self.checked
+        ]
+        files += [
+            FileOut(path=p.file or "", service=None, cycle=None, status="skipped", problems=[p.to_json()])
+            for p in self.skipped
+        ]
         return ValidationOut(files=files)
 
     def to_json(self) -> str:
@@ -69,11 +78,17 @@ PARALLEL_FROM = 8
 READER_MEMORY_BYTES = 2 * 2**30
 
 
-def validate(paths: list[Path], *, plan: Path | Plan | None = None, as_of: dt.date | None = None,
-             cycle: str | None = None,
-             progress: Callable[[Path, int, int], None] | None = None,
-             workers: int | None = None, isolate: bool = True,
-             accept_cycle: str | None = None) -> ValidationResult:
+def validate(
+    paths: list[Path],
+    *,
+    plan: Path | Plan | None = None,
+    as_of: dt.date | None = None,
+    cycle: str | None = None,
+    progress: Callable[[Path, int, int], None] | None = None,
+    workers: int | None = None,
+    isolate: bool = True,
+    accept_cycle: str | None = None,
+) -> ValidationResult:
     """Read and check every return. Returns are read in child processes (`isolate`, where the
     system can fork): a reader that aborts or runs out of memory on one file makes that file
     unreadable and the others are still read. With many returns the children work in parallel
@@ -120,14 +135,23 @@ class _CheckJob:
     def __call__(self, path: Path) -> CheckedReturn:
         try:
             ret = read_return(path, self.master)
-            checked = check_return(ret, self.master, as_of=self.as_of, cycle=self.cycle,
-                                   index=self.index, accept_cycle=self.accept_cycle)
+            checked = check_return(
+                ret,
+                self.master,
+                as_of=self.as_of,
+                cycle=self.cycle,
+                index=self.index,
+                accept_cycle=self.accept_cycle,
+            )
             checked.problems.extend(check_sender(ret, self.master))
         except Exception as exc:  # noqa: BLE001 - one file never stops the others
-            return failed_return(path, f"xlplan failed while reading it ({type(exc).__name__}); "
-                                 "it was not merged. Open it in Excel, save it again as .xlsx and "
-                                 "send it again; if that does not help, report it to the xlplan "
-                                 "maintainers with the file.")
+            return failed_return(
+                path,
+                f"xlplan failed while reading it ({type(exc).__name__}); "
+                "it was not merged. Open it in Excel, save it again as .xlsx and "
+                "send it again; if that does not help, report it to the xlplan "
+                "maintainers with the file.",
+            )
         ret.release()
         return checked
 
@@ -228,8 +252,9 @@ def _finish(pool: Generator[int, None, list[int]]) -> list[int]:
             return done.value
 
 
-def _run_pool(files: list[Path], numbers: list[int], workers: int,
-              results: dict[int, CheckedReturn]) -> Generator[int, None, list[int]]:
+def _run_pool(
+    files: list[Path], numbers: list[int], workers: int, results: dict[int, CheckedReturn]
+) -> Generator[int, None, list[int]]:
     """Check files[n] for n in `numbers` in a pool, into `results`, yielding each number as
     its result arrives; returns the files that were being read when a child died (none if
     all went well)."""
@@ -241,8 +266,9 @@ def _run_pool(files: list[Path], numbers: list[int], workers: int,
     context = multiprocessing.get_context("fork")
     _STATE = context.RawArray("b", len(files))
     broken = False
-    with ProcessPoolExecutor(max_workers=min(workers, len(numbers)), mp_context=context,
-                             initializer=_child_setup) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(numbers)), mp_context=context, initializer=_child_setup
+    ) as pool:
         futures = {n: pool.submit(_check_forked, n, files[n]) for n in numbers}
         for number in numbers:
             try:
@@ -264,6 +290,8 @@ def _run_pool(files: list[Path], numbers: list[int], workers: int,
     return suspects or [n for n in numbers if n not in results]
 
 
-CRASHED = ("the reader stopped abruptly on this file (it crashed or ran out of memory): the "
-           "workbook is damaged or built to break spreadsheet readers. It was not merged; open it "
-           "in Excel, save it again as .xlsx, and send it again.")
+CRASHED = (
+    "the reader stopped abruptly on this file (it crashed or ran out of memory): the "
+    "workbook is damaged or built to break spreadsheet readers. It was not merged; open it "
+    "in Excel, save it again as .xlsx, and send it again."
+)

@@ -80,6 +80,7 @@ class Workbook:
             if not reader_failed(exc):
                 raise
             return []
+
     # sheet name -> its formula and error cells, found by the safety gate's scan (.xlsx only)
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
     # sheet name -> why it is refused; said only if the sheet is read (a damaged Guidance
@@ -95,9 +96,10 @@ class Workbook:
     def values(raw: list[list[object]]) -> list[list[CellValue]]:
         """Raw calamine rows as xlplan holds cells."""
         # Most cells are text or empty: handle those inline (millions of cells in a master).
-        return [[(v if v and not v.isspace() else None) if type(v) is str else cell_text(v)
-                 for v in row]
-                for row in raw]
+        return [
+            [(v if v and not v.isspace() else None) if type(v) is str else cell_text(v) for v in row]
+            for row in raw
+        ]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
         if sheet in self.refused:  # the gate found it too large or damaged: never parsed
@@ -117,8 +119,12 @@ class Workbook:
                 return self.raw_rows(sheet)
             # The reader's own words (a part name, a buffer) mean nothing to the person;
             # --debug shows them with the traceback.
-            raise _fail("corrupt", self.path, f"sheet {sheet!r} is damaged and cannot be read. "
-                        "Open the file in Excel, save it again as .xlsx, and send it again.") from exc
+            raise _fail(
+                "corrupt",
+                self.path,
+                f"sheet {sheet!r} is damaged and cannot be read. "
+                "Open the file in Excel, save it again as .xlsx, and send it again.",
+            ) from exc
 
 
 def reader_failed(exc: BaseException) -> bool:
@@ -151,23 +157,38 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
     except OSError as exc:
         raise _fail("not-a-workbook", path, f"cannot open the file: {exc.strerror or exc}.") from exc
     if size > limits.file_bytes:
-        raise _fail("too-large", path, f"the file is {size / 2**20:.0f} MB; a return may be at most "
-                    f"{limits.file_bytes / 2**20:.0f} MB. Send the action plan sheet only.")
+        raise _fail(
+            "too-large",
+            path,
+            f"the file is {size / 2**20:.0f} MB; a return may be at most "
+            f"{limits.file_bytes / 2**20:.0f} MB. Send the action plan sheet only.",
+        )
     if size == 0:
         raise _fail("corrupt", path, "the file is empty (0 bytes). Ask for it to be sent again.")
     if head.startswith(CFB_MAGIC):
         if _is_encrypted_ooxml(path) or _is_encrypted_xls(path):
-            raise _fail("encrypted", path,
-                        "the workbook is encrypted with a password to open. Open it in Excel, "
-                        "File > Info > Protect Workbook > Encrypt with Password, clear the "
-                        "password, save, and send it again.")
+            raise _fail(
+                "encrypted",
+                path,
+                "the workbook is encrypted with a password to open. Open it in Excel, "
+                "File > Info > Protect Workbook > Encrypt with Password, clear the "
+                "password, save, and send it again.",
+            )
         if path.suffix.lower() != ".xls":
-            raise _fail("not-a-workbook", path, "this is an old-format (.xls) file with another "
-                        "extension. Save it as .xlsx and send it again.")
+            raise _fail(
+                "not-a-workbook",
+                path,
+                "this is an old-format (.xls) file with another "
+                "extension. Save it as .xlsx and send it again.",
+            )
         return Container(has_macros=False, saved_at=_file_time(path))
     if not head.startswith(ZIP_MAGIC):
-        raise _fail("not-a-workbook", path, "this is not an Excel or OpenDocument workbook. "
-                    "Save it as .xlsx (Excel Workbook) and send it again.")
+        raise _fail(
+            "not-a-workbook",
+            path,
+            "this is not an Excel or OpenDocument workbook. "
+            "Save it as .xlsx (Excel Workbook) and send it again.",
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
@@ -175,51 +196,89 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                 raise _fail("too-large", path, f"the workbook holds {len(members)} parts; refused.")
             total = sum(m.file_size for m in members)
             if total > limits.unpacked_bytes:
-                raise _fail("too-large", path, f"the workbook unpacks to {total / 2**20:,.0f} MB "
-                            f"(limit {limits.unpacked_bytes / 2**20:,.0f} MB): refused unread, as "
-                            "a zip bomb would be.")
+                raise _fail(
+                    "too-large",
+                    path,
+                    f"the workbook unpacks to {total / 2**20:,.0f} MB "
+                    f"(limit {limits.unpacked_bytes / 2**20:,.0f} MB): refused unread, as "
+                    "a zip bomb would be.",
+                )
             names = {m.filename for m in members}
-            if any(n.endswith(".iwa") for n in names) or "index.xml.gz" in names \
-                    or "Index.zip" in names:
-                raise _fail("numbers", path, "this is an Apple Numbers file, which Excel cannot "
-                            "open. In Numbers choose File > Export To > Excel…, and use the "
-                            ".xlsx it makes.")
+            if any(n.endswith(".iwa") for n in names) or "index.xml.gz" in names or "Index.zip" in names:
+                raise _fail(
+                    "numbers",
+                    path,
+                    "this is an Apple Numbers file, which Excel cannot "
+                    "open. In Numbers choose File > Export To > Excel…, and use the "
+                    ".xlsx it makes.",
+                )
             for member in members:
                 _check_member(path, member)
             special, refused = _scan_parts(path, archive, members, limits)
-            return Container(has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
-                             saved_at=_saved_at(archive) or _file_time(path), special=special,
-                             refused=refused)
+            return Container(
+                has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
+                saved_at=_saved_at(archive) or _file_time(path),
+                special=special,
+                refused=refused,
+            )
     except UnreadableWorkbook:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, zlib.error,
-            NotImplementedError, RuntimeError, OverflowError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        OverflowError,
+    ) as exc:
         # zipfile's own text names an internal part and a CRC; the person needs what to do.
-        raise _fail("corrupt", path, "the workbook is damaged or truncated (a part of it cannot "
-                    "be unpacked). Ask for it to be saved and sent again.") from exc
+        raise _fail(
+            "corrupt",
+            path,
+            "the workbook is damaged or truncated (a part of it cannot "
+            "be unpacked). Ask for it to be saved and sent again.",
+        ) from exc
 
 
 def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
     """Refuse, from the zip directory alone, what no spreadsheet program writes."""
     if member.flag_bits & (ZIP_ENCRYPTED | ZIP_STRONG_ENCRYPTION):
-        raise _fail("encrypted", path, "parts of the workbook are encrypted with a zip password, "
-                    "which spreadsheet programs never do. Ask the service to save it again from "
-                    "Excel as .xlsx, without any password, and send it again.")
+        raise _fail(
+            "encrypted",
+            path,
+            "parts of the workbook are encrypted with a zip password, "
+            "which spreadsheet programs never do. Ask the service to save it again from "
+            "Excel as .xlsx, without any password, and send it again.",
+        )
     if member.compress_type not in ZIP_METHODS or member.flag_bits & ZIP_PATCHED:
-        method = ("patched data" if member.compress_type in ZIP_METHODS
-                  else ZIP_METHOD_NAMES.get(member.compress_type, f"method {member.compress_type}"))
-        raise _fail("corrupt", path, f"the workbook was packed with a compression spreadsheet "
-                    f"programs do not use ({method}), probably by a zip tool after it was saved. "
-                    "Open it in Excel, save it again as .xlsx, and send it again.")
+        method = (
+            "patched data"
+            if member.compress_type in ZIP_METHODS
+            else ZIP_METHOD_NAMES.get(member.compress_type, f"method {member.compress_type}")
+        )
+        raise _fail(
+            "corrupt",
+            path,
+            f"the workbook was packed with a compression spreadsheet "
+            f"programs do not use ({method}), probably by a zip tool after it was saved. "
+            "Open it in Excel, save it again as .xlsx, and send it again.",
+        )
     if member.file_size > 2**20 and member.file_size > MAX_RATIO * max(member.compress_size, 1):
-        raise _fail("too-large", path, f"part {member.filename} is compressed "
-                    f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
-                    "zip bomb is: refused unread.")
+        raise _fail(
+            "too-large",
+            path,
+            f"part {member.filename} is compressed "
+            f"{member.file_size // max(member.compress_size, 1)}:1, as only a "
+            "zip bomb is: refused unread.",
+        )
 
 
-def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo],
-                limits: Limits) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]],
-                                         dict[str, UnreadableWorkbook]]:
+def _scan_parts(
+    path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: Limits
+) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]], dict[str, UnreadableWorkbook]]:
     """One streaming pass per XML part: refuse DTDs and entities everywhere, and measure every
     sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it. An .xlsx
     sheet too large or damaged is refused when it is read (`Workbook.refused`)."""
@@ -247,8 +306,9 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
                 continue
             name = sheets.get(member.filename)
             try:
-                scan = xmlscan.measure_sheet(lambda m=member: archive.open(m), limits.sheet_cells,
-                                             prefixed=":" in root)
+                scan = xmlscan.measure_sheet(
+                    lambda m=member: archive.open(m), limits.sheet_cells, prefixed=":" in root
+                )
             except xmlscan.SheetTooLarge as exc:
                 if name is None:
                     raise _too_far(path, None, exc, limits) from exc
@@ -263,25 +323,35 @@ def _scan_parts(path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipI
                 special[name] = scan.special
     except xmlscan.UnsafeXml as exc:
         part = member.filename if member is not None else "xl/workbook.xml"
-        raise _fail("unsafe-xml", path, f"part {part} declares a DTD or entities, which no "
-                    "spreadsheet program writes: refused unread.") from exc
+        raise _fail(
+            "unsafe-xml",
+            path,
+            f"part {part} declares a DTD or entities, which no spreadsheet program writes: refused unread.",
+        ) from exc
     except xmlscan.DamagedXml as exc:
         raise _damaged(path, "its structure", exc) from exc
     return special, refused
 
 
 def _damaged(path: Path, where: str, exc: Exception) -> UnreadableWorkbook:
-    return _fail("corrupt", path, f"the workbook is damaged: {where} cannot be read "
-                 f"({str(exc)[:80]}). Open it in Excel, save it again as .xlsx, and send it again.")
+    return _fail(
+        "corrupt",
+        path,
+        f"the workbook is damaged: {where} cannot be read "
+        f"({str(exc)[:80]}). Open it in Excel, save it again as .xlsx, and send it again.",
+    )
 
 
-def _too_far(path: Path, sheet: str | None, exc: xmlscan.SheetTooLarge,
-             limits: Limits) -> UnreadableWorkbook:
+def _too_far(path: Path, sheet: str | None, exc: xmlscan.SheetTooLarge, limits: Limits) -> UnreadableWorkbook:
     where = f"sheet {sheet!r}" if sheet else "a sheet"
-    return _fail("too-large", path, f"{where} holds a value as far out as cell {exc.where}: "
-                 f"reading it would mean a grid of {exc.cells:,} cells (at most "
-                 f"{limits.sheet_cells:,} are read). Delete the rows and columns beyond the plan "
-                 "(or the stray value), save, and send it again.")
+    return _fail(
+        "too-large",
+        path,
+        f"{where} holds a value as far out as cell {exc.where}: "
+        f"reading it would mean a grid of {exc.cells:,} cells (at most "
+        f"{limits.sheet_cells:,} are read). Delete the rows and columns beyond the plan "
+        "(or the stray value), save, and send it again.",
+    )
 
 
 ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
@@ -297,8 +367,18 @@ def _ods_fallback(path: Path):
             if "mimetype" not in archive.namelist() or not archive.read("mimetype").startswith(ODS_MIMETYPE):
                 return None
         return OdsBook(path)
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
-            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
+    except (
+        KeyError,
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        xmlscan.UnsafeXml,
+        xmlscan.DamagedXml,
+    ):
         return None
 
 
@@ -341,19 +421,33 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         book = calamine.CalamineWorkbook.from_path(str(path))
         meta = book.sheets_metadata
     except calamine.PasswordError as exc:
-        raise _fail("encrypted", path, "the workbook is protected by a password to open; remove "
-                    "the password in Excel (File > Info > Protect Workbook) and send it again.") from exc
+        raise _fail(
+            "encrypted",
+            path,
+            "the workbook is protected by a password to open; remove "
+            "the password in Excel (File > Info > Protect Workbook) and send it again.",
+        ) from exc
     except BaseException as exc:  # calamine raises several types for damaged files
         if not reader_failed(exc):
             raise
         fallback = _ods_fallback(path)
         if fallback is not None:
-            return Workbook(path=path, sheets=fallback.sheet_names, hidden=fallback.visibility(),
-                            saved_at=container.saved_at, has_macros=container.has_macros,
-                            _book=fallback, reader="ods-fallback")
-        raise _fail("corrupt", path, "the workbook is damaged, or is not a spreadsheet xlplan can "
-                    "read (a part every workbook has is missing or broken). Open it in Excel, save "
-                    "it again as .xlsx, and resend.") from exc
+            return Workbook(
+                path=path,
+                sheets=fallback.sheet_names,
+                hidden=fallback.visibility(),
+                saved_at=container.saved_at,
+                has_macros=container.has_macros,
+                _book=fallback,
+                reader="ods-fallback",
+            )
+        raise _fail(
+            "corrupt",
+            path,
+            "the workbook is damaged, or is not a spreadsheet xlplan can "
+            "read (a part every workbook has is missing or broken). Open it in Excel, save "
+            "it again as .xlsx, and resend.",
+        ) from exc
     hidden = {m.name: str(m.visible).rsplit(".", 1)[-1].lower() for m in meta}
     kinds = {m.name: str(m.typ).rsplit(".", 1)[-1].lower() for m in meta}
     return Workbook(
@@ -428,20 +522,33 @@ def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tup
                 return {}
             with archive.open(part) as stream:
                 return xmlscan.scan_sheet(stream, RETURN_LIMITS.sheet_cells).special
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
-            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml,
-            xmlscan.SheetTooLarge):
+    except (
+        KeyError,
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        xmlscan.UnsafeXml,
+        xmlscan.DamagedXml,
+        xmlscan.SheetTooLarge,
+    ):
         return {}
 
 
 # What xlplan never writes on a sheet it carries, so finding one there means it would be lost.
-_FEATURES = ((re.compile(rb"<mergeCell\b"), "merged cells"),
-             (re.compile(rb"<conditionalFormatting\b"), "conditional formatting"),
-             (re.compile(rb"<dataValidation\b"), "drop-down lists or validation rules"),
-             (re.compile(rb"<hyperlink\b"), "hyperlinks"),
-             (re.compile(rb"<tablePart\b"), "an Excel table (Format as Table)"))
+_FEATURES = (
+    (re.compile(rb"<mergeCell\b"), "merged cells"),
+    (re.compile(rb"<conditionalFormatting\b"), "conditional formatting"),
+    (re.compile(rb"<dataValidation\b"), "drop-down lists or validation rules"),
+    (re.compile(rb"<hyperlink\b"), "hyperlinks"),
+    (re.compile(rb"<tablePart\b"), "an Excel table (Format as Table)"),
+)
 _COMMENTS_TARGET = re.compile(
-    rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S)
+    rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S
+)
 _AUTHOR = re.compile(rb"<author>([^<]*)</author>")
 _COMMENT = re.compile(rb'<comment\b[^>]*?\bauthorId="(\d+)"[^>]*>(.*?)</comment>', re.S)
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
@@ -518,12 +625,14 @@ def _windows(archive: zipfile.ZipFile, part: str) -> Iterator[tuple[bytes, int]]
                 tail = data
 
 
-def _uncarried_patterns(on_plan_sheet: bool, fills: dict[bytes, str], own_fills: set[str]
-                        ) -> dict[str, re.Pattern]:
+def _uncarried_patterns(
+    on_plan_sheet: bool, fills: dict[bytes, str], own_fills: set[str]
+) -> dict[str, re.Pattern]:
     """What to look for on a sheet that xlplan cannot carry: on the plan sheet, which xlplan
     formats itself, only what it never writes there."""
-    patterns = {label: pattern for pattern, label in _FEATURES
-                if not on_plan_sheet or label in PLAN_SHEET_FOREIGN}
+    patterns = {
+        label: pattern for pattern, label in _FEATURES if not on_plan_sheet or label in PLAN_SHEET_FOREIGN
+    }
     # xlplan colours the plan sheet itself (changes, proposals, headers); it writes no colour
     # on the team's own sheets.
     coloured = _coloured_cells(fills, own_fills if on_plan_sheet else set())
@@ -532,8 +641,7 @@ def _uncarried_patterns(on_plan_sheet: bool, fills: dict[bytes, str], own_fills:
     return patterns
 
 
-def _uncarried(counts: dict[str, int], archive: zipfile.ZipFile, part: str,
-               listing: set[str]) -> list[str]:
+def _uncarried(counts: dict[str, int], archive: zipfile.ZipFile, part: str, listing: set[str]) -> list[str]:
     """What a sheet holds that cannot be carried, as a list for a message."""
     features = [label for label, count in counts.items() if label != "colour" and count]
     coloured = counts.get("colour", 0)
@@ -606,14 +714,25 @@ def sheets_with_drawings(path: Path) -> dict[str, str]:
                     data = archive.read(drawing) if drawing in listing else b""
                     if _ANCHOR.search(data):
                         found[name] = hashlib.sha256(data).hexdigest()[:12]
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error,
-            NotImplementedError, RuntimeError, xmlscan.UnsafeXml, xmlscan.DamagedXml):
+    except (
+        KeyError,
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        xmlscan.UnsafeXml,
+        xmlscan.DamagedXml,
+    ):
         pass
     return found
 
 
 _DRAWING_TARGET = re.compile(
-    rb'<Relationship\b(?=[^>]*?relationships/drawing")[^>]*?\bTarget="([^"]+)"', re.S)
+    rb'<Relationship\b(?=[^>]*?relationships/drawing")[^>]*?\bTarget="([^"]+)"', re.S
+)
 # Every object on a drawing is anchored to the sheet by one of these.
 _ANCHOR = re.compile(rb"<(?:\w+:)?(?:twoCellAnchor|oneCellAnchor|absoluteAnchor)\b")
 
@@ -645,17 +764,20 @@ class SheetLayer:
     widths: dict[int, float] = field(default_factory=dict)  # 0-based column -> width (0: hidden)
 
 
-_CELL_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]{0,400}?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)',
-                           re.S)
+_CELL_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]{0,400}?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)', re.S)
 _SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
 _SHARED = re.compile(rb'\bt="shared"')
 _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
 _ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
 
 
-def sheet_layers(path: Path, sheets: list[str], columns: dict[str, set[int]] | None = None,
-                 plan_sheet: str | None = None, own_fills: set[str] = frozenset()
-                 ) -> dict[str, SheetLayer]:
+def sheet_layers(
+    path: Path,
+    sheets: list[str],
+    columns: dict[str, set[int]] | None = None,
+    plan_sheet: str | None = None,
+    own_fills: set[str] = frozenset(),
+) -> dict[str, SheetLayer]:
     """Formulas, number formats, column widths and what cannot be carried, of these sheets of
     an .xlsx, in one pass over each; `columns` limits a sheet's number formats to some columns
     (a large plan sheet); `own_fills` are the colours xlplan itself gives `plan_sheet`."""
@@ -697,9 +819,14 @@ def _style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
     return formats
 
 
-def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] | None,
-                     numbers_only: bool = True, limit: int | None = None,
-                     found: dict[tuple[int, int], str] | None = None) -> dict[tuple[int, int], str]:
+def _formatted_cells(
+    data: bytes,
+    formats: dict[bytes, str],
+    columns: set[int] | None,
+    numbers_only: bool = True,
+    limit: int | None = None,
+    found: dict[tuple[int, int], str] | None = None,
+) -> dict[tuple[int, int], str]:
     """(row, col) -> format code of the number cells (and, unless numbers_only, formula
     cells) styled with one of `formats`, in `columns` (None: all); matches from `limit` on
     are left to the next window."""
@@ -722,8 +849,13 @@ def _formatted_cells(data: bytes, formats: dict[bytes, str], columns: set[int] |
     return found
 
 
-def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
-           columns: set[int] | None, patterns: dict[str, re.Pattern]) -> SheetLayer:
+def _layer(
+    archive: zipfile.ZipFile,
+    part: str,
+    formats: dict[bytes, str],
+    columns: set[int] | None,
+    patterns: dict[str, re.Pattern],
+) -> SheetLayer:
     layer = SheetLayer(counts=dict.fromkeys(patterns, 0))
     in_head, after_cells, start = True, False, 0
     shared: dict[bytes, tuple[str, str]] = {}  # si -> (formula, the cell it was written in)
@@ -732,8 +864,7 @@ def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
             head_end = data.find(b"<sheetData")
             in_head = head_end < 0
             _read_widths(layer, data, head_end if head_end >= 0 else limit)
-        _formatted_cells(data, formats, columns, numbers_only=False, limit=limit,
-                         found=layer.formats)
+        _formatted_cells(data, formats, columns, numbers_only=False, limit=limit, found=layer.formats)
         if b"<f" in data:
             _read_formulas(layer, data, limit, shared)
         if not after_cells:
@@ -742,8 +873,9 @@ def _layer(archive: zipfile.ZipFile, part: str, formats: dict[bytes, str],
             after_cells, start = end >= 0, max(end, 0)
         for label, pattern in patterns.items():
             if label == "colour" or after_cells:
-                layer.counts[label] += sum(1 for m in pattern.finditer(
-                    data, 0 if label == "colour" else start) if m.start() < limit)
+                layer.counts[label] += sum(
+                    1 for m in pattern.finditer(data, 0 if label == "colour" else start) if m.start() < limit
+                )
         start = 0
     return layer
 
@@ -764,8 +896,7 @@ def _read_widths(layer: SheetLayer, data: bytes, end: int) -> None:
             layer.widths[col] = shown
 
 
-def _read_formulas(layer: SheetLayer, data: bytes, limit: int,
-                   shared: dict[bytes, tuple[str, str]]) -> None:
+def _read_formulas(layer: SheetLayer, data: bytes, limit: int, shared: dict[bytes, tuple[str, str]]) -> None:
     for match in _CELL_FORMULA.finditer(data):
         if match.start() >= limit:
             break
@@ -817,8 +948,9 @@ def _is_date_format(code: str) -> bool:
     return any(ch in bare for ch in "dmyhs")
 
 
-def read_with_second_reader(source: Path) -> tuple[list[tuple[str, list[list[CellValue]], str]],
-                                                    list[tuple[str, str]]] | None:
+def read_with_second_reader(
+    source: Path,
+) -> tuple[list[tuple[str, list[list[CellValue]], str]], list[tuple[str, str]]] | None:
     """An .xlsx/.xlsm that calamine refuses as a whole, read with openpyxl: its worksheets
     (name, rows, visibility) and the sheets left out (name, kind: chartsheet, macrosheet,
     dialogsheet). None when neither reader can read it."""

@@ -195,8 +195,7 @@ _CELL_TAG = re.compile(rb"<c[\s/>]")
 _SPECIAL_MARKS = (b"<f>", b"<f ", b't="e"', b":c ")
 
 
-def measure_sheet(open_part: Callable[[], IO[bytes]], max_cells: int, *,
-                  prefixed: bool = False) -> SheetScan:
+def measure_sheet(open_part: Callable[[], IO[bytes]], max_cells: int, *, prefixed: bool = False) -> SheetScan:
     """How far an .xlsx sheet's cells reach, and its formula and error cells.
 
     A quick pass reads every cell reference as it stands in the bytes; it can only
@@ -226,8 +225,13 @@ def measure_sheet(open_part: Callable[[], IO[bytes]], max_cells: int, *,
             special = special or any(mark in body for mark in _SPECIAL_MARKS)
             if not chunk:
                 break
-    if refs == tags and not special and max_row * max_col <= max_cells \
-            and max_row <= MAX_ROW and max_col <= MAX_COL:
+    if (
+        refs == tags
+        and not special
+        and max_row * max_col <= max_cells
+        and max_row <= MAX_ROW
+        and max_col <= MAX_COL
+    ):
         return SheetScan(max_row=max_row, max_col=max_col, cells=refs)
     with open_part() as stream:
         return scan_sheet(stream, max_cells)
@@ -290,8 +294,12 @@ def scan_sheet(stream: IO[bytes], max_cells: int) -> SheetScan:
                 scan.special[key] = ("formula", "=" + text)
             elif key not in scan.special:  # a formula's cached error: the error is what shows
                 scan.special[key] = ("error", text or "#ERROR")
-        elif tag == "c" and state["error"] and (state["row"] - 1, state["col"] - 1) not in scan.special \
-                and state["valued"]:
+        elif (
+            tag == "c"
+            and state["error"]
+            and (state["row"] - 1, state["col"] - 1) not in scan.special
+            and state["valued"]
+        ):
             scan.special[(state["row"] - 1, state["col"] - 1)] = ("error", "#ERROR")
 
     parser.StartElementHandler = start
@@ -308,16 +316,25 @@ _ROWS_REPEATED = "table:number-rows-repeated"
 _COLS_REPEATED = "table:number-columns-repeated"
 
 
-def scan_ods_content(stream: IO[bytes], max_cells: int,
-                     on_table: Callable[[str], None] | None = None) -> dict[str, SheetScan]:
+def scan_ods_content(
+    stream: IO[bytes], max_cells: int, on_table: Callable[[str], None] | None = None
+) -> dict[str, SheetScan]:
     """One pass over an .ods content.xml: each table's extent with repeats counted.
 
     OpenDocument compresses runs of equal rows and cells into one element with a repeat
     count: a single row repeated a million times with a value in it is a million rows to
     every reader, so the count is what is measured."""
     scans: dict[str, SheetScan] = {}
-    state = {"table": None, "row": 0, "rows": 1, "col": 0, "cols": 1, "row_valued": 0,
-             "cell": False, "valued": False}
+    state = {
+        "table": None,
+        "row": 0,
+        "rows": 1,
+        "col": 0,
+        "cols": 1,
+        "row_valued": 0,
+        "cell": False,
+        "valued": False,
+    }
     parser = _parser()
 
     def repeat(attrs: dict[str, str], key: str) -> int:
@@ -356,8 +373,10 @@ def scan_ods_content(stream: IO[bytes], max_cells: int,
                 scan.max_row = state["row"]
                 scan.max_col = max(scan.max_col, state["row_valued"])
                 if scan.max_row * scan.max_col > max_cells:
-                    raise SheetTooLarge(cell_name(min(scan.max_row, MAX_ROW), min(scan.max_col, MAX_COL)),
-                                        scan.max_row * scan.max_col)
+                    raise SheetTooLarge(
+                        cell_name(min(scan.max_row, MAX_ROW), min(scan.max_col, MAX_COL)),
+                        scan.max_row * scan.max_col,
+                    )
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end

@@ -7,8 +7,13 @@ import importlib
 from collections.abc import Callable
 
 # worker name -> module (in this package) whose run(spec) does the work
-WORKERS = {"phases": "merge_phases", "floor": "floor", "openpyxl": "openpyxl_script",
-           "pandas": "pandas_naive", "template": "xlsxwriter_template"}
+WORKERS = {
+    "phases": "merge_phases",
+    "floor": "floor",
+    "openpyxl": "openpyxl_script",
+    "pandas": "pandas_naive",
+    "template": "xlsxwriter_template",
+}
 
 
 def worker(name: str) -> Callable[[dict], None]:

@@ -10,8 +10,9 @@ CYCLE = "bench"
 
 
 def returns(inbox: str) -> list[Path]:
-    return sorted(p for p in Path(inbox).iterdir()
-                  if p.suffix.lower() == ".xlsx" and not p.name.startswith(("~$", ".")))
+    return sorted(
+        p for p in Path(inbox).iterdir() if p.suffix.lower() == ".xlsx" and not p.name.startswith(("~$", "."))
+    )
 
 
 def header_index(rows: list, id_header: str) -> int:

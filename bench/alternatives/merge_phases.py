@@ -49,11 +49,22 @@ def run(spec: dict) -> None:
     wrap(report, "write_merge_sheets", "  Summary, Changes, Issues")
     wrap(sheets.Book, "close", "  close (notes, zip)")
     start = time.perf_counter()
-    merge.merge(Path(spec["plan"]), [Path(spec["inbox"])], output=Path(spec["out"]),
-                as_of=dt.date.fromisoformat(AS_OF))
+    merge.merge(
+        Path(spec["plan"]),
+        [Path(spec["inbox"])],
+        output=Path(spec["out"]),
+        as_of=dt.date.fromisoformat(AS_OF),
+    )
     total = time.perf_counter() - start
-    order = ["read master", "read + check returns", "  read returns", "  check returns",
-             "write master", "  plan sheet", "  Summary, Changes, Issues", "  close (notes, zip)"]
-    print("phases=" + json.dumps({"merge() in-process": total,
-                                  **{k: times[k] for k in order if k in times}}))
+    order = [
+        "read master",
+        "read + check returns",
+        "  read returns",
+        "  check returns",
+        "write master",
+        "  plan sheet",
+        "  Summary, Changes, Issues",
+        "  close (notes, zip)",
+    ]
+    print("phases=" + json.dumps({"merge() in-process": total, **{k: times[k] for k in order if k in times}}))
     print("peaks=" + json.dumps({k.strip(): round(peaks[k]) for k in order if k in peaks}))

@@ -19,8 +19,7 @@ def run(spec: dict) -> None:
     header = [c.value for c in ws[head_row]]
     id_col, ref_col = header.index(id_header), header.index(spec["reference_header"])
     cols = {h: header.index(h) for h in spec["service_headers"]}
-    rows = {row[id_col].value: row for row in ws.iter_rows(min_row=head_row + 1)
-            if row[id_col].value}
+    rows = {row[id_col].value: row for row in ws.iter_rows(min_row=head_row + 1) if row[id_col].value}
     fill = PatternFill("solid", fgColor="FFEB9C")
     log = []
     for path in returns(spec["inbox"]):
@@ -47,14 +46,27 @@ def run(spec: dict) -> None:
                     old = cell.value
                     cell.value = new
                     cell.fill = fill
-                    cell.comment = Comment(f"Changed by {path.stem} ({path.name}).\n"
-                                           f"Previous value: {shown(old)}"[:2000], "bench")
-                    log.append([CYCLE, path.stem, path.name, row[ref_col].value, column, old, new,
-                                "change", action_id])
+                    cell.comment = Comment(
+                        f"Changed by {path.stem} ({path.name}).\nPrevious value: {shown(old)}"[:2000], "bench"
+                    )
+                    log.append(
+                        [
+                            CYCLE,
+                            path.stem,
+                            path.name,
+                            row[ref_col].value,
+                            column,
+                            old,
+                            new,
+                            "change",
+                            action_id,
+                        ]
+                    )
         book.close()
     changes = master.create_sheet("Changes")
-    changes.append(["Cycle", "Service", "File", "Action", "Column", "Old value", "New value",
-                    "Kind", "xlplan ID"])
+    changes.append(
+        ["Cycle", "Service", "File", "Action", "Column", "Old value", "New value", "Kind", "xlplan ID"]
+    )
     for entry in log:
         changes.append(entry)
     master.save(spec["out"])

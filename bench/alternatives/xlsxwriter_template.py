@@ -36,7 +36,7 @@ def run(spec: dict) -> None:
     col_at = [header.index(c["header"]) for c in columns]
     route_col = header.index(spec["route_header"])
     ref_col = header.index(spec["reference_header"])
-    actions = [r for r in rows[head + 1:] if any(r[i] not in ("", None) for i in col_at)]
+    actions = [r for r in rows[head + 1 :] if any(r[i] not in ("", None) for i in col_at)]
 
     # Routing: the route cell split on its separators; blank inherits from the parent reference.
     by_ref: dict[str, list] = {}
@@ -68,9 +68,16 @@ def run(spec: dict) -> None:
     issued_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     for service, members in groups.items():
         name = re_.sub(r'[<>:"/\\|?*\x00-\x1f]', "-", service).strip(" .")[:100] or "service"
-        wb = Workbook(str(outdir / f"{name}.xlsx"), {
-            "constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
-            "strings_to_urls": False, "default_date_format": "dd/mm/yyyy"})
+        wb = Workbook(
+            str(outdir / f"{name}.xlsx"),
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+                "default_date_format": "dd/mm/yyyy",
+            },
+        )
         base = {"font_name": "Arial", "font_size": 10, "valign": "top"}
 
         def fmt(_wb=wb, _base=base, **props):
@@ -78,8 +85,12 @@ def run(spec: dict) -> None:
 
         cell_fmt = []
         for c in columns:
-            props = {"text_wrap": True, "border": 1, "border_color": "#BFBFBF",
-                     "locked": c["owner"] != "service"}
+            props = {
+                "text_wrap": True,
+                "border": 1,
+                "border_color": "#BFBFBF",
+                "locked": c["owner"] != "service",
+            }
             if c["owner"] != "service":
                 props.update(bg_color="#F2F2F2", font_color="#404040")
             if c["type"] == "date":
@@ -88,27 +99,51 @@ def run(spec: dict) -> None:
                 props["align"] = "center"
             cell_fmt.append(fmt(**props))
         id_fmt = fmt(locked=True, font_color="#808080")
-        spare_fmt = [fmt(text_wrap=True, border=1, border_color="#BFBFBF", locked=False,
-                         bg_color="#E2EFDA", **({"num_format": "dd/mm/yyyy"}
-                                                if c["type"] == "date" else {})) for c in columns]
+        spare_fmt = [
+            fmt(
+                text_wrap=True,
+                border=1,
+                border_color="#BFBFBF",
+                locked=False,
+                bg_color="#E2EFDA",
+                **({"num_format": "dd/mm/yyyy"} if c["type"] == "date" else {}),
+            )
+            for c in columns
+        ]
         # The plan sheet.
         ws = wb.add_worksheet(spec["sheet"])
         n = len(columns)
         for i, c in enumerate(columns):
             ws.set_column(i, i, c["width"])
         ws.set_column(n, n, 10, None, {"hidden": True})
-        ws.write_string(0, 0, f"{spec['title']} — {service}", fmt(bold=True, font_size=14,
-                                                                   valign="vcenter"))
-        ws.write_string(1, 0, f"Cycle {CYCLE} · return date: as agreed · type only in the white "
-                        "columns; grey columns are read-only. See the Guidance sheet.",
-                        fmt(italic=True, valign="vcenter"))
+        ws.write_string(0, 0, f"{spec['title']} — {service}", fmt(bold=True, font_size=14, valign="vcenter"))
+        ws.write_string(
+            1,
+            0,
+            f"Cycle {CYCLE} · return date: as agreed · type only in the white "
+            "columns; grey columns are read-only. See the Guidance sheet.",
+            fmt(italic=True, valign="vcenter"),
+        )
         ws.set_row(2, height([c["header"] for c in columns], minimum=30))
         for i, c in enumerate(columns):
-            ws.write_string(2, i, c["header"], fmt(bold=True, text_wrap=True, border=1,
-                            border_color="#BFBFBF",
-                            bg_color="#DDEBF7" if c["owner"] == "service" else "#D9D9D9"))
-        ws.write_string(2, n, spec["id_header"], fmt(bold=True, text_wrap=True, border=1,
-                                                     border_color="#BFBFBF", bg_color="#D9D9D9"))
+            ws.write_string(
+                2,
+                i,
+                c["header"],
+                fmt(
+                    bold=True,
+                    text_wrap=True,
+                    border=1,
+                    border_color="#BFBFBF",
+                    bg_color="#DDEBF7" if c["owner"] == "service" else "#D9D9D9",
+                ),
+            )
+        ws.write_string(
+            2,
+            n,
+            spec["id_header"],
+            fmt(bold=True, text_wrap=True, border=1, border_color="#BFBFBF", bg_color="#D9D9D9"),
+        )
         r = 2
         for row in members:
             r += 1
@@ -128,21 +163,36 @@ def run(spec: dict) -> None:
                 ws.write_blank(r, i, None, spare_fmt[i])
             ws.write_string(r, n, f"{spec['spare_prefix']}{spare}", fmt(locked=True))
             if spare == 1:  # while it is the current row: constant_memory drops earlier rows' notes
-                ws.write_comment(r, 0, "Spare rows: propose a new action here. Fill in the "
-                                 "reference, the requirement and your action; the central team "
-                                 "will review it.", {"author": "xlplan", "x_scale": 2})
+                ws.write_comment(
+                    r,
+                    0,
+                    "Spare rows: propose a new action here. Fill in the "
+                    "reference, the requirement and your action; the central team "
+                    "will review it.",
+                    {"author": "xlplan", "x_scale": 2},
+                )
         scale = [x["value"] for x in ratings]
         for i, c in enumerate(columns):
             if c["type"] == "rating":
-                options = {"validate": "list", "source": scale, "error_type": "stop",
-                           "error_title": "Pick a rating from the list",
-                           "error_message": ("Ratings are: " + ", ".join(
-                               f"{x['value']} ({x['meaning']})" for x in ratings))[:254]}
+                options = {
+                    "validate": "list",
+                    "source": scale,
+                    "error_type": "stop",
+                    "error_title": "Pick a rating from the list",
+                    "error_message": (
+                        "Ratings are: " + ", ".join(f"{x['value']} ({x['meaning']})" for x in ratings)
+                    )[:254],
+                }
             elif c["type"] == "date":
-                options = {"validate": "date", "criteria": "between",
-                           "minimum": dt.date(1990, 1, 1), "maximum": dt.date(2100, 12, 31),
-                           "error_type": "warning", "error_title": "Is this a date?",
-                           "error_message": "Type a date day first, such as 31/03/2025."}
+                options = {
+                    "validate": "date",
+                    "criteria": "between",
+                    "minimum": dt.date(1990, 1, 1),
+                    "maximum": dt.date(2100, 12, 31),
+                    "error_type": "warning",
+                    "error_title": "Is this a date?",
+                    "error_message": "Type a date day first, such as 31/03/2025.",
+                }
             elif c["help"]:
                 options = {"validate": "any"}
             else:
@@ -152,9 +202,18 @@ def run(spec: dict) -> None:
             ws.data_validation(3, i, r, i, options)
             if c["type"] == "rating":
                 for x in ratings:
-                    ws.conditional_format(3, i, r, i, {
-                        "type": "cell", "criteria": "==", "value": f'"{x["value"]}"',
-                        "format": wb.add_format({"bg_color": x["fill"], "font_color": x["font"]})})
+                    ws.conditional_format(
+                        3,
+                        i,
+                        r,
+                        i,
+                        {
+                            "type": "cell",
+                            "criteria": "==",
+                            "value": f'"{x["value"]}"',
+                            "format": wb.add_format({"bg_color": x["fill"], "font_color": x["font"]}),
+                        },
+                    )
         ws.freeze_panes(3, 0)
         ws.autofilter(2, 0, r, n)
         ws.set_landscape()
@@ -163,20 +222,32 @@ def run(spec: dict) -> None:
         ws.repeat_rows(0, 2)
         ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
         ws.set_footer(f"&L{service} · cycle {CYCLE}&RPage &P of &N")
-        ws.protect("", {"autofilter": True, "format_columns": True, "format_rows": True,
-                        "select_locked_cells": True, "select_unlocked_cells": True})
+        ws.protect(
+            "",
+            {
+                "autofilter": True,
+                "format_columns": True,
+                "format_rows": True,
+                "select_locked_cells": True,
+                "select_unlocked_cells": True,
+            },
+        )
         ws.activate()
         # Guidance.
         guide = wb.add_worksheet("Guidance")
         guide.set_column(0, 0, 28)
         guide.set_column(1, 1, 90)
         wrap, bold = fmt(text_wrap=True), fmt(bold=True, text_wrap=True)
-        guide.write_string(0, 0, f"{spec['title']}: how to fill in this workbook",
-                           fmt(bold=True, font_size=14))
+        guide.write_string(
+            0, 0, f"{spec['title']}: how to fill in this workbook", fmt(bold=True, font_size=14)
+        )
         g = 2
-        for label, text in (("Service", service), ("Cycle", CYCLE),
-                            ("Return by", "as agreed with the central team"),
-                            ("Your actions", f"{len(members)} on the {spec['sheet']!r} sheet")):
+        for label, text in (
+            ("Service", service),
+            ("Cycle", CYCLE),
+            ("Return by", "as agreed with the central team"),
+            ("Your actions", f"{len(members)} on the {spec['sheet']!r} sheet"),
+        ):
             guide.write_string(g, 0, label, bold)
             guide.write_string(g, 1, text, wrap)
             g += 1
@@ -194,8 +265,12 @@ def run(spec: dict) -> None:
         g += 1
         guide.write_string(g, 0, "Rating scale", bold)
         for x in ratings:
-            guide.write_string(g, 0, x["value"], fmt(bold=True, bg_color=x["fill"],
-                                                     font_color=x["font"], align="center", border=1))
+            guide.write_string(
+                g,
+                0,
+                x["value"],
+                fmt(bold=True, bg_color=x["fill"], font_color=x["font"], align="center", border=1),
+            )
             guide.write_string(g, 1, x["meaning"] + (" — complete" if x["complete"] else ""), wrap)
             g += 1
         guide.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
@@ -214,8 +289,13 @@ def run(spec: dict) -> None:
                     issued.write_string(k, i, str(value))
         issued.very_hidden()
         meta = wb.add_worksheet("_xlplan")
-        overrides = {"kind": "template", "cycle": CYCLE, "service": service,
-                     "issued_at": issued_at, "spare_rows": "5"}
+        overrides = {
+            "kind": "template",
+            "cycle": CYCLE,
+            "service": service,
+            "issued_at": issued_at,
+            "spare_rows": "5",
+        }
         k = 0
         for key, value in meta_rows:
             if key in MASTER_ONLY:

@@ -15,6 +15,7 @@ script. Stdlib only. What it does:
     cell fills the empty cell above, or is appended after a line break;
   * keeps everything else exactly as written (free-text dates, blanks, "W"/"w").
 """
+
 import csv
 import os
 import sys
