@@ -26,6 +26,7 @@ LAYERS: dict[str, set[str]] = {
         "excel",
         "dates",
         "problems",
+        "problem_json",
         "style",
         "layout",
         "metadata",

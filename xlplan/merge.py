@@ -91,9 +91,7 @@ def current_cycle(plan: Plan, chosen: list[CheckedReturn], moment: dt.datetime) 
 def skip_merged_before(plan: Plan, chosen: list[CheckedReturn], result: MergeResult) -> list[CheckedReturn]:
     """The chosen returns not already merged this cycle: a file merged before (by its content,
     whatever its name) changes nothing when the inbox is merged again."""
-    done = {
-        (m.service, m.content): m for m in plan.merged if m.cycle == result.cycle and m.outcome == "applied"
-    }
+    done = {(m.service, m.content): m for m in plan.applied_in(result.cycle)}
     fresh = []
     for checked in chosen:
         earlier = done.get((checked.ret.service, checked.ret.content))
@@ -298,8 +296,8 @@ def report_missing(
     plan: Plan, chosen: list[CheckedReturn], refused: list[CheckedReturn], result: MergeResult
 ) -> None:
     returned = {c.ret.service for c in chosen}
-    for earlier in plan.merged:  # merged earlier this cycle: returned, with that file
-        if earlier.cycle == result.cycle and earlier.outcome == "applied" and earlier.service not in returned:
+    for earlier in plan.applied_in(result.cycle):  # merged earlier this cycle: returned, with that file
+        if earlier.service not in returned:
             returned.add(earlier.service)
             saved = dt.datetime.strptime(earlier.saved_at, "%Y-%m-%d %H:%M") if earlier.saved_at else None
             result.statuses.append(ServiceStatus(earlier.service, True, earlier.file, saved))

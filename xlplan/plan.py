@@ -293,6 +293,10 @@ class Plan:
                 return other
         return action
 
+    def applied_in(self, cycle: str | None) -> list[MergedReturn]:
+        """The returns merged (applied) in `cycle`: those services have returned."""
+        return [m for m in self.merged if m.cycle == cycle and m.outcome == "applied"]
+
     def services(self) -> list[str]:
         routes, _ = self.routes()
         seen: dict[str, None] = {}
@@ -574,7 +578,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         )
         (plan.cycle_changes if current else plan.log).extend(changes)
     if current and ISSUES_SHEET in book.sheets:
-        plan.cycle_issues = _table(book.rows(ISSUES_SHEET), ISSUE_HEADERS)
+        plan.cycle_issues = _table(book.rows(ISSUES_SHEET), {ISSUE_HEADERS[0]})
     if RECORD_SHEET in book.sheets:
         plan.record = parse_record(_packed_table(book, RECORD_SHEET))
     if RETURNS_SHEET in book.sheets:
@@ -700,9 +704,10 @@ def _packed_table(book: Workbook, sheet: str) -> list[list[CellValue]]:
     return unpack_rows([row[0] for row in book.raw_rows(sheet) if row])
 
 
-def _table(rows: list[list[CellValue]], headers: list[str]) -> list[dict[str, CellValue]]:
-    """The rows under a report table's header row (found below its title), by header."""
-    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() == headers[0]), None)
+def _table(rows: list[list[CellValue]], firsts: set[str]) -> list[dict[str, CellValue]]:
+    """The rows under a report table's header row (write_table puts a title and notes above
+    it; the header is the row that starts with one of `firsts`), by header."""
+    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() in firsts), None)
     if start is None:
         return []
     header = [display(c).strip() for c in rows[start]]
@@ -717,42 +722,26 @@ def _log_entries(
     rows: list[list[CellValue]], cycle: str | None = None, merged_at: str | None = None
 ) -> list[LogEntry]:
     """Rows of the Change log, or of the Changes sheet (whose cycle and time are given)."""
-    entries: list[LogEntry] = []
     headers = LOG_HEADERS if cycle is None else CHANGES_HEADERS
-    # write_table puts a title and a note above the header row: find it.
     # (A Changes sheet written before it had a "Merged at" column starts with "Service".)
-    firsts = {headers[0], headers[1]}
-    start = next((i for i, r in enumerate(rows[:10]) if r and display(r[0]).strip() in firsts), None)
-    if start is None:
-        return entries
-    rows = rows[start:]
-    header = [display(c).strip() for c in rows[0]]
-    index = {name: header.index(name) for name in headers if name in header}
-    if len(index) < len(headers) - 1:
-        return entries
-
-    def get(row: list[CellValue], name: str) -> CellValue:
-        i = index.get(name)
-        return row[i] if i is not None and i < len(row) else None
-
-    for row in rows[1:]:
-        if all(v is None for v in row):
-            continue
-        entries.append(
-            LogEntry(
-                cycle=cycle if cycle is not None else display(get(row, "Cycle")),
-                merged_at=display(get(row, "Merged at")) or merged_at or "",
-                service=display(get(row, "Service")),
-                file=display(get(row, "File")),
-                action=display(get(row, "Action")),
-                column=display(get(row, "Column")),
-                old=get(row, "Old value"),
-                new=get(row, "New value"),
-                kind=display(get(row, "Kind")),
-                action_id=display(get(row, "xlplan ID")),
-            )
+    table = _table(rows, {headers[0], headers[1]})
+    if table and sum(1 for name in headers if name in table[0]) < len(headers) - 1:
+        return []
+    return [
+        LogEntry(
+            cycle=cycle if cycle is not None else display(row.get("Cycle")),
+            merged_at=display(row.get("Merged at")) or merged_at or "",
+            service=display(row.get("Service")),
+            file=display(row.get("File")),
+            action=display(row.get("Action")),
+            column=display(row.get("Column")),
+            old=row.get("Old value"),
+            new=row.get("New value"),
+            kind=display(row.get("Kind")),
+            action_id=display(row.get("xlplan ID")),
         )
-    return entries
+        for row in table
+    ]
 
 
 def new_plan_id(seed: bytes = b"") -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+if TYPE_CHECKING:
+    from .problem_json import ProblemOut
 
 
 class Severity(StrEnum):
@@ -155,6 +157,8 @@ class Problem:
         return f"{self.severity}: [{self.code}] " + (f"{where}: " if where else "") + self.message
 
     def to_json(self) -> ProblemOut:
+        from .problem_json import ProblemOut  # pydantic stays off `xlplan --help`'s path
+
         return ProblemOut(
             severity=str(self.severity),
             code=self.code,
@@ -167,26 +171,6 @@ class Problem:
             service=self.service,
             file=self.file,
         )
-
-
-class ProblemOut(BaseModel):
-    """A problem as JSON: the one shape `validate --json` and `merge --json` print.
-    validate lists problems under their file, which already says the file and the service,
-    so it leaves those two out (`NESTED_IN_FILE`)."""
-
-    severity: str
-    code: str
-    sheet: str | None
-    cell: str | None
-    action: str | None
-    column: str | None
-    value: str | None
-    message: str
-    service: str | None
-    file: str | None
-
-
-NESTED_IN_FILE = {"service", "file"}
 
 
 def plural(count: int, singular: str, many: str | None = None) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel
 
 from .excel import display
-from .problems import ProblemOut
+from .problem_json import ProblemOut
 
 if TYPE_CHECKING:
     from .outcome import MergeResult

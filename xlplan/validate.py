@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from .checks import CheckedReturn, PlanIndex, check_return
 from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
-from .problems import NESTED_IN_FILE, Problem, ProblemOut
+from .problem_json import NESTED_IN_FILE, ProblemOut
+from .problems import Problem
 from .returns import ServiceReturn, list_inbox, read_return
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
@@ -120,7 +121,7 @@ def awaiting_returns(master: Plan, checked: list[CheckedReturn]) -> list[str]:
     issued = sorted(master.record.services()) if master.record.rows else master.services()
     cycle = master.meta.cycle
     returned = {c.ret.service for c in checked if c.ret.service and not c.refused}
-    returned |= {m.service for m in master.merged if m.cycle == cycle and m.outcome == "applied"}
+    returned |= {m.service for m in master.applied_in(cycle)}
     return [s for s in issued if s not in returned]
 
 

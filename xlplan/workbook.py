@@ -28,6 +28,21 @@ XML_SNIFF_BYTES = 64 * 1024
 MAX_ZIP_MEMBERS = 10_000
 MAX_RATIO = 250  # uncompressed/compressed per member; real sheets stay well under 100
 
+# What a damaged, truncated or crafted zip part raises when read: a part that cannot be read
+# is answered as "not there" by the scans that tolerate it (the safety gate has said why).
+UNREADABLE_PART = (
+    KeyError,
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    xmlscan.UnsafeXml,
+    xmlscan.DamagedXml,
+)
+
 
 # Zip methods spreadsheet programs write: stored and deflated. Anything else (Deflate64,
 # bzip2, LZMA, ...) is refused before a reader meets it.
@@ -367,18 +382,7 @@ def _ods_fallback(path: Path):
             if "mimetype" not in archive.namelist() or not archive.read("mimetype").startswith(ODS_MIMETYPE):
                 return None
         return OdsBook(path)
-    except (
-        KeyError,
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        xmlscan.UnsafeXml,
-        xmlscan.DamagedXml,
-    ):
+    except UNREADABLE_PART:
         return None
 
 
@@ -522,19 +526,7 @@ def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tup
                 return {}
             with archive.open(part) as stream:
                 return xmlscan.scan_sheet(stream, RETURN_LIMITS.sheet_cells).special
-    except (
-        KeyError,
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        xmlscan.UnsafeXml,
-        xmlscan.DamagedXml,
-        xmlscan.SheetTooLarge,
-    ):
+    except (*UNREADABLE_PART, xmlscan.SheetTooLarge):
         return {}
 
 
@@ -714,18 +706,7 @@ def sheets_with_drawings(path: Path) -> dict[str, str]:
                     data = archive.read(drawing) if drawing in listing else b""
                     if _ANCHOR.search(data):
                         found[name] = hashlib.sha256(data).hexdigest()[:12]
-    except (
-        KeyError,
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        xmlscan.UnsafeXml,
-        xmlscan.DamagedXml,
-    ):
+    except UNREADABLE_PART:
         pass
     return found
 
