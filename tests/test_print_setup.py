@@ -120,3 +120,15 @@ def test_the_issues_sheet_opens_with_counts_and_lists_errors_first(written) -> N
     assert lines[3] == "By service: " + ", ".join(f"{s} {n}" for s, n in services.most_common())
     sheet = openpyxl.load_workbook(written["master"])["Issues"]
     assert sheet.auto_filter.ref and sheet.freeze_panes == f"A{start + 2}"
+
+
+def test_the_guidance_sheets_wrapped_rows_are_as_tall_as_their_lines(written) -> None:
+    """LibreOffice does not grow a row for wrapped text: without a height the next row's text
+    prints over it."""
+    sheet = openpyxl.load_workbook(written["template"])["Guidance"]
+    long_rows = [row for row in range(1, sheet.max_row + 1) if len(str(sheet.cell(row, 2).value or "")) > 110]
+    assert long_rows, "the Guidance sheet has text that wraps"
+    for row in long_rows:
+        lines = -(-len(str(sheet.cell(row, 2).value)) // 99)
+        height = sheet.row_dimensions[row].height
+        assert height is not None and height >= 12 * lines, (row, height, lines)

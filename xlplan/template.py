@@ -23,6 +23,7 @@ from .sheets import (
     Book,
     SheetRow,
     TemplateLock,
+    row_height,
     write_metadata_sheet,
     write_plan_sheet,
     write_value,
@@ -234,6 +235,14 @@ def write_guidance_sheet(
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 90)
     wrap = book.fmt(text_wrap=True)
+    per_line = [int(90 * 1.1)]  # characters a line of the 90-wide column holds
+
+    def say(row: int, text: str) -> None:
+        """Wrapped text, its row as tall as its lines: LibreOffice does not grow a row itself,
+        and the next row's text would print over it."""
+        ws.write_string(row, 1, text, wrap)
+        ws.set_row(row, row_height([text], per_line))
+
     bold = book.fmt(bold=True, text_wrap=True)
     row = 0
     ws.write_string(
@@ -251,7 +260,7 @@ def write_guidance_sheet(
     row += 2
     for label, text in facts:
         ws.write_string(row, 0, label, bold)
-        ws.write_string(row, 1, clean_for_cell(text), wrap)
+        say(row, clean_for_cell(text))
         row += 1
     row += 1
     steps = [
@@ -266,14 +275,14 @@ def write_guidance_sheet(
     ]
     ws.write_string(row, 0, "What to do", bold)
     for number, text in enumerate(steps, start=1):
-        ws.write_string(row, 1, f"{number}. {text}", wrap)
+        say(row, f"{number}. {text}")
         row += 1
     row += 1
     ws.write_string(row, 0, "Your columns", bold)
     for column in layout.columns:
         if column.owner == "service":
             text = column.header + (f" — {column.help}" if column.help else "")
-            ws.write_string(row, 1, clean_for_cell(text), wrap)
+            say(row, clean_for_cell(text))
             row += 1
     row += 1
     ws.write_string(row, 0, "Rating scale", bold)
@@ -284,7 +293,7 @@ def write_guidance_sheet(
             rating.value,
             book.fmt(bold=True, bg_color=rating.fill, font_color=rating.font, align="center", border=1),
         )
-        ws.write_string(row, 1, rating.meaning + (" — complete" if rating.complete else ""), wrap)
+        say(row, rating.meaning + (" — complete" if rating.complete else ""))
         row += 1
     print_one_page(ws)
     ws.protect("", {"select_locked_cells": True, "select_unlocked_cells": True})
