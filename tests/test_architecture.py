@@ -50,6 +50,7 @@ LAYERS: dict[str, set[str]] = {
     "edge": {
         "workbook",
         "returns",
+        "rowxml",
         "sheets",
         "masterbook",
         "report",

@@ -8,7 +8,8 @@ from .excel import clean_for_cell, display
 from .layout import Column, Layout
 from .plan import COMMITTEE_SHEET, Plan
 from .print_setup import print_plan
-from .sheets import Book, row_height, write_value
+from .rowxml import letters
+from .sheets import Book, row_height
 
 CHANGED_HEADER = "Changed this cycle"
 # Layouts name their columns their own way: the committee's columns are found by these words
@@ -102,20 +103,29 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
     ws.set_row(
         2, row_height([c.header for c, _ in columns], [max(int(n * 0.85), 4) for n in per_line], minimum=30)
     )
+    rows = book.rows_of(ws)
+    body_style, date_style, marked_style = rows.style(body), rows.style(dated), rows.style(marked)
+    rating_styles = {value: rows.style(fmt) for value, fmt in ratings.items()}
+    kinds = [(letters(i), column.field, column.type == "rating") for i, (column, _) in enumerate(columns)]
+    changed_at = letters(len(columns))
     row = 2
     for action in plan.actions:
         row += 1
-        ws.set_row(row, row_height([action.get(c.field) for c, _ in columns], per_line))
-        for index, (column, _) in enumerate(columns):
-            value = action.get(column.field)
-            fmt = ratings.get(display(value), body) if column.type == "rating" else body
-            if isinstance(value, str):
-                ws.write_string(row, index, clean_for_cell(value), fmt)
-            else:
-                write_value(ws, row, index, value, fmt, dated)
+        number = row + 1
+        values = [action.get(field) for _, field, _ in kinds]
+        cells = [
+            rows.value(
+                f"{letter}{number}",
+                rating_styles.get(display(value), body_style) if is_rating else body_style,
+                value,
+                date_style,
+            )
+            for (letter, _, is_rating), value in zip(kinds, values, strict=True)
+        ]
         headers = changed.get(action.id)
         if headers:
-            ws.write_string(row, len(columns), clean_for_cell("changed: " + "; ".join(headers)), marked)
+            cells.append(rows.text(f"{changed_at}{number}", marked_style, "changed: " + "; ".join(headers)))
+        rows.add(row, cells, row_height(values, per_line), len(columns) if headers else len(columns) - 1)
     ws.freeze_panes(3, 1)
     ws.autofilter(2, 0, max(row, 2), len(columns))
     print_plan(ws, widths, (2, 2))

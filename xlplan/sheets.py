@@ -13,6 +13,7 @@ from .excel import DATE_FORMAT, MAX_CELL_CHARS, MAX_NOTE_CHARS, CellValue, clean
 from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
 from .print_setup import print_one_page, print_plan, print_table
+from .rowxml import SheetRows, letters, splicing
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
 # The Key sheet's column of other spellings of each rating; the central team may add to it
@@ -59,6 +60,13 @@ class Book:
         )
         self.workbook.set_properties({"creator": "xlplan", "comments": "Written by xlplan"})
         self._formats: dict[tuple, object] = {}
+        self._fast: list[SheetRows] = []
+
+    def rows_of(self, ws) -> SheetRows:
+        """Where the data rows of `ws` go when they are written as XML (rowxml)."""
+        sheet = SheetRows(ws)
+        self._fast.append(sheet)
+        return sheet
 
     def fmt(self, **props: object):
         key = tuple(sorted(props.items()))
@@ -68,7 +76,14 @@ class Book:
         return self._formats[key]
 
     def close(self) -> None:
-        self.workbook.close()
+        if not self._fast:
+            self.workbook.close()
+            return
+        with splicing(self._fast) as spliced:
+            self.workbook.close()
+        missing = [s.part for s in self._fast if s.part not in spliced]
+        if missing:
+            raise RuntimeError(f"XlsxWriter did not zip {', '.join(missing)} as expected: rows not written")
 
 
 def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None:
@@ -531,17 +546,19 @@ def write_table(
     dated = book.fmt(
         text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
     )
-    write_string = ws.write_string
     # Wrapped cells overflow into the next row in LibreOffice unless the row is tall enough.
     per_line = [max(int(w * 1.2) - 1, 4) for w in widths]
+    fast = book.rows_of(ws)
+    body_style, date_style = fast.style(body), fast.style(dated)
     for values in rows:
         row += 1
-        ws.set_row(row, row_height(values, per_line))
-        for col, value in enumerate(values):
-            if type(value) is str:
-                write_string(row, col, clean_for_cell(value), body)
-            elif value is not None:
-                write_value(ws, row, col, value, body, dated)
+        number = row + 1
+        cells = [
+            fast.value(f"{letters(col)}{number}", body_style, value, date_style)
+            for col, value in enumerate(values)
+            if value is not None
+        ]
+        fast.add(row, cells, row_height(values, per_line), len(values) - 1)
     if headers:
         ws.autofilter(header_row, 0, max(row, header_row), len(headers) - 1)
         ws.freeze_panes(header_row + 1, 0)
