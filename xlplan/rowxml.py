@@ -53,6 +53,11 @@ def escape_text(text: str) -> str:
     return text
 
 
+def _escape_markup(text: str) -> str:
+    """As XlsxWriter escapes a formula and its result: &, < and > only."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def excel_serial(value: dt.date) -> float:
     """A date or date-time as Excel's 1900 serial number (its leap-year bug included)."""
     moment = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
@@ -115,10 +120,30 @@ class SheetRows:
                 kind = ' t="e"'
             elif shown:
                 kind = ' t="str"'
-            shown = escape_text(shown)
-        elif isinstance(shown, float | int):
-            shown = f"{shown:.16G}"
-        return f'<c r="{ref}"{style}{kind}><f>{escape_text(text)}</f><v>{shown}</v></c>'
+            shown = _escape_markup(shown)
+        elif shown is None:
+            shown = ""
+        return f'<c r="{ref}"{style}{kind}><f>{_escape_markup(text)}</f><v>{shown}</v></c>'
+
+    def carried(self, ref: str, style: str, value: object, date_style: str) -> str:
+        """A cell of the central team's own as `sheets.write_carried` keeps it: a formula
+        stays a formula (with its last result), a number a number, a date a date."""
+        from .carry import Formula
+
+        if isinstance(value, Formula):
+            shown = value.value
+            dated = isinstance(shown, dt.date)
+            # XlsxWriter's own preparation of a formula: the "=" dropped, newer functions
+            # given their _xlfn. prefix.
+            text = self.ws._prepare_formula(value.text)
+            return self.formula(
+                ref, date_style if dated else style, text, excel_serial(shown) if dated else shown
+            )
+        if isinstance(value, bool):
+            return self.boolean(ref, style, value)
+        if isinstance(value, int | float):
+            return self.number(ref, style, value)
+        return self.value(ref, style, value, date_style)
 
     def value(self, ref: str, style: str, value: CellValue, date_style: str) -> str:
         """A plan value as `sheets.write_value` writes it: text, a date, or a blank (styled)."""

@@ -276,57 +276,96 @@ def write_plan_sheet(
     status_changed_fmt = book.fmt(
         border=1, border_color=style.BORDER_COLOUR, text_wrap=True, bg_color=style.CHANGED_FILL
     )
-    write_string, write_blank, write_comment = ws.write_string, ws.write_blank, ws.write_comment
+    fast = book.rows_of(ws)
+    plain_styles = [fast.style(f) for f in plain]
+    id_style, status_style = fast.style(id_fmt), fast.style(status_fmt)
+    status_changed_style = fast.style(status_changed_fmt)
+    extra_styles = [fast.style(f) for f in extra_fmts]
+    extra_date_style = fast.style(extra_date_fmt)
+    column_letters = [letters(i) for i in range(len(columns))]
+    status_letter = letters(status_col) if status_col is not None else ""
+    id_letter = letters(id_col)
+    extra_letters = [letters(id_col + 1 + k) for k in range(len(extra_columns))]
+    last_col = id_col + len(extra_columns)
+    text, value_cell, blank = fast.text, fast.value, fast.blank
     row_index = HEADER_ROW
     for sheet_row in rows:
         row_index += 1
+        number = row_index + 1
         values = [sheet_row.values.get(f) for f in fields]
-        ws.set_row(row_index, row_height(values, per_line))
         marks, row_fill, formulas = sheet_row.marks, sheet_row.fill, sheet_row.formulas
+        cells = []
         for index, value in enumerate(values):
+            ref = f"{column_letters[index]}{number}"
             mark = marks.get(fields[index]) if marks else None
             if formulas and fields[index] in formulas and mark is None:
-                write_carried(ws, row_index, index, formulas[fields[index]], plain[index], plain[index])
+                cells.append(
+                    fast.carried(ref, plain_styles[index], formulas[fields[index]], plain_styles[index])
+                )
                 continue
             if mark is not None or row_fill:
                 column = columns[index]
-                fmt = cell_format(
-                    column, lock is not None and column.owner != "service", mark.fill if mark else row_fill
+                cell_style = fast.style(
+                    cell_format(
+                        column,
+                        lock is not None and column.owner != "service",
+                        mark.fill if mark else row_fill,
+                    )
                 )
             else:
-                fmt = plain[index]
+                cell_style = plain_styles[index]
             if type(value) is str:
-                write_string(row_index, index, clean_for_cell(value), fmt)
+                cells.append(text(ref, cell_style, value))
             elif value is None:
-                if write_blanks or fmt is not plain[index]:
-                    write_blank(row_index, index, None, fmt)
+                if write_blanks or cell_style is not plain_styles[index]:
+                    cells.append(blank(ref, cell_style))
             else:
-                write_value(ws, row_index, index, value, fmt, fmt)
+                cells.append(value_cell(ref, cell_style, value, cell_style))
             if mark is not None:
-                write_comment(
+                ws.write_comment(
                     row_index,
                     index,
                     clean_for_cell(mark.note)[:MAX_NOTE_CHARS],
                     {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6},
                 )
         if status_col is not None:
-            write_string(
-                row_index,
-                status_col,
-                sheet_row.status,
-                status_changed_fmt if sheet_row.status else status_fmt,
+            cells.append(
+                text(
+                    f"{status_letter}{number}",
+                    status_changed_style if sheet_row.status else status_style,
+                    sheet_row.status,
+                )
             )
-        write_string(row_index, id_col, sheet_row.action_id, id_fmt)
+        cells.append(text(f"{id_letter}{number}", id_style, sheet_row.action_id))
         for offset, value in enumerate(sheet_row.extra):
             if value is not None:
-                write_carried(ws, row_index, id_col + 1 + offset, value, extra_fmts[offset], extra_date_fmt)
+                cells.append(
+                    fast.carried(
+                        f"{extra_letters[offset]}{number}", extra_styles[offset], value, extra_date_style
+                    )
+                )
+        fast.add(row_index, cells, row_height(values, per_line), last_col if sheet_row.extra else id_col)
     if lock:
         from .metadata import SPARE_PREFIX
 
+        spare_styles = [
+            fast.style(
+                book.fmt(
+                    text_wrap=True,
+                    border=1,
+                    border_color=style.BORDER_COLOUR,
+                    locked=False,
+                    bg_color=style.PROPOSED_FILL,
+                    **({"num_format": DATE_FORMAT} if column.type == "date" else {}),
+                )
+            )
+            for column in columns
+        ]
+        spare_id_style = fast.style(book.fmt(locked=True))
         for spare in range(1, lock.spare_rows + 1):
             row_index += 1
+            number = row_index + 1
             if spare == 1:
-                # constant_memory: a note must be written while its row is the current one.
                 ws.write_comment(
                     row_index,
                     0,
@@ -334,21 +373,9 @@ def write_plan_sheet(
                     "the requirement and your action; the central team will review it.",
                     {"author": "xlplan", "x_scale": 2},
                 )
-            for index, column in enumerate(columns):
-                ws.write_blank(
-                    row_index,
-                    index,
-                    None,
-                    book.fmt(
-                        text_wrap=True,
-                        border=1,
-                        border_color=style.BORDER_COLOUR,
-                        locked=False,
-                        bg_color=style.PROPOSED_FILL,
-                        **({"num_format": DATE_FORMAT} if column.type == "date" else {}),
-                    ),
-                )
-            ws.write_string(row_index, id_col, f"{SPARE_PREFIX}{spare}", book.fmt(locked=True))
+            cells = [blank(f"{column_letters[i]}{number}", spare_styles[i]) for i in range(len(columns))]
+            cells.append(text(f"{id_letter}{number}", spare_id_style, f"{SPARE_PREFIX}{spare}"))
+            fast.add(row_index, cells, None, id_col)
 
     first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
     _add_column_rules(book, ws, layout, first, last)
