@@ -43,6 +43,11 @@ if TYPE_CHECKING:
 
 LOCK_STALE_SECONDS = 15 * 60
 LOG_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
+# Deflate's fastest level: a master is rewritten at every merge and template, and at level 6
+# (zlib's default) compressing its XML is a fifth of a merge at 100,000 actions; level 1 does
+# it 3.5 times faster for a file about a third larger (45 MB -> 60 MB at 100,000 actions,
+# 60 KB -> 80 KB for a real plan of 150). Templates, which are emailed, keep the default.
+MASTER_COMPRESS_LEVEL = 1
 
 
 def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> None:
@@ -56,7 +61,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
     def build(target: Path) -> None:
         from .report import plan_rows, write_cycle_sheets, write_merge_sheets
 
-        book = Book(target)
+        book = Book(target, compress_level=MASTER_COMPRESS_LEVEL)
         rows = plan_rows(plan, merge)
         layout = plan.layout
         moves = plan_moves(plan)

@@ -197,6 +197,8 @@ class SheetRows:
             head = _DIMENSION.sub(f'<dimension ref="{extent}"/>'.encode(), head, count=1)
         info = zipfile.ZipInfo(self.part, _PART_TIME)
         info.compress_type = archive.compression
+        # The archive's level (ZipInfo._compresslevel: Python 3.13 keeps the name as an alias).
+        info._compresslevel = archive.compresslevel
         info.external_attr = 0o600 << 16
         raw = self._file.buffer
         raw.seek(0)
@@ -211,7 +213,7 @@ class SheetRows:
 
 
 @contextmanager
-def splicing(sheets: list[SheetRows]) -> Iterator[set[str]]:
+def splicing(sheets: list[SheetRows], compress_level: int | None = None) -> Iterator[set[str]]:
     """While XlsxWriter closes a workbook: each of `sheets` goes into the zip with its rows.
 
     XlsxWriter zips every part it wrote with `ZipFile.write(temp_file, part_name)` (its
@@ -226,6 +228,11 @@ def splicing(sheets: list[SheetRows]) -> Iterator[set[str]]:
     original = xlsx_workbook.ZipFile
 
     class _SplicingZipFile(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            if compress_level is not None:
+                self.compresslevel = compress_level
+
         def write(self, filename, arcname=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
             sheet = wanted.get(arcname)
             if sheet is None or arcname in done:

@@ -35,7 +35,14 @@ def _legacy_hash(password: str) -> str:
 class Book:
     """An XlsxWriter workbook with cached formats and optional workbook-structure protection."""
 
-    def __init__(self, path: Path, *, lock_structure: bool = False, password: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_structure: bool = False,
+        password: str = "",
+        compress_level: int | None = None,
+    ) -> None:
         import xlsxwriter
 
         class _Workbook(xlsxwriter.Workbook):
@@ -61,6 +68,7 @@ class Book:
         self.workbook.set_properties({"creator": "xlplan", "comments": "Written by xlplan"})
         self._formats: dict[tuple, object] = {}
         self._fast: list[SheetRows] = []
+        self._compress_level = compress_level
 
     def rows_of(self, ws) -> SheetRows:
         """Where the data rows of `ws` go when they are written as XML (rowxml)."""
@@ -76,10 +84,7 @@ class Book:
         return self._formats[key]
 
     def close(self) -> None:
-        if not self._fast:
-            self.workbook.close()
-            return
-        with splicing(self._fast) as spliced:
+        with splicing(self._fast, self._compress_level) as spliced:
             self.workbook.close()
         missing = [s.part for s in self._fast if s.part not in spliced]
         if missing:
