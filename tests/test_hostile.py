@@ -605,6 +605,35 @@ def test_a_reader_out_of_memory_is_that_files_problem(
     merge_beside(lpt, good, big, tmp_path)
 
 
+def test_children_started_afresh_every_few_returns_answer_every_file_in_order(
+    lpt: Cycle, good: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Returns are read by children started again every FILES_PER_CHILD returns (so none
+    holds a copy of much of the plan): over many batches, with a file that kills its reader
+    among them, every file is answered, in the order given, and the others merged."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the children's memory cap is set on Linux")
+    import xlplan.validate
+
+    monkeypatch.setattr(xlplan.validate, "FILES_PER_CHILD", 1)
+    monkeypatch.setattr(xlplan.validate, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(xlplan.validate, "READER_MEMORY_BYTES", 60 * 2**20)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for template in sorted(lpt.outbox.glob("*.xlsx")):
+        if template.name not in (good.name, lpt.chs.name):
+            shutil.copy(template, inbox / template.name)
+    shutil.copy(good, inbox / good.name)
+    rewrite_zip(lpt.chs, inbox / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(far_cell("S200000"))})
+    code, data = validate(inbox, "--plan", lpt.plan, *EARLY)
+    assert code == 2
+    names = sorted(p.name for p in inbox.iterdir())
+    assert [Path(f["path"]).name for f in data["files"]] == names
+    statuses = {Path(f["path"]).name: f["status"] for f in data["files"]}
+    assert statuses.pop("CHS.xlsx") == "unreadable"
+    assert len(statuses) >= 4 and set(statuses.values()) == {"ok"}, statuses
+
+
 # --------------------------------------------------------------------------- 4. the lock
 
 

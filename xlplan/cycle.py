@@ -135,8 +135,14 @@ def central_edits(
         if kept is None:
             continue
         for name in fields:
-            if name in kept and not same_as_snapshot(values.get(name), kept[name]):
-                edits.append(CentralEdit(action_id, name, shown_snapshot(kept[name]), values.get(name)))
+            if name not in kept:
+                continue
+            current, old = values.get(name), kept[name]
+            # Most cells are as xlplan wrote them: equal to what it kept, no normalising needed.
+            if current == old and type(current) is type(old):
+                continue
+            if not same_as_snapshot(current, old):
+                edits.append(CentralEdit(action_id, name, shown_snapshot(old), current))
     return edits
 
 

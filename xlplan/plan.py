@@ -17,7 +17,15 @@ from .packed import unpack_rows
 from .problems import Problem
 from .record import RECORD_SHEET, IssueRecord, parse_record
 from .sheets import KEY_ALIASES_HEADER, own_fills
-from .workbook import MASTER_LIMITS, SheetLayer, UnreadableWorkbook, Workbook, open_workbook, sheet_layers
+from .workbook import (
+    MASTER_LIMITS,
+    SheetLayer,
+    UnreadableWorkbook,
+    Workbook,
+    open_workbook,
+    release_freed_memory,
+    sheet_layers,
+)
 
 UNASSIGNED = "Unassigned"
 # Sheets xlplan rebuilds on every write; any other sheet is the central team's and is carried.
@@ -410,9 +418,12 @@ def read_plan(path: Path) -> Plan:
     path = require_plan(path)
     try:
         book = open_workbook(path, MASTER_LIMITS)
-        return _read_plan(path, book)
+        plan = _read_plan(path, book)
     except UnreadableWorkbook as exc:
         raise XlplanError(f"Plan {path}: {exc.problem.message}") from exc
+    del book
+    release_freed_memory()
+    return plan
 
 
 def _read_plan(path: Path, book: Workbook) -> Plan:

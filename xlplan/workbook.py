@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -414,6 +415,29 @@ def _is_encrypted_xls(path: Path) -> bool:
                 return True
             pos += 4 + length
     return False
+
+
+def release_freed_memory() -> None:
+    """Give the memory a reader freed back to the system (glibc only; elsewhere nothing).
+
+    Reading a large sheet leaves many small blocks freed in the C heap, which the process
+    keeps: about 170 MB after reading a 100,000-action master. Returned, they are neither
+    counted against the process nor shared with the children a merge forks."""
+    global _TRIM
+    if _TRIM is None:
+        _TRIM = False
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                pass
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM = None
 
 
 def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
