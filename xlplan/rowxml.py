@@ -31,6 +31,7 @@ _ERROR_CODES = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE
 # The date XlsxWriter stamps on every part it zips (31/1/1980: see its _store_workbook).
 _PART_TIME = (1980, 1, 31, 0, 0, 0)
 _FLUSH_ROWS = 2000
+_DEFAULT_ROW_PIXELS = 20  # 15 points
 
 
 def letters(col: int) -> str:
@@ -151,8 +152,8 @@ class SheetRows:
             return self.text(ref, style, value)
         if value is None:
             return self.blank(ref, style)
-        if isinstance(value, dt.date):
-            return self.number(ref, date_style, excel_serial(value))
+        if isinstance(value, dt.date):  # a plan's dates are days: a time of day is dropped
+            return self.number(ref, date_style, excel_serial(dt.datetime.combine(value, dt.time())))
         return self.text(ref, style, str(value))
 
     def add(self, row: int, cells: list[str], height: float | None = None, last_col: int = -1) -> None:
@@ -162,7 +163,12 @@ class SheetRows:
         self.last_row = row
         if last_col > self.last_col:
             self.last_col = last_col
-        size = f' ht="{height:.16G}" customHeight="1"' if height is not None else ""
+        size = ""
+        if height is not None:
+            # As XlsxWriter sets a row's height: in whole pixels, none written for the default.
+            pixels = int(height * 4.0 / 3.0 + 0.5)
+            if pixels != _DEFAULT_ROW_PIXELS:
+                size = f' ht="{pixels * 0.75:.16g}" customHeight="1"'
         self._pending.append(f'<row r="{row + 1}"{size}>{"".join(cells)}</row>')
         if len(self._pending) >= _FLUSH_ROWS:
             self._flush()

@@ -349,7 +349,10 @@ def write_plan_sheet(
                         f"{extra_letters[offset]}{number}", extra_styles[offset], value, extra_date_style
                     )
                 )
-        fast.add(row_index, cells, row_height(values, per_line), last_col if sheet_row.extra else id_col)
+        height = row_height(values, per_line)
+        # XlsxWriter places each note's box from the heights of the rows above it.
+        ws.set_row(row_index, height)
+        fast.add(row_index, cells, height, last_col if sheet_row.extra else id_col)
     if lock:
         from .metadata import SPARE_PREFIX
 

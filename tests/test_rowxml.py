@@ -1,0 +1,122 @@
+"""Rows written as XML (xlplan/rowxml.py) are the rows XlsxWriter writes: the same bytes in
+the sheet part for every kind of cell xlplan writes, read back the same, and notes placed as
+before."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import python_calamine
+
+from xlplan.carry import Formula
+from xlplan.rowxml import letters
+from xlplan.sheets import Book, write_carried, write_value
+
+CELLS: list[object] = [
+    "plain",
+    "fish & chips <b> > 3",
+    "  leading and trailing  ",
+    "line one\r\nline two",
+    "a literal _x0041_ escape",
+    "",
+    None,
+    dt.date(2017, 12, 9),
+    dt.datetime(2021, 3, 4, 15, 30),
+    dt.date(1900, 1, 15),
+    42,
+    3.25,
+    True,
+    Formula('=A1&"x"', "plainx"),
+    Formula("=1/0", "#DIV/0!"),
+    Formula("=2*3", 6),
+    Formula("=TODAY()", dt.date(2026, 11, 25)),
+    Formula("=SUM(1)", ""),
+]
+
+
+def write_both(tmp_path: Path) -> tuple[Path, Path]:
+    """The same row through XlsxWriter's cell calls and through rowxml, formats made in the
+    same order (so their style indices agree)."""
+    paths = []
+    for kind in ("xlsxwriter", "rowxml"):
+        path = tmp_path / f"{kind}.xlsx"
+        book = Book(path)
+        ws = book.workbook.add_worksheet("Sheet")
+        body = book.fmt(text_wrap=True, border=1)
+        dated = book.fmt(num_format="dd/mm/yyyy")
+        bold = book.fmt(bold=True)
+        for fmt in (bold, body, dated):  # style indices in one order for both writers
+            fmt._get_xf_index()
+        ws.write_string(0, 0, "header", bold)
+        if kind == "xlsxwriter":
+            ws.set_row(1, 30.6)
+            for col, value in enumerate(CELLS):
+                if isinstance(value, Formula | bool | int | float):
+                    write_carried(ws, 1, col, value, body, dated)
+                else:
+                    write_value(ws, 1, col, value, body, dated)
+        else:
+            rows = book.rows_of(ws)
+            style, date_style = rows.style(body), rows.style(dated)
+            cells = [rows.carried(f"{letters(c)}2", style, v, date_style) for c, v in enumerate(CELLS)]
+            rows.add(1, cells, 30.6, len(CELLS) - 1)
+        book.close()
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def sheet_xml(path: Path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("xl/worksheets/sheet1.xml").decode()
+
+
+def test_every_kind_of_cell_is_written_byte_for_byte_as_xlsxwriter_writes_it(tmp_path: Path) -> None:
+    old, new = write_both(tmp_path)
+    assert sheet_xml(new) == sheet_xml(old)
+    read_old, read_new = openpyxl.load_workbook(old)["Sheet"], openpyxl.load_workbook(new)["Sheet"]
+    assert [c.value for c in read_new[2]] == [c.value for c in read_old[2]]
+    assert read_new["B2"].value == "fish & chips <b> > 3"
+    calamine = python_calamine.CalamineWorkbook.from_path(str(new)).get_sheet_by_name("Sheet").to_python()
+    assert calamine[1][3:5] == ["line one\r\nline two", "a literal _x0041_ escape"]
+    assert read_new["H2"].value == dt.datetime(2017, 12, 9)
+    assert read_new["N2"].value == '=A1&"x"'
+    assert read_new.row_dimensions[2].height == 30.75  # whole pixels, as XlsxWriter sets it
+
+
+def test_rows_must_ascend(tmp_path: Path) -> None:
+    book = Book(tmp_path / "x.xlsx")
+    rows = book.rows_of(book.workbook.add_worksheet("Sheet"))
+    rows.add(3, [])
+    with pytest.raises(ValueError):
+        rows.add(3, [])
+    book.close()
+
+
+def test_a_note_on_a_tall_row_far_down_is_anchored_at_its_cell(tmp_path: Path) -> None:
+    """XlsxWriter places a note's box from the heights of the rows above it: the plan sheet
+    tells it the heights of the rows it writes as XML, or a note 100 tall rows down would
+    open many rows away from its cell."""
+    from xlplan.layout import load_layout
+    from xlplan.sheets import CellMark, SheetRow, write_plan_sheet
+
+    layout, _ = load_layout("cqc")
+    long_text = "word " * 200
+    rows = [SheetRow(f"A{n:04d}", {c.field: long_text for c in layout.columns[:3]}) for n in range(1, 101)]
+    field = layout.columns[0].field
+    rows[-1].marks[field] = CellMark("#FFEB9C", "was: something else")
+    path = tmp_path / "plan.xlsx"
+    book = Book(path)
+    write_plan_sheet(
+        book, layout, rows, title="t", subtitle="s", status_column=True, lock=None, row_count=len(rows)
+    )
+    book.close()
+    with zipfile.ZipFile(path) as archive:
+        vml = next(archive.read(n).decode() for n in archive.namelist() if n.endswith(".vml"))
+    first_row, last_row = (int(n) for n in re.search(r"<x:Anchor>([^<]*)", vml)[1].split(",")[2::4])
+    note_row = 2 + len(rows)  # 0-based: title, subtitle, header, then the actions
+    assert note_row - 1 <= first_row <= note_row and last_row <= note_row + 2
