@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 
 MONTHS = {
@@ -46,6 +47,13 @@ def parse_uk_date(value: object) -> dt.date | None:
         return value
     if not isinstance(value, str):
         return None
+    return _parse_text(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_text(value: str) -> dt.date | None:
+    # Cached: a plan of 100,000 actions has a few hundred different due dates, read at
+    # every check of a return and every overdue count.
     text = re.sub(r"\s+", " ", value.strip().lower()).rstrip(".")
     if not text:
         return None

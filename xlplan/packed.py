@@ -16,6 +16,7 @@ from .excel import MAX_CELL_CHARS, CellValue
 
 PIECE = MAX_CELL_CHARS - 767
 _DATE = "\x00D"
+_JSON_DATE = b"\\u0000D"  # the tag as json.dumps writes it
 
 
 def _encode(value: CellValue) -> object:
@@ -35,7 +36,9 @@ def _decode(value: object) -> CellValue:
 
 def pack_rows(rows: list[list[CellValue]]) -> list[str]:
     data = json.dumps(
-        [[_encode(v) for v in row] for row in rows], ensure_ascii=False, separators=(",", ":")
+        [[v if type(v) is str or v is None else _encode(v) for v in row] for row in rows],
+        ensure_ascii=False,
+        separators=(",", ":"),
     ).encode("utf-8")
     text = base64.b64encode(zlib.compress(data, 1)).decode("ascii")
     return [text[i : i + PIECE] for i in range(0, len(text), PIECE)] or [""]
@@ -57,4 +60,10 @@ def unpack_rows(pieces: list[object], limit: int = 1 << 30) -> list[list[CellVal
         return []
     if not isinstance(rows, list):
         return []
+    if _JSON_DATE not in data:  # no date in the table: only a stray number needs turning to text
+        return [
+            [v if type(v) is str or v is None else str(v) for v in row]
+            for row in rows
+            if isinstance(row, list)
+        ]
     return [[_decode(v) for v in row] for row in rows if isinstance(row, list)]
