@@ -416,11 +416,12 @@ def tiny_workbook(path: Path, sheet_data: bytes) -> Path:
     return path
 
 
-def test_a_far_value_in_a_cell_with_a_namespace_prefix(lpt: Cycle, tmp_path: Path) -> None:
+@pytest.mark.parametrize("prefix", ["x", "my-ns.v2", "é" * 40])
+def test_a_far_value_in_a_cell_with_a_namespace_prefix(prefix: str, lpt: Cycle, tmp_path: Path) -> None:
     prefixed = (
-        b'<row r="1048576"><x:c xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/'
-        b'2006/main" r="XFD1048576"><x:v>1</x:v></x:c></row>'
-    )
+        f'<row r="1048576"><{prefix}:c xmlns:{prefix}="http://schemas.openxmlformats.org/spreadsheetml/'
+        f'2006/main" r="XFD1048576"><{prefix}:v>1</{prefix}:v></{prefix}:c></row>'
+    ).encode()
     hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {sheet_part(lpt.chs): before_sheet_end(prefixed)})
     code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
     assert (code, codes(single(data))) == (2, ["too-large"])

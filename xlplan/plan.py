@@ -200,9 +200,12 @@ class Plan:
         routes: dict[str, list[str]] = {}
         problems: list[Problem] = []
         route_header = layout.column(layout.route).header
+        split: dict[str, list[str]] = {}  # a plan names its few hundred services again and again
         for action in self.actions:
             own = display(action.get(layout.route))
-            services = layout.split_route(own) if own else []
+            if own not in split:
+                split[own] = layout.split_route(own) if own else []
+            services = list(split[own])
             if not services:
                 ref = normal_ref(display(action.get(layout.reference)))
                 for parent_key in parent_refs(ref):
