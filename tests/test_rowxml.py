@@ -120,3 +120,32 @@ def test_a_note_on_a_tall_row_far_down_is_anchored_at_its_cell(tmp_path: Path) -
     first_row, last_row = (int(n) for n in re.search(r"<x:Anchor>([^<]*)", vml)[1].split(",")[2::4])
     note_row = 2 + len(rows)  # 0-based: title, subtitle, header, then the actions
     assert note_row - 1 <= first_row <= note_row and last_row <= note_row + 2
+
+
+def test_notes_are_written_byte_for_byte_as_xlsxwriter_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xlplan writes the notes part and its drawing itself (one string a note): the same
+    bytes as XlsxWriter's own writers, for notes with text that needs escaping."""
+    from xlsxwriter.comments import Comments
+    from xlsxwriter.vml import Vml
+
+    import xlplan.rowxml
+
+    notes = ["was: fish & chips <b>", "  spaces kept  ", "line\nbreak", "_x0041_ and \x01"]
+
+    def write(path: Path) -> dict[str, bytes]:
+        book = Book(path)
+        ws = book.workbook.add_worksheet("Sheet")
+        for row, note in enumerate(notes * 3):
+            ws.set_row(row, 15 + 10 * row)
+            ws.write_string(row, row % 4, "cell")
+            ws.write_comment(row, row % 4, note, {"author": "xlplan", "x_scale": 2.2, "y_scale": 1.6})
+        book.close()
+        with zipfile.ZipFile(path) as archive:
+            return {n: archive.read(n) for n in archive.namelist() if "comments" in n or n.endswith(".vml")}
+
+    fast = write(tmp_path / "fast.xlsx")
+    monkeypatch.setattr(xlplan.rowxml, "_fast_note_writers", lambda: (Vml, Comments))
+    assert write(tmp_path / "xlsxwriter.xlsx") == fast
+    assert len(fast) == 2

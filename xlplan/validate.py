@@ -17,7 +17,6 @@ from .plan import Plan, read_plan
 from .problem_json import NESTED_IN_FILE, ProblemOut
 from .problems import Problem
 from .returns import ServiceReturn, list_inbox, read_return
-from .workbook import release_freed_memory
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
 
@@ -177,7 +176,6 @@ def _check_forked(number: int, path: Path) -> CheckedReturn:
     _STATE[number] = 1
     checked = _JOB(path)
     _STATE[number] = 2
-    release_freed_memory()  # what reading this return took, before the next one
     return checked
 
 
