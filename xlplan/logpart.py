@@ -208,10 +208,11 @@ class _PartWriter:
                         f"{kept.path} changed while xlplan was writing the new master; nothing was "
                         "written. Run the command again."
                     )
-            entry.begin()
-            for chunk in read_span(source, cut, tail_at - cut):
-                entry.write(chunk)
-            segments.append(entry.end())
+            if tail_at > cut or kept is None:  # the rows added (all of them on the slow path)
+                entry.begin()
+                for chunk in read_span(source, cut, tail_at - cut):
+                    entry.write(chunk)
+                segments.append(entry.end())
             entry.tap = None
             entry.begin()
             with source.open("rb") as handle:
