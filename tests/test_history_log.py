@@ -114,6 +114,8 @@ def run_cycles(folder: Path, *, slow: bool) -> SimpleNamespace:
         for number, (name, edits) in enumerate(RETURNS[cycle]):
             fill_in(outbox / name, inbox / name, edits)
             step(f"merge {cycle} {number + 1}", "merge", plan, inbox, "--as-of", "2025-03-01")
+    # The same inbox again: nothing new, not a row added to the log, which is copied whole.
+    step("merge again", "merge", plan, inbox, "--as-of", "2025-03-01")
     return SimpleNamespace(plan=plan, steps=steps, parsed=parsed, edited=edited)
 
 
@@ -170,7 +172,7 @@ def test_each_step_copied_the_rows_xlplan_had_written(fast, slow) -> None:
         old = rows_bytes(before)
         assert rows_bytes(after, len(old)) == old, f"{name} rewrote the rows instead of copying them"
         copied += 1
-    assert copied == 3  # issue Q2 and Q3, the second merge of Q2
+    assert copied == 4  # issue Q2 and Q3, the second merge of Q2, the repeated merge
     # Without the comment every step with a log parses it.
     assert {name for name, path in slow.steps[2:]} <= set(slow.parsed)
 
@@ -195,7 +197,7 @@ def test_dimension_and_autofilter_reach_the_last_row(fast) -> None:
 
 def test_an_edit_made_in_the_log_by_hand_is_kept(fast, tmp_path) -> None:
     plan = tmp_path / "plan.xlsx"
-    shutil.copy(fast.steps[-2][1], plan)  # before cycle 3's merge
+    shutil.copy(fast.steps[-3][1], plan)  # before cycle 3's merge
     book = openpyxl.load_workbook(plan)
     sheet = book[LOG]
     sheet.cell(5, 7).value = "corrected by the central team"
@@ -210,14 +212,14 @@ def test_an_edit_made_in_the_log_by_hand_is_kept(fast, tmp_path) -> None:
         rows = log_rows(plan)
         assert rows[0][6] == "corrected by the central team"
         assert rows[0][7] in (dt.date(2025, 2, 3), dt.datetime(2025, 2, 3))
-        assert len(rows) == len(log_rows(fast.steps[-2][1]))
+        assert len(rows) == len(log_rows(fast.steps[-3][1]))
 
 
 def test_a_log_part_changed_behind_the_comment_is_parsed_not_copied(fast, tmp_path) -> None:
     """A tool that rewrote the part but left the zip comment: the digest tells, the slow path
     keeps what it holds."""
     plan = tmp_path / "plan.xlsx"
-    source = fast.steps[-3][1]
+    source = fast.steps[-4][1]
     part = comment(source)["part"]
     with zipfile.ZipFile(source) as archive:
         parts = [(info, archive.read(info.filename)) for info in archive.infolist()]
@@ -240,7 +242,7 @@ def test_other_style_numbers_take_the_slow_path(fast, tmp_path, monkeypatch) -> 
     """The copied rows' cells name styles by number: if the new master would number them
     otherwise, every row is written again (and reads the same)."""
     plan = tmp_path / "plan.xlsx"
-    source = fast.steps[-3][1]
+    source = fast.steps[-4][1]
     shutil.copy(source, plan)
     record = comment(plan)
     record["styles"] = {"body": 40, "dated": 41}
