@@ -301,3 +301,49 @@ def test_crc32_combine_matches_zlib() -> None:
         b = hashlib.sha256(b"b").digest() * (size_b // 32 + 1)
         a, b = a[:size_a], b[:size_b]
         assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_the_log_rows_xlplan_writes_are_the_cells_xlsxwriter_would_write(tmp_path) -> None:
+    """rows_xml writes the Change log's rows itself (cell by cell through XlsxWriter is most of
+    what writing a long log costs): the same bytes XlsxWriter writes for the same values."""
+    from xlplan.changelog import LogEntry
+    from xlplan.logpart import prime_log_formats, rows_xml
+    from xlplan.masterbook import LOG_WIDTHS
+    from xlplan.plan import LOG_HEADERS
+    from xlplan.sheets import write_table
+
+    awkward = [
+        "Tom & Jerry <b>bold</b> > less",
+        "  leading and trailing  ",
+        "line one\nline two\r\nline three\ttab",
+        "_x0041_ stays text",
+        "",
+        "=SUM(A1:A9)",
+        "😀 emoji " * 3,
+        "é ü ß 中文",
+        "x" * 5000,
+        "\"quoted\" 'single'",
+        "ctrl\x01char\x1f",
+        "😀" * 20000,  # past Excel's 32,767 UTF-16 units
+    ]
+    entries = [
+        LogEntry("2025-Q1", "2025-01-01 09:00", "CHS", "CHS.xlsx", "2.1", "Due", old, new, "change", "A0001")
+        for old, new in [
+            *((text, None) for text in awkward),
+            (dt.date(2017, 4, 30), dt.date(1900, 2, 28)),
+            (dt.datetime(2025, 3, 1, 14, 30), 42),
+            (3.5, True),
+            (None, dt.date(1900, 3, 1)),
+        ]
+    ]
+    book = Book(tmp_path / "xlsxwriter.xlsx")
+    styles = prime_log_formats(book)
+    write_table(
+        book, "Change log", LOG_HEADERS, [e.row() for e in entries], LOG_WIDTHS, title="T", notes=["n"]
+    )
+    book.close()
+    with zipfile.ZipFile(tmp_path / "xlsxwriter.xlsx") as archive:
+        sheet = archive.read("xl/worksheets/sheet1.xml")
+    theirs = sheet[sheet.index(b'<row r="5"') : sheet.rindex(b"</sheetData>")]
+    ours = b"".join(rows_xml(entries, 5, styles, LOG_WIDTHS))
+    assert ours == theirs
