@@ -20,8 +20,14 @@ from types import SimpleNamespace
 
 import openpyxl
 import pytest
+import python_calamine
 from conftest import LPT_SOURCE, all_sheet_values, invoke, sheet_values
 from test_cycle import H, edit_master
+
+try:  # tests/ as a package or as a rootdir-inserted folder
+    from .libreoffice import libreoffice_fixture  # noqa: F401  (the `libreoffice` fixture)
+except ImportError:
+    from libreoffice import libreoffice_fixture  # noqa: F401
 
 from xlplan.logpart import COMMENT_TAG
 from xlplan.sheets import Book
@@ -347,3 +353,18 @@ def test_the_log_rows_xlplan_writes_are_the_cells_xlsxwriter_would_write(tmp_pat
     theirs = sheet[sheet.index(b'<row r="5"') : sheet.rindex(b"</sheetData>")]
     ours = b"".join(rows_xml(entries, 5, styles, LOG_WIDTHS))
     assert ours == theirs
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_opens_a_master_whose_log_rows_were_copied(fast, libreoffice) -> None:
+    """The last master (its log copied whole by a repeated merge) opens without repair, and
+    LibreOffice sees the same rows and the filter over all of them."""
+    rows = log_rows(fast.plan)
+    last = 4 + len(rows)
+    with libreoffice.open(fast.plan) as doc:
+        expected = python_calamine.CalamineWorkbook.from_path(str(fast.plan)).sheet_names
+        assert doc.problems(expect_sheets=expected) == []
+        assert doc.used_range(LOG)["rows"] == last
+        seen = doc.range_strings(LOG, f"A5:J{last}")
+    assert [r[0] for r in seen] == [r[0] for r in rows]
+    assert [r[9] for r in seen] == [r[9] for r in rows]
