@@ -9,10 +9,11 @@ The next merge (`read_kept_part`) finds the comment and the part's bytes unchang
 opened and saved the master in Excel or LibreOffice (they rewrite every part, with shared
 strings and their own styles, and drop the comment) and no tool changed the part. Then the
 old rows are not parsed; the new master's part is XlsxWriter's head and tail for the whole
-table, the old rows' compressed bytes, and the rows added since, which XlsxWriter wrote
-below them (`write_change_log`). Anything else (no comment, a different part, another
-header row or other cell styles) takes the slow path: the rows are parsed and written whole,
-as before, and nothing anyone typed in the sheet is lost.
+table, the old rows' compressed bytes, and the rows added since (`write_change_log`).
+Anything else (no comment, a different part, another header row or other cell styles) takes
+the slow path: the rows are parsed and written whole, and nothing anyone typed in the sheet
+is lost. Either way the rows are written by `rows_xml`, not cell by cell through XlsxWriter
+(which is most of what writing a long log costs), as the bytes XlsxWriter would write.
 
 The rows are self-contained: xlplan writes inline strings (constant_memory mode, no shared
 strings table), and their only reference outside the part is the style index (s="N") of their

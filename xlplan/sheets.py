@@ -75,8 +75,14 @@ class Book:
             return
         from .zipparts import substituted_parts
 
-        with substituted_parts(self.parts):  # type: ignore[arg-type]
-            self.workbook.close()
+        try:
+            with substituted_parts(self.parts):  # type: ignore[arg-type]
+                self.workbook.close()
+        except BaseException:
+            # The file is abandoned (atomic_write removes it): XlsxWriter must not complain
+            # again, on stderr, when the workbook object is collected.
+            self.workbook.fileclosed = True
+            raise
 
     def part_name(self, ws) -> str:
         """The zip part XlsxWriter gives a worksheet: sheet1.xml, sheet2.xml, … in the order
