@@ -299,6 +299,24 @@ def test_a_later_xlsxwriter_packing_otherwise_fails_loudly(tmp_path) -> None:
         book.close()
 
 
+def test_a_part_can_be_written_at_another_compression_level(tmp_path) -> None:
+    from xlplan.zipparts import deflated_at
+
+    sizes = {}
+    for level in (1, 9):
+        book = Book(tmp_path / f"level{level}.xlsx")
+        sheet = book.workbook.add_worksheet("Sheet")
+        for row in range(2000):
+            sheet.write_string(row, 0, f"row {row} " + "words of a progress note " * (row % 7))
+        book.parts["xl/worksheets/sheet1.xml"] = deflated_at(level)
+        book.close()
+        with zipfile.ZipFile(tmp_path / f"level{level}.xlsx") as archive:
+            assert archive.testzip() is None
+            sizes[level] = archive.getinfo("xl/worksheets/sheet1.xml").compress_size
+        assert sheet_values(tmp_path / f"level{level}.xlsx", "Sheet")[1999][0].startswith("row 1999 ")
+    assert sizes[1] > sizes[9]
+
+
 def test_crc32_combine_matches_zlib() -> None:
     import zlib
 
