@@ -8,6 +8,9 @@ MERGE_PEAK_TARGET_MIB = {"500x200": 1024}
 LPT_WALL_TARGET = 2.0
 TEMPLATE_XLSXWRITER_TARGET = {"500x200": 2.0}
 HELP_TARGET = 0.3
+# A merge at a later cycle (SxN@C: C-1 earlier cycles in the Change log) against the same plan
+# at cycle 1: history must not make merges slower by more than 20 % (#15), CPU and wall.
+HISTORY_TARGET = 1.2
 
 
 def fmt_s(seconds: float) -> str:
@@ -143,6 +146,13 @@ def targets(results: list[dict], start: dict | None) -> list[str]:
     for scale, result in by_scale.items():  # the committee pack must not take longer than the merge (#17)
         if scale != "lpt":
             check(f"report {scale} / merge", ratio(result, "xlplan report", "xlplan merge"), 1.0, "x")
+    for scale, result in by_scale.items():
+        base, _, cycle = scale.partition("@")
+        if cycle and base in by_scale and "xlplan merge" in result["tools"]:
+            later, first = result["tools"]["xlplan merge"], by_scale[base]["tools"]["xlplan merge"]
+            for what, key in (("CPU", "cpu"), ("wall", "median")):
+                if first.get(key):
+                    check(f"merge {scale} / {base} ({what})", later[key] / first[key], HISTORY_TARGET, "x")
     for scale, limit in TEMPLATE_XLSXWRITER_TARGET.items():
         if scale in by_scale:
             check(

@@ -45,6 +45,7 @@ LAYERS: dict[str, set[str]] = {
         "figures",
         "history",
         "issue_counts",
+        "changelog",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
@@ -64,6 +65,8 @@ LAYERS: dict[str, set[str]] = {
         "pack_pdf",
         "print_setup",
         "committee_sheet",
+        "logpart",
+        "zipparts",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},
@@ -78,6 +81,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     "model; split the reader into the edge (#12).",
     ("plan", "sheets"): "read_plan reads the Key sheet's added rating spellings and knows "
     "xlplan's own fills (sheets.py); moves with the master reader (#12).",
+    ("plan", "logpart"): "read_plan checks whether the Change log's rows can be copied into the "
+    "next master unparsed (xlplan.logpart); moves with the master reader (#12).",
     ("checks", "returns"): "ServiceReturn and ReturnRow, the values the checks judge, are "
     "defined beside the return reader; move them to the core (#12).",
 }

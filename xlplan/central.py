@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .cycle import central_edits, is_slippage, parse_snapshot
-from .history import due_moves
+from .history import due_moves, trail_of_due_dates
 from .packed import unpack_rows
 from .plan import LogEntry, Plan
 
@@ -20,7 +20,7 @@ def audit_central_edits(plan: Plan, cycle: str, stamp: str) -> list[LogEntry]:
     if not snapshot:
         return []
     layout = plan.layout
-    moves = Counter(e.action_id for e in due_moves(plan, [*plan.log, *plan.cycle_changes]))
+    moves = Counter(e.action_id for e in due_moves(plan, trail_of_due_dates(plan)))
     by_id = plan.by_id()
     entries = []
     for edit in central_edits(layout, snapshot, ((a.id, a.values) for a in plan.actions)):

@@ -58,7 +58,7 @@ def changed_columns(plan: Plan) -> dict[str, list[str]]:
     """Per action ID, the headers of its cells changed this cycle (by returns or the central team)."""
     changed: dict[str, list[str]] = {}
     cycle = plan.meta.cycle or ""
-    entries = [*plan.cycle_changes, *(e for e in plan.log if cycle and e.cycle == cycle)]
+    entries = [*plan.cycle_changes, *(plan.log.of_cycle(cycle) if cycle else [])]
     for entry in entries:
         headers = changed.setdefault(entry.action_id, [])
         if entry.column not in headers:

@@ -152,10 +152,20 @@ def due_moves(plan: Plan, entries: Iterable[LogEntry]) -> list[LogEntry]:
     return [e for e in entries if e.column == header and is_slippage(e.old, e.new)]
 
 
+def trail_of_due_dates(plan: Plan) -> list[LogEntry]:
+    """The due-date column's rows of the Change log, then of this cycle's Changes (the log
+    answers from its summary, without parsing its rows: xlplan.changelog)."""
+    layout = plan.layout
+    if layout.due_field is None:
+        return []
+    header = layout.column(layout.due_field).header
+    return [*plan.log.in_column(header), *(e for e in plan.cycle_changes if e.column == header)]
+
+
 def slipped_actions(plan: Plan) -> list[SlippedAction]:
     """Actions whose due date has moved later: how often, the first and the current date."""
     moves: dict[str, list[LogEntry]] = {}
-    for entry in due_moves(plan, [*plan.log, *plan.cycle_changes]):
+    for entry in due_moves(plan, trail_of_due_dates(plan)):
         moves.setdefault(entry.action_id, []).append(entry)
     by_id = plan.by_id()
     routes, _ = plan.routes()

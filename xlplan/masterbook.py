@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .carry import Formula, Relocation, relocate
+from .changelog import LOG_SUMMARY_SHEET, summary_rows
 from .committee_sheet import COMMITTEE_SHEET, write_committee_sheet
 from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
+from .logpart import prime_log_formats, write_change_log
 from .packed import pack_rows
 from .plan import HISTORY_SHEET, KEY_SHEET, LOG_HEADERS, LOG_SHEET, PROGRESS_SHEET, Plan
 from .problems import plural
@@ -62,6 +64,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         from .report import plan_rows, write_cycle_sheets, write_merge_sheets
 
         book = Book(target, compress_level=MASTER_COMPRESS_LEVEL)
+        log_styles = prime_log_formats(book)  # first: the Change log's rows can then be copied
         rows = plan_rows(plan, merge)
         layout = plan.layout
         moves = plan_moves(plan)
@@ -88,11 +91,13 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_progress_sheet(book, plan, history)
         write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
         write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
-        write_table(
+        due = layout.column(layout.due_field).header if layout.due_field else ""
+        log_summary = summary_rows(plan.log, plan.meta.cycle or "", due)
+        write_change_log(
             book,
+            plan.log,
             LOG_SHEET,
             LOG_HEADERS,
-            (e.row() for e in plan.log),
             LOG_WIDTHS,
             title="Change log: every change merged in earlier cycles",
             notes=[
@@ -100,12 +105,15 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
                 "the next cycle is issued. Edits made by hand in the master are added "
                 "here when the next merge finds them."
             ],
+            styles=log_styles,
+            token=str(log_summary[0][-1]),
         )
         write_services_sheet(book, plan)
         taken = {
             layout.sheet,
             KEY_SHEET,
             LOG_SHEET,
+            LOG_SUMMARY_SHEET,
             "Summary",
             "Changes",
             "Issues",
@@ -140,6 +148,8 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
         write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
         if plan.history_table:
             write_packed_sheet(book, HISTORY_SHEET, plan.history_table)
+        if len(plan.log):  # (an empty log is read in no time: no summary needed)
+            write_packed_sheet(book, LOG_SUMMARY_SHEET, log_summary)
         book.close()
 
     atomic_write(path, build)

@@ -45,7 +45,7 @@ def merge(
             f"Cannot write {target}: the folder {folder} does not exist. Create it or choose another -o."
         )
     with plan_lock(target) as lock_notice:
-        plan = read_plan(plan_path)
+        plan = read_plan(plan_path, lazy_log=True)
         as_of = as_of or dt.date.today()
         validation = validate(inbox, plan=plan, as_of=as_of, progress=progress, accept_cycle=accept_cycle)
         result = MergeResult(plan=plan, output=target, cycle="", merged_at=now(), as_of=as_of)

@@ -285,7 +285,7 @@ def build_pack(
         )
     )
 
-    entries = [e for e in plan.log if e.cycle == cycle] + list(plan.cycle_changes)
+    entries = plan.log.of_cycle(cycle) + list(plan.cycle_changes)
     entries.sort(key=lambda e: e.merged_at)
     rows, more = _cut(
         [[e.action, e.column, e.old, e.new, e.service, e.merged_at, e.kind] for e in entries], max_rows * 4

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .carry import Carried, ExtraColumn, column_format, extra_cells, with_formulas
+from .changelog import LOG_SUMMARY_SHEET, ChangeLog, LogEntry, StoredRows, parse_summary
 from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, MergedReturn, parse_returns
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display, row_as_seen
@@ -89,38 +90,6 @@ class Action:
 
 
 @dataclass
-class LogEntry:
-    """One changed cell in the audit trail kept across merges."""
-
-    cycle: str
-    merged_at: str
-    service: str
-    file: str
-    action: str
-    column: str
-    old: CellValue
-    new: CellValue
-    kind: str
-    action_id: str
-
-    def row(self) -> list[CellValue]:
-        return [self.cycle, *self.change_row()]
-
-    def change_row(self) -> list[CellValue]:
-        return [
-            self.merged_at,
-            self.service,
-            self.file,
-            self.action,
-            self.column,
-            self.old,
-            self.new,
-            self.kind,
-            self.action_id,
-        ]
-
-
-@dataclass
 class CarriedSheet:
     """A sheet the central team added to the master: its values travel through every merge."""
 
@@ -136,7 +105,8 @@ class Plan:
     meta: Metadata
     layout: Layout
     actions: list[Action]
-    log: list[LogEntry] = field(default_factory=list)
+    # The Change log: every change of earlier cycles, and central edits and decisions of this one.
+    log: ChangeLog = field(default_factory=ChangeLog)
     carried: list[CarriedSheet] = field(default_factory=list)
     # The Services sheet: who receives each service's workbook (xlplan.contacts.Contact).
     contacts: list = field(default_factory=list)
@@ -416,12 +386,16 @@ def require_plan(path: Path) -> Path:
     return path
 
 
-def read_plan(path: Path) -> Plan:
-    """The master as it is now, including what compliance staff edited in Excel."""
+def read_plan(path: Path, *, lazy_log: bool = False) -> Plan:
+    """The master as it is now, including what compliance staff edited in Excel.
+
+    `lazy_log`: for a verb that writes the master again (merge, template). The Change log's
+    rows are not parsed when they can be copied into the new master as they stand
+    (xlplan.logpart); they are parsed the first time something asks for all of them."""
     path = require_plan(path)
     try:
-        book = open_workbook(path, MASTER_LIMITS)
-        plan = _read_plan(path, book)
+        book = open_workbook(path, MASTER_LIMITS, defer=frozenset({LOG_SHEET}) if lazy_log else frozenset())
+        plan = _read_plan(path, book, lazy_log)
     except UnreadableWorkbook as exc:
         raise XlplanError(f"Plan {path}: {exc.problem.message}") from exc
     del book
@@ -429,7 +403,7 @@ def read_plan(path: Path) -> Plan:
     return plan
 
 
-def _read_plan(path: Path, book: Workbook) -> Plan:
+def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
     meta = read_metadata(book)
     if meta is None:
         raise XlplanError(
@@ -475,6 +449,7 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         CHANGES_SHEET,
         ISSUES_SHEET,
         LOG_SHEET,
+        LOG_SUMMARY_SHEET,
         META_SHEET,
         RECORD_SHEET,
         RETURNS_SHEET,
@@ -582,7 +557,11 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
         while action.id in seen_ids:
             action.id = plan.new_id()
     if LOG_SHEET in book.sheets:
-        plan.log.extend(_log_entries(book.rows(LOG_SHEET)))
+        stored = _stored_log(path, book) if lazy_log else None
+        if stored is not None:
+            plan.log = ChangeLog(stored=stored)
+        else:
+            plan.log.extend(_log_entries(book.rows(LOG_SHEET)))
     # Changes and Issues of the cycle still running stay with it; those of an earlier cycle
     # (a master written before the cycle was recorded) go to the Change log.
     current = bool(meta.cycle) and meta.last_cycle == meta.cycle
@@ -614,6 +593,34 @@ def _read_plan(path: Path, book: Workbook) -> Plan:
             )
         )
     return plan
+
+
+def _stored_log(path: Path, book: Workbook) -> StoredRows | None:
+    """The Change log's rows left where they are (see xlplan.changelog), or None: parse them."""
+    from .logpart import read_kept_part
+
+    if LOG_SUMMARY_SHEET not in book.sheets:
+        return None
+    part = book.deferred.get(LOG_SHEET)
+    stored = parse_summary(_packed_table(book, LOG_SUMMARY_SHEET), lambda: _reload_log(path, part, stored))
+    if stored is None:
+        return None
+    stored.part = read_kept_part(path, part, stored.token, stored.count)
+    return stored if stored.part is not None else None
+
+
+def _reload_log(path: Path, part: str | None, stored: StoredRows | None) -> list[LogEntry]:
+    """All the rows of a Change log left unparsed, read now from the master they were in."""
+    from .logpart import read_kept_part
+
+    if stored is None or read_kept_part(path, part, stored.token, stored.count) is None:
+        raise XlplanError(
+            f"Plan {path} changed while xlplan was working on it; nothing was written. Run the command again."
+        )
+    try:
+        return _log_entries(open_workbook(path, MASTER_LIMITS).rows(LOG_SHEET))
+    except UnreadableWorkbook as exc:
+        raise XlplanError(f"Plan {path}: {exc.problem.message}") from exc
 
 
 def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from .excel import CellValue, clean_for_cell, column_letter
+from .excel import MAX_CELL_CHARS, CellValue, clean_for_cell, column_letter
 
 _LETTERS = [column_letter(i) for i in range(702)]  # A … ZZ: wider sheets look theirs up
 _CONTROL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
@@ -67,13 +67,23 @@ def excel_serial(value: dt.date) -> float:
     return serial + 1 if serial > 59 else serial
 
 
+def row_start(number: int, height: float | None) -> str:
+    """A <row> start tag (`number` 1-based), its height as XlsxWriter sets one: in whole
+    pixels, none written for the default."""
+    if height is not None:
+        pixels = int(height * 4.0 / 3.0 + 0.5)
+        if pixels != _DEFAULT_ROW_PIXELS:
+            return f'<row r="{number}" ht="{pixels * 0.75:.16g}" customHeight="1">'
+    return f'<row r="{number}">'
+
+
 class SheetRows:
     """The data rows of one XlsxWriter worksheet, kept in a temporary file until the book
     closes. Rows go in ascending order, below every row XlsxWriter itself writes there."""
 
-    def __init__(self, ws) -> None:
+    def __init__(self, ws, part: str) -> None:
         self.ws = ws
-        self.part = f"xl/worksheets/sheet{ws.index + 1}.xml"
+        self.part = part  # its zip part, as XlsxWriter names it (Book.part_name)
         self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
         self._pending: list[str] = []
         self._styles: dict[int, str] = {}
@@ -94,7 +104,11 @@ class SheetRows:
 
     @staticmethod
     def text(ref: str, style: str, text: str) -> str:
-        text = escape_text(clean_for_cell(text))
+        text = clean_for_cell(text)
+        if len(text) > MAX_CELL_CHARS // 2 and len(text.encode("utf-16-le")) > 2 * MAX_CELL_CHARS:
+            # Excel counts a cell's characters in UTF-16 units (an emoji is two), as XlsxWriter cuts.
+            text = text.encode("utf-16-le")[: 2 * MAX_CELL_CHARS].decode("utf-16-le", "ignore")
+        text = escape_text(text)
         space = ' xml:space="preserve"' if text and (text[0].isspace() or text[-1].isspace()) else ""
         return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
@@ -146,15 +160,16 @@ class SheetRows:
             return self.number(ref, style, value)
         return self.value(ref, style, value, date_style)
 
-    def value(self, ref: str, style: str, value: CellValue, date_style: str) -> str:
+    @staticmethod
+    def value(ref: str, style: str, value: CellValue, date_style: str) -> str:
         """A plan value as `sheets.write_value` writes it: text, a date, or a blank (styled)."""
         if type(value) is str:
-            return self.text(ref, style, value)
+            return SheetRows.text(ref, style, value)
         if value is None:
-            return self.blank(ref, style)
+            return SheetRows.blank(ref, style)
         if isinstance(value, dt.date):  # a plan's dates are days: a time of day is dropped
-            return self.number(ref, date_style, excel_serial(dt.datetime.combine(value, dt.time())))
-        return self.text(ref, style, str(value))
+            return SheetRows.number(ref, date_style, excel_serial(dt.datetime.combine(value, dt.time())))
+        return SheetRows.text(ref, style, str(value))
 
     def add(self, row: int, cells: list[str], height: float | None = None, last_col: int = -1) -> None:
         """Row `row` (0-based) with its cells' XML, `last_col` the rightmost cell written."""
@@ -163,13 +178,7 @@ class SheetRows:
         self.last_row = row
         if last_col > self.last_col:
             self.last_col = last_col
-        size = ""
-        if height is not None:
-            # As XlsxWriter sets a row's height: in whole pixels, none written for the default.
-            pixels = int(height * 4.0 / 3.0 + 0.5)
-            if pixels != _DEFAULT_ROW_PIXELS:
-                size = f' ht="{pixels * 0.75:.16g}" customHeight="1"'
-        self._pending.append(f'<row r="{row + 1}"{size}>{"".join(cells)}</row>')
+        self._pending.append(f"{row_start(row + 1, height)}{''.join(cells)}</row>")
         if len(self._pending) >= _FLUSH_ROWS:
             self._flush()
 

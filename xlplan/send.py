@@ -207,13 +207,13 @@ def update_services(
     from .plan import read_plan
 
     loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
-    update = _services_update(read_plan(plan_path), loaded)
+    update = _services_update(read_plan(plan_path, lazy_log=True), loaded)
     update.problems = check_contacts(update.plan.contacts, plan_path.name)
     if not update.written:
         return update
     try:
         with plan_lock(plan_path):
-            fresh = _services_update(read_plan(plan_path), loaded)
+            fresh = _services_update(read_plan(plan_path, lazy_log=True), loaded)
             fresh.problems = update.problems
             if keep_backup:
                 from .masterbook import keep_backup as backup

@@ -69,10 +69,12 @@ class Book:
         self._formats: dict[tuple, object] = {}
         self._fast: list[SheetRows] = []
         self._compress_level = compress_level
+        # Zip parts xlplan writes itself when the workbook closes (xlplan.zipparts).
+        self.parts: dict[str, object] = {}
 
     def rows_of(self, ws) -> SheetRows:
         """Where the data rows of `ws` go when they are written as XML (rowxml)."""
-        sheet = SheetRows(ws)
+        sheet = SheetRows(ws, self.part_name(ws))
         self._fast.append(sheet)
         return sheet
 
@@ -84,11 +86,29 @@ class Book:
         return self._formats[key]
 
     def close(self) -> None:
-        with splicing(self._fast, self._compress_level) as spliced:
-            self.workbook.close()
+        from .zipparts import substituted_parts
+
+        try:
+            with (
+                substituted_parts(self.parts),  # type: ignore[arg-type]
+                splicing(self._fast, self._compress_level) as spliced,
+            ):
+                self.workbook.close()
+        except BaseException:
+            # The file is abandoned (atomic_write removes it): XlsxWriter must not complain
+            # again, on stderr, when the workbook object is collected.
+            self.workbook.fileclosed = True
+            raise
         missing = [s.part for s in self._fast if s.part not in spliced]
         if missing:
             raise RuntimeError(f"XlsxWriter did not zip {', '.join(missing)} as expected: rows not written")
+
+    def part_name(self, ws) -> str:
+        """The zip part XlsxWriter gives a worksheet: sheet1.xml, sheet2.xml, … in the order
+        the worksheets were added (chartsheets are numbered apart)."""
+        sheets = self.workbook.worksheets()
+        number = 1 + sum(1 for other in sheets[: sheets.index(ws)] if not other.is_chartsheet)
+        return f"xl/worksheets/sheet{number}.xml"
 
 
 def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None:
@@ -545,6 +565,30 @@ def write_key_sheet(book: Book, layout: Layout, *, name: str = "Key", intro: Seq
     return ws
 
 
+def table_formats(book: Book) -> dict[str, object]:
+    """The formats of a table sheet (write_table): title, note, header, body and date cells."""
+    return {
+        "title": book.fmt(bold=True, font_size=style.TITLE_SIZE),
+        "note": book.fmt(italic=True),
+        "head": book.fmt(
+            bold=True,
+            bg_color=style.HEADER_FILL["central"],
+            border=1,
+            text_wrap=True,
+            border_color=style.BORDER_COLOUR,
+        ),
+        "body": book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR),
+        "dated": book.fmt(
+            text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
+        ),
+    }
+
+
+def table_header_row(title: str | None, notes: Sequence[str]) -> int:
+    """The 0-based row of write_table's header: under the title, the notes and a blank row."""
+    return (1 + len(notes) + (1 if notes else 0)) if title else 0
+
+
 def write_table(
     book: Book,
     name: str,
@@ -554,38 +598,37 @@ def write_table(
     *,
     title: str | None = None,
     notes: Sequence[str] = (),
+    skip: int = 0,
 ):
-    """A plain filterable table sheet (Changes, Issues, Change log, carried sheets)."""
+    """A plain filterable table sheet (Changes, Issues, Change log, carried sheets).
+
+    `skip` leaves that many rows under the header for rows the caller puts there itself
+    (the Change log's earlier rows, copied as they stand: xlplan.logpart)."""
     ws = book.workbook.add_worksheet(name)
     for index, width in enumerate(widths):
         ws.set_column(index, index, width)
+    formats = table_formats(book)
     row = 0
     if title:
-        ws.write_string(row, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE))
+        ws.write_string(row, 0, clean_for_cell(title), formats["title"])
         row += 1
         for line in notes:
-            ws.write_string(row, 0, clean_for_cell(line), book.fmt(italic=True))
+            ws.write_string(row, 0, clean_for_cell(line), formats["note"])
             row += 1
         row += 1 if notes else 0
     header_row = row
-    head = book.fmt(
-        bold=True,
-        bg_color=style.HEADER_FILL["central"],
-        border=1,
-        text_wrap=True,
-        border_color=style.BORDER_COLOUR,
-    )
+    head = formats["head"]
     for col, text in enumerate(headers):
         ws.write_string(row, col, text, head)
-    body = book.fmt(text_wrap=True, border=1, border_color=style.BORDER_COLOUR)
-    dated = book.fmt(
-        text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
-    )
+    body, dated = formats["body"], formats["dated"]
+    row += skip
     # Wrapped cells overflow into the next row in LibreOffice unless the row is tall enough.
     per_line = [max(int(w * 1.2) - 1, 4) for w in widths]
-    fast = book.rows_of(ws)
-    body_style, date_style = fast.style(body), fast.style(dated)
+    fast = None
     for values in rows:
+        if fast is None:  # (a table whose rows the caller writes itself has none here)
+            fast = book.rows_of(ws)
+            body_style, date_style = fast.style(body), fast.style(dated)
         row += 1
         number = row + 1
         cells = [

@@ -88,7 +88,7 @@ def _issue_templates(
     services: list[str] | None,
     password: str,
 ) -> TemplateResult:
-    plan = read_plan(plan_path)
+    plan = read_plan(plan_path, lazy_log=True)
     routes, problems = plan.routes()
     result = TemplateResult(problems=plan.read_problems + problems)
     known = plan.services()

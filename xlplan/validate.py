@@ -101,7 +101,8 @@ def validate(
     system can fork): a reader that aborts or runs out of memory on one file makes that file
     unreadable and the others are still read. With many returns the children work in parallel
     (`workers`, default: one per core)."""
-    master = read_plan(plan) if isinstance(plan, Path) else plan
+    # (the Change log is not needed to judge returns: left unparsed when it can be)
+    master = read_plan(plan, lazy_log=True) if isinstance(plan, Path) else plan
     files, skipped = list_inbox(paths)
     result = ValidationResult(skipped=skipped)
     index = PlanIndex.of(master) if master is not None else None

@@ -103,6 +103,9 @@ class Workbook:
     # sheet does not stop a return whose plan sheet is whole)
     refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
     reader: str = "calamine"  # "ods-fallback": xlplan's own reader of OpenDocument XML (ods.py)
+    # sheet name -> its zip part, not yet measured by the gate (open_workbook's `defer`)
+    deferred: dict[str, str] = field(default_factory=dict)
+    limits: Limits | None = None
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
@@ -118,6 +121,8 @@ class Workbook:
         ]
 
     def raw_rows(self, sheet: str) -> list[list[object]]:
+        if sheet in self.deferred:
+            self._measure_deferred(sheet)
         if sheet in self.refused:  # the gate found it too large or damaged: never parsed
             raise self.refused[sheet]
         # calamine parses a sheet only when asked, so damage inside one shows up here.
@@ -142,6 +147,25 @@ class Workbook:
                 "Open the file in Excel, save it again as .xlsx, and send it again.",
             ) from exc
 
+    def _measure_deferred(self, sheet: str) -> None:
+        """The gate's measure of a sheet it was asked to leave until read (see open_workbook)."""
+        part = self.deferred.pop(sheet)
+        limits = self.limits or RETURN_LIMITS
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                member = archive.getinfo(part)
+                with archive.open(member) as stream:
+                    root = xmlscan.check_prolog(stream) or ""
+                scan = xmlscan.measure_sheet(
+                    lambda: archive.open(member), limits.sheet_cells, prefixed=":" in root
+                )
+            if scan.special:
+                self.special[sheet] = scan.special
+        except xmlscan.SheetTooLarge as exc:
+            self.refused[sheet] = _too_far(self.path, sheet, exc, limits)
+        except (xmlscan.DamagedXml, xmlscan.UnsafeXml, *UNREADABLE_PART) as exc:
+            self.refused[sheet] = _damaged(self.path, f"its sheet {sheet!r}", exc)
+
 
 def reader_failed(exc: BaseException) -> bool:
     """Whether the reader gave up on the file: any error, or a panic inside calamine's Rust
@@ -162,10 +186,14 @@ class Container:
     saved_at: dt.datetime | None
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
     refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
 
 
-def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
-    """Refuse what must not be parsed; say whether it holds macros and when it was saved."""
+def check_container(
+    path: Path, limits: Limits = RETURN_LIMITS, defer: frozenset[str] = frozenset()
+) -> Container:
+    """Refuse what must not be parsed; say whether it holds macros and when it was saved.
+    Sheets named in `defer` are measured only if they are read (Workbook.deferred)."""
     try:
         size = path.stat().st_size
         with path.open("rb") as handle:
@@ -230,12 +258,13 @@ def check_container(path: Path, limits: Limits = RETURN_LIMITS) -> Container:
                 )
             for member in members:
                 _check_member(path, member)
-            special, refused = _scan_parts(path, archive, members, limits)
+            special, refused, deferred = _scan_parts(path, archive, members, limits, defer)
             return Container(
                 has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
                 saved_at=_saved_at(archive) or _file_time(path),
                 special=special,
                 refused=refused,
+                deferred=deferred,
             )
     except UnreadableWorkbook:
         raise
@@ -293,13 +322,18 @@ def _check_member(path: Path, member: zipfile.ZipInfo) -> None:
 
 
 def _scan_parts(
-    path: Path, archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], limits: Limits
-) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]], dict[str, UnreadableWorkbook]]:
+    path: Path,
+    archive: zipfile.ZipFile,
+    members: list[zipfile.ZipInfo],
+    limits: Limits,
+    defer: frozenset[str] = frozenset(),
+) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]], dict[str, UnreadableWorkbook], dict[str, str]]:
     """One streaming pass per XML part: refuse DTDs and entities everywhere, and measure every
     sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it. An .xlsx
     sheet too large or damaged is refused when it is read (`Workbook.refused`)."""
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
     refused: dict[str, UnreadableWorkbook] = {}
+    deferred: dict[str, str] = {}
     member: zipfile.ZipInfo | None = None
     sheets: dict[str, str] = {}
     try:
@@ -321,6 +355,9 @@ def _scan_parts(
             if member.filename not in sheets and root.rpartition(":")[2] != "worksheet":
                 continue
             name = sheets.get(member.filename)
+            if name is not None and name in defer and ":" not in root:
+                deferred[name] = member.filename  # measured when read, if ever
+                continue
             try:
                 scan = xmlscan.measure_sheet(
                     lambda m=member: archive.open(m), limits.sheet_cells, prefixed=":" in root
@@ -346,7 +383,7 @@ def _scan_parts(
         ) from exc
     except xmlscan.DamagedXml as exc:
         raise _damaged(path, "its structure", exc) from exc
-    return special, refused
+    return special, refused, deferred
 
 
 def _damaged(path: Path, where: str, exc: Exception) -> UnreadableWorkbook:
@@ -440,11 +477,17 @@ def release_freed_memory() -> None:
 _TRIM = None
 
 
-def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
-    """A workbook's sheets, visibility and save time, after the safety gate."""
+def open_workbook(
+    path: Path, limits: Limits = RETURN_LIMITS, defer: frozenset[str] = frozenset()
+) -> Workbook:
+    """A workbook's sheets, visibility and save time, after the safety gate.
+
+    The sheets named in `defer` are measured only when read: a master's Change log, which a
+    merge copies into the next master as compressed bytes without reading it
+    (xlplan.logpart), is not unpacked to be measured either."""
     import python_calamine as calamine
 
-    container = check_container(path, limits)
+    container = check_container(path, limits, defer)
     try:
         book = calamine.CalamineWorkbook.from_path(str(path))
         meta = book.sheets_metadata
@@ -488,6 +531,8 @@ def open_workbook(path: Path, limits: Limits = RETURN_LIMITS) -> Workbook:
         kinds=kinds,
         special=container.special,
         refused=container.refused,
+        deferred=container.deferred,
+        limits=limits,
     )
 
 
@@ -516,6 +561,15 @@ def _file_time(path: Path) -> dt.datetime | None:
     try:
         return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.UTC)
     except OSError:
+        return None
+
+
+def sheet_part(path: Path, sheet: str) -> str | None:
+    """The zip part holding `sheet` of the .xlsx at `path`, or None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _sheet_parts(archive).get(sheet)
+    except UNREADABLE_PART:
         return None
 
 
