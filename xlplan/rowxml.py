@@ -6,9 +6,11 @@ actions; building the same `<row>` and `<c>` elements here costs about a fifth o
 XlsxWriter still writes everything else of the sheet (columns, panes, validations,
 conditional formats, notes, print setup, protection) and the rows above the data; these rows
 are put into its sheet part, before `</sheetData>`, as the workbook is zipped
-(`splicing`). The cells are those XlsxWriter writes in `constant_memory` mode: inline
-strings escaped the same way, numbers as `.16G`, dates as serial numbers, and the same
-style indices (`Format._get_xf_index`, which XlsxWriter also calls as it writes a cell)."""
+(`SheetRows.splice`, a part writer for xlplan.zipparts). The cells are those XlsxWriter
+writes in `constant_memory` mode: inline strings escaped the same way, numbers as `.16G`,
+dates as serial numbers, and the same style indices (`Format._get_xf_index`, which
+XlsxWriter also calls as it writes a cell). Notes are XlsxWriter's, written faster
+(`fast_notes`)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO
 
 from .excel import MAX_CELL_CHARS, CellValue, clean_for_cell, column_letter
@@ -186,9 +189,9 @@ class SheetRows:
         self._file.write("".join(self._pending))
         self._pending.clear()
 
-    def splice(self, archive: zipfile.ZipFile, shell_path: str) -> None:
+    def splice(self, archive: zipfile.ZipFile, shell_path: Path, arcname: str) -> None:
         """XlsxWriter's part at `shell_path`, with these rows before its `</sheetData>`, into
-        `archive` as this sheet's part."""
+        `archive` as this sheet's part (a zipparts.PartWriter)."""
         self._flush()
         self._file.flush()
         with open(shell_path, "rb") as handle:
@@ -221,9 +224,6 @@ class SheetRows:
             out.write(head)
             shutil.copyfileobj(raw, out, 1 << 20)
             out.write(tail)
-        self._file.close()
-
-    def discard(self) -> None:
         self._file.close()
 
 
@@ -298,49 +298,17 @@ def _fast_note_writers() -> tuple[type, type]:
 
 
 @contextmanager
-def splicing(sheets: list[SheetRows], compress_level: int | None = None) -> Iterator[set[str]]:
-    """While XlsxWriter closes a workbook: each of `sheets` goes into the zip with its rows.
-
-    XlsxWriter zips every part it wrote with `ZipFile.write(temp_file, part_name)` (its
-    `Workbook._store_workbook`, constant_memory mode); the `ZipFile` its module uses is
-    replaced for that time by one that splices the rows into those sheets' parts. Yields the
-    parts spliced: the caller checks that every sheet was, so a change in XlsxWriter fails
-    loudly instead of writing a workbook without its rows."""
-    import xlsxwriter.workbook as xlsx_workbook
-
-    wanted = {s.part: s for s in sheets}
-    done: set[str] = set()
-    original = xlsx_workbook.ZipFile
-
-    class _SplicingZipFile(original):  # type: ignore[misc, valid-type]
-        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-            super().__init__(*args, **kwargs)
-            if compress_level is not None:
-                self.compresslevel = compress_level
-
-        def write(self, filename, arcname=None, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
-            sheet = wanted.get(arcname)
-            if sheet is None or arcname in done:
-                return super().write(filename, arcname, *args, **kwargs)
-            sheet.splice(self, filename)
-            done.add(arcname)
-            return None
-
+def fast_notes() -> Iterator[None]:
+    """While XlsxWriter closes a workbook: its notes written by `_fast_note_writers`. If a
+    later XlsxWriter names its writers otherwise, its own write them (slower, the same)."""
     import xlsxwriter.packager as packager
 
-    notes = {}
-    if hasattr(packager, "Vml") and hasattr(packager, "Comments"):
-        notes = dict(zip(("Vml", "Comments"), _fast_note_writers(), strict=True))
-    originals = {name: getattr(packager, name) for name in notes}
-    xlsx_workbook.ZipFile = _SplicingZipFile
-    for name, writer in notes.items():
-        setattr(packager, name, writer)
+    if not (hasattr(packager, "Vml") and hasattr(packager, "Comments")):
+        yield
+        return
+    originals = (packager.Vml, packager.Comments)
+    packager.Vml, packager.Comments = _fast_note_writers()
     try:
-        yield done
+        yield
     finally:
-        xlsx_workbook.ZipFile = original
-        for name, writer in originals.items():
-            setattr(packager, name, writer)
-        for sheet in sheets:
-            if sheet.part not in done:
-                sheet.discard()
+        packager.Vml, packager.Comments = originals

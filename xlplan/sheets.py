@@ -13,7 +13,7 @@ from .excel import DATE_FORMAT, MAX_CELL_CHARS, MAX_NOTE_CHARS, CellValue, clean
 from .layout import Column, Layout
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, metadata_rows
 from .print_setup import print_one_page, print_plan, print_table
-from .rowxml import SheetRows, letters, splicing
+from .rowxml import SheetRows, fast_notes, letters
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
 # The Key sheet's column of other spellings of each rating; the central team may add to it
@@ -88,20 +88,15 @@ class Book:
     def close(self) -> None:
         from .zipparts import substituted_parts
 
+        parts = {**self.parts, **{sheet.part: sheet.splice for sheet in self._fast}}
         try:
-            with (
-                substituted_parts(self.parts),  # type: ignore[arg-type]
-                splicing(self._fast, self._compress_level) as spliced,
-            ):
+            with substituted_parts(parts, self._compress_level), fast_notes():  # type: ignore[arg-type]
                 self.workbook.close()
         except BaseException:
             # The file is abandoned (atomic_write removes it): XlsxWriter must not complain
             # again, on stderr, when the workbook object is collected.
             self.workbook.fileclosed = True
             raise
-        missing = [s.part for s in self._fast if s.part not in spliced]
-        if missing:
-            raise RuntimeError(f"XlsxWriter did not zip {', '.join(missing)} as expected: rows not written")
 
     def part_name(self, ws) -> str:
         """The zip part XlsxWriter gives a worksheet: sheet1.xml, sheet2.xml, … in the order

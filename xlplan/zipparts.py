@@ -41,16 +41,22 @@ class PackingChanged(RuntimeError):
 
 
 @contextmanager
-def substituted_parts(parts: Mapping[str, PartWriter]) -> Iterator[None]:
+def substituted_parts(parts: Mapping[str, PartWriter], compress_level: int | None = None) -> Iterator[None]:
     """While the block runs (XlsxWriter's `Workbook.close()`), the parts named in `parts` are
-    written by their writer instead of by `ZipFile.write`. Raises PackingChanged when the block
-    ends without every one of them written (see the module's docstring)."""
+    written by their writer instead of by `ZipFile.write`, and every part deflated at
+    `compress_level` (None: zlib's default). Raises PackingChanged when the block ends without
+    every one of them written (see the module's docstring)."""
     import xlsxwriter.workbook as xlsx_module
 
     original = xlsx_module.ZipFile
     written: set[str] = set()
 
     class _PartsZip(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            super().__init__(*args, **kwargs)
+            if compress_level is not None:
+                self.compresslevel = compress_level
+
         def write(self, filename, arcname=None, *args, **kwargs):  # noqa: ANN001, ANN202
             writer = parts.get(arcname) if arcname is not None else None
             if writer is None:
