@@ -4,6 +4,7 @@ them in (ratings on about half the rows, progress notes on a third), for the ben
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import random
 import sys
@@ -156,6 +157,19 @@ def add_history(plan_path: Path, cycles: int, seed: int = 5) -> int:
                         )
                     )
                     entries += 1
+    # Each earlier cycle's progress too, as its merge would have recorded it (the Progress
+    # sheet and `xlplan report` read them): the figures as now, the ratings drawn again.
+    from xlplan.figures import service_figures
+    from xlplan.history import CycleRecord, History, history_rows
+
+    history = History()
+    for cycle in range(1, cycles):
+        as_of = dt.date(2010 + cycle // 4, (cycle % 4) * 3 + 1, 1)
+        ratings = {a.id: rng.choice(SCALE) for a in plan.actions}
+        figures = service_figures(plan, as_of)
+        history.cycles.append(CycleRecord(f"bench-{cycle}", as_of, f"{as_of} 09:00", figures, ratings))
+    if history.cycles:
+        plan.history_table = history_rows(history, layout.rating_values)
     write_master(plan, plan_path)
     return entries
 
