@@ -63,6 +63,7 @@ LAYERS: dict[str, set[str]] = {
         "pack_pdf",
         "print_setup",
         "committee_sheet",
+        "template_pool",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},

@@ -45,8 +45,15 @@ LOCK_STALE_SECONDS = 15 * 60
 LOG_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
 
 
-def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> None:
-    """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole."""
+def write_master(
+    plan: Plan,
+    path: Path,
+    merge: MergeResult | None = None,
+    *,
+    before_publish: Callable[[], None] | None = None,
+) -> None:
+    """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole.
+    `before_publish` runs once the new master is built, before it replaces the old one."""
     plan.meta.header_row = HEADER_ROW + 1
     if merge is not None:
         plan.meta.last_cycle = merge.cycle
@@ -137,7 +144,7 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_packed_sheet(book, HISTORY_SHEET, plan.history_table)
         book.close()
 
-    atomic_write(path, build)
+    atomic_write(path, build, before_publish)
 
 
 def progress_history(plan: Plan, merge: MergeResult | None) -> History:
@@ -212,8 +219,11 @@ def relocated_rows(rows: list[list], sheet: str, moves: Relocation | None) -> li
     return [_moved(row, sheet, moves) for row in rows] if moves is not None else rows
 
 
-def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
-    """Build into a temporary file beside `path`, then rename it over `path`."""
+def atomic_write(
+    path: Path, build: Callable[[Path], None], before_publish: Callable[[], None] | None = None
+) -> None:
+    """Build into a temporary file beside `path`, then rename it over `path` (after
+    `before_publish`, which may stop it by raising)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -229,6 +239,8 @@ def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         build(tmp)
+        if before_publish is not None:
+            before_publish()
         publish(tmp, path)
     except OSError as exc:
         raise XlplanError(

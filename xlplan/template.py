@@ -14,7 +14,7 @@ from .excel import clean_for_cell
 from .layout import Layout
 from .masterbook import atomic_write, keep_backup, plan_lock, write_master
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
-from .plan import Action, Plan, now, read_plan, require_plan
+from .plan import Action, Plan, file_state, now, read_plan, require_plan
 from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
@@ -28,6 +28,7 @@ from .sheets import (
     write_plan_sheet,
     write_value,
 )
+from .template_pool import TemplateJob, TemplateWriters
 
 _WINDOWS_RESERVED = {
     "CON",
@@ -73,13 +74,23 @@ def issue_templates(
     due: dt.date | None = None,
     services: list[str] | None = None,
     password: str = "",
+    read: tuple[Plan, tuple[int, ...] | None] | None = None,
 ) -> TemplateResult:
+    """`read`: the plan already read by the caller and the master's file_state then; it is
+    used instead of reading the master again if the file is still in that state once locked."""
     plan_path = require_plan(plan_path)
     with plan_lock(plan_path):
-        return _issue_templates(plan_path, outdir, cycle=cycle, due=due, services=services, password=password)
+        if read is not None and read[1] is not None and file_state(plan_path) == read[1]:
+            plan = read[0]
+        else:
+            plan = read_plan(plan_path)
+        return _issue_templates(
+            plan, plan_path, outdir, cycle=cycle, due=due, services=services, password=password
+        )
 
 
 def _issue_templates(
+    plan: Plan,
     plan_path: Path,
     outdir: Path,
     *,
@@ -88,7 +99,6 @@ def _issue_templates(
     services: list[str] | None,
     password: str,
 ) -> TemplateResult:
-    plan = read_plan(plan_path)
     routes, problems = plan.routes()
     result = TemplateResult(problems=plan.read_problems + problems)
     known = plan.services()
@@ -115,32 +125,74 @@ def _issue_templates(
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise XlplanError(f"Cannot create the output folder {outdir}: {exc.strerror}.") from exc
+    jobs = issue_jobs(plan, routes, wanted, outdir)
+    stamp = issued_at.strftime("%Y-%m-%d %H:%M")
+    # The master remembers what went out, so each return is judged against what was issued
+    # to that service, not against the copy the service sends back.
+    plan.record.replace_all(
+        {
+            job.service: [
+                issued_row(plan.layout, a.id, a.values, service=job.service, cycle=cycle, issued_at=stamp)
+                for a in job.actions
+            ]
+            for job in jobs
+        }
+    )
+    start_cycle(plan, cycle, due, stamp)
+
+    def write_one(job: TemplateJob) -> None:
+        try:
+            write_template(
+                plan,
+                job.service,
+                job.actions,
+                job.path,
+                cycle=cycle,
+                due=due,
+                issued_at=issued_at,
+                password=password,
+            )
+        except XlplanError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, OSError):  # said for this file alone: the issue's message says the rest
+                raise XlplanError(f"Cannot write {job.path}: {cause.strerror or cause}.") from cause
+            raise
+
+    writers = TemplateWriters(jobs, write_one)
+
+    def publish_when_all_written() -> None:
+        writers.finish()
+        result.backup = keep_backup(plan_path, "template")
+
+    # The children write the workbooks while this process writes the master; the master
+    # replaces the old one only once every workbook is written.
+    writers.start()
+    try:
+        write_master(plan, plan_path, before_publish=publish_when_all_written)
+    finally:
+        writers.stop()
+    result.files = [IssuedFile(job.service, job.path, len(job.actions)) for job in jobs]
+    return result
+
+
+def issue_jobs(
+    plan: Plan, routes: dict[str, list[str]], wanted: list[str], outdir: Path
+) -> list[TemplateJob]:
+    """Each wanted service's actions (in plan order) and the file they go to, named after it."""
+    by_service: dict[str, list[Action]] = {service: [] for service in wanted}
+    for action in plan.actions:
+        for service in set(routes[action.id]):  # an action routed twice to one service goes once
+            if service in by_service:
+                by_service[service].append(action)
+    jobs: list[TemplateJob] = []
     taken: set[str] = set()
     for service in wanted:
-        actions = [a for a in plan.actions if service in routes[a.id]]
         name = safe_filename(service)
         while name.lower() in taken:
             name += "_"
         taken.add(name.lower())
-        path = outdir / f"{name}.xlsx"
-        write_template(
-            plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at, password=password
-        )
-        result.files.append(IssuedFile(service, path, len(actions)))
-        stamp = issued_at.strftime("%Y-%m-%d %H:%M")
-        plan.record.replace(
-            service,
-            (
-                issued_row(plan.layout, a.id, a.values, service=service, cycle=cycle, issued_at=stamp)
-                for a in actions
-            ),
-        )
-    # The master remembers what went out, so each return is judged against what was issued
-    # to that service, not against the copy the service sends back.
-    start_cycle(plan, cycle, due, issued_at.strftime("%Y-%m-%d %H:%M"))
-    result.backup = keep_backup(plan_path, "template")
-    write_master(plan, plan_path)
-    return result
+        jobs.append(TemplateJob(service, outdir / f"{name}.xlsx", by_service[service]))
+    return jobs
 
 
 def start_cycle(plan: Plan, cycle: str, due: dt.date | None, stamp: str) -> None:
