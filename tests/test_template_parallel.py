@@ -1,0 +1,183 @@
+"""With many services, `xlplan template` writes the workbooks in forked children while it
+writes the master. The workbooks and the master must be exactly those one process writes;
+a failure in a child must stop the issue with one message, leave the master as it was and
+say which workbooks were written."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import EPOCH, LPT_ACTIONS, LPT_HEADERS, all_sheet_values, invoke, metadata, write_csv
+
+import xlplan.template as template_module
+from xlplan import template_pool
+from xlplan.masterbook import write_master
+from xlplan.packed import unpack_rows
+from xlplan.plan import file_state, read_plan
+from xlplan.template import issue_templates
+
+SERVICES = [f"Service {n:02d}" for n in range(1, 11)]
+CYCLE = "2025-Q2"
+
+
+@pytest.fixture(scope="module")
+def many_services(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The LPT plan shared out among ten services (every seventh action joint to two),
+    imported through the CLI: more services than one process writes alone."""
+    folder = tmp_path_factory.mktemp("many")
+    route = LPT_HEADERS.index("Directorate")
+    rows = []
+    for number, row in enumerate(LPT_ACTIONS):
+        row = list(row)
+        row[route] = SERVICES[number % 10] + (f" & {SERVICES[(number + 1) % 10]}" if number % 7 == 0 else "")
+        rows.append(row)
+    source = write_csv(folder / "source.csv", [list(LPT_HEADERS), *rows])
+    result = invoke("import", source, "-o", folder / "plan.xlsx")
+    assert result.exit_code == 0, result.output
+    assert len(SERVICES) >= template_pool.PARALLEL_FROM
+    return folder / "plan.xlsx"
+
+
+@pytest.fixture
+def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Children are used even on a one-core machine."""
+    monkeypatch.setattr(template_pool.os, "cpu_count", lambda: 2)
+
+
+def issue(plan: Path, outdir: Path, *extra: object):
+    return invoke("template", plan, "-o", outdir, "--cycle", CYCLE, *extra, env={"SOURCE_DATE_EPOCH": EPOCH})
+
+
+def written(folder: Path) -> dict[str, dict[str, list[list[object]]]]:
+    return {p.name: all_sheet_values(p) for p in sorted(folder.glob("*.xlsx")) if p.is_file()}
+
+
+def test_children_write_the_same_workbooks_and_master_as_one_process(
+    many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    children = []
+    real = template_module.write_template
+
+    def counting(*args, **kwargs):
+        children.append(os.getpid())
+        return real(*args, **kwargs)
+
+    parallel, alone = tmp_path / "parallel", tmp_path / "alone"
+    for folder in (parallel, alone):
+        folder.mkdir()
+        shutil.copy(many_services, folder / "plan.xlsx")
+    monkeypatch.setattr(template_module, "write_template", counting)
+    result = issue(parallel / "plan.xlsx", parallel / "outbox", "--due", "30/06/2025")
+    assert result.exit_code == 0, result.output
+    assert children == []  # each was written in a child: none in this process
+    monkeypatch.setattr(template_pool, "PARALLEL_FROM", 10**6)
+    result = issue(alone / "plan.xlsx", alone / "outbox", "--due", "30/06/2025")
+    assert result.exit_code == 0, result.output
+    assert len(children) == len(SERVICES)  # now all in this process
+
+    ours = written(parallel / "outbox")
+    assert sorted(ours) == [f"{s}.xlsx" for s in SERVICES]
+    assert ours == written(alone / "outbox")
+    masters = [all_sheet_values(folder / "plan.xlsx") for folder in (parallel, alone)]
+    assert masters[0] == masters[1]
+    assert "_xlplan_record" in masters[0]
+
+    # The record holds, for each service, exactly the actions its workbook was issued with.
+    plan = read_plan(parallel / "plan.xlsx")
+    assert plan.meta.cycle == CYCLE and plan.meta.due is not None
+    routes, _ = plan.routes()
+    for service in SERVICES:
+        issued = ours[f"{service}.xlsx"]["_xlplan_issued"]
+        ids = [row[0] for row in issued[1:] if row[0]]
+        assert ids == [a.id for a in plan.actions if service in routes[a.id]]  # in plan order
+        rows = plan.record.rows_of(service)
+        assert [r.action_id for r in rows] == ids and ids
+        assert {(r.cycle, r.issued_at) for r in rows} == {(CYCLE, "2023-11-14 22:13")}
+        assert metadata(parallel / "outbox" / f"{service}.xlsx")["service"] == service
+    # Joint actions are split into one row per service, each issued to its own service.
+    assert len(plan.record.rows) == len(plan.actions) > len(LPT_ACTIONS)
+    record = unpack_rows([row[0] for row in masters[0]["_xlplan_record"]])
+    assert {row[1] for row in record[1:]} == set(SERVICES)
+
+
+@pytest.mark.parametrize("children", [True, False], ids=["children", "one process"])
+def test_a_workbook_that_cannot_be_written_stops_the_issue_and_leaves_the_master(
+    many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch, children: bool
+) -> None:
+    if not children:
+        monkeypatch.setattr(template_pool, "PARALLEL_FROM", 10**6)
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy(many_services, plan)
+    before = plan.read_bytes()
+    outbox = tmp_path / "outbox"
+    (outbox / "Service 04.xlsx").mkdir(parents=True)  # in the way: a folder of that name
+    result = issue(plan, outbox)
+    assert result.exit_code == 2
+    message = result.output.strip()
+    assert message.startswith(f"xlplan: Cannot write {outbox / 'Service 04.xlsx'}: Is a directory.")
+    assert "The issue stopped and the master was not changed." in message
+    done = [p for p in outbox.glob("*.xlsx") if p.is_file()]
+    if done:
+        assert f"{len(done)} of 10 service workbooks had been written to {outbox}" in message
+        assert "do not send them" in message
+    else:
+        assert "No service workbook was written." in message
+    if not children:  # in order: the three before it
+        assert sorted(p.name for p in done) == ["Service 01.xlsx", "Service 02.xlsx", "Service 03.xlsx"]
+    assert plan.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "outbox",
+        "plan.xlsx",
+    ]  # no backup, no temporary file
+    assert not [p for p in outbox.iterdir() if p.name.startswith(".")]
+
+
+def test_a_child_that_dies_stops_the_issue_with_one_message(
+    many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent = os.getpid()
+    real = template_module.write_template
+
+    def dying(plan, service, *args, **kwargs):
+        if service == "Service 06" and os.getpid() != parent:
+            os._exit(9)  # as the kernel's out-of-memory killer would leave it
+        return real(plan, service, *args, **kwargs)
+
+    monkeypatch.setattr(template_module, "write_template", dying)
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy(many_services, plan)
+    before = plan.read_bytes()
+    result = issue(plan, tmp_path / "outbox")
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "xlplan: A process writing the service workbooks stopped abruptly (it ran out of memory "
+        "or was killed). The issue stopped and the master was not changed."
+    )
+    assert "Fix the problem and run xlplan template again." in result.output
+    assert plan.read_bytes() == before
+    assert not (tmp_path / "outbox" / "Service 06.xlsx").exists()
+
+
+def test_a_plan_read_before_the_master_changed_is_read_again(many_services: Path, tmp_path: Path) -> None:
+    plan_path = tmp_path / "plan.xlsx"
+    shutil.copy(many_services, plan_path)
+    stale, seen = read_plan(plan_path), file_state(plan_path)
+    fresh = read_plan(plan_path)
+    action = fresh.actions[0]
+    action.values["comments"] = "Edited by the central team after the first read"
+    write_master(fresh, plan_path)
+    assert file_state(plan_path) != seen
+
+    issue_templates(plan_path, tmp_path / "outbox", cycle=CYCLE, read=(stale, seen))
+    service = SERVICES[0]
+    rows = all_sheet_values(tmp_path / "outbox" / f"{service}.xlsx")["_xlplan_issued"]
+    assert "Edited by the central team after the first read" in {v for row in rows for v in row}
+
+    # Unchanged since it was read, the plan given is used as it is (no second read).
+    again, seen = read_plan(plan_path), file_state(plan_path)
+    again.meta.title = "Only in memory"
+    issue_templates(plan_path, tmp_path / "outbox2", cycle=CYCLE, read=(again, seen))
+    assert read_plan(plan_path).meta.title == "Only in memory"
