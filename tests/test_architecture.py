@@ -64,6 +64,7 @@ LAYERS: dict[str, set[str]] = {
         "print_setup",
         "committee_sheet",
         "template_pool",
+        "master_patch",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},

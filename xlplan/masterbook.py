@@ -147,6 +147,15 @@ def write_master(
     atomic_write(path, build, before_publish)
 
 
+def stamp_metadata(plan: Plan, merge: MergeResult | None = None) -> None:
+    """What the master's metadata says of the write itself."""
+    plan.meta.header_row = HEADER_ROW + 1
+    if merge is not None:
+        plan.meta.last_cycle = merge.cycle
+        plan.meta.last_merged_at = merge.merged_at.strftime("%Y-%m-%d %H:%M")
+    plan.meta.generator = f"xlplan {__version__}"
+
+
 def progress_history(plan: Plan, merge: MergeResult | None) -> History:
     """The master's history of cycles, with this merge's figures recorded for its cycle (a
     later merge of the same cycle replaces them); `plan.history_table` is updated to match."""
@@ -220,10 +229,10 @@ def relocated_rows(rows: list[list], sheet: str, moves: Relocation | None) -> li
 
 
 def atomic_write(
-    path: Path, build: Callable[[Path], None], before_publish: Callable[[], None] | None = None
+    path: Path, build: Callable[[Path], None], before_publish: Callable[[Path], None] | None = None
 ) -> None:
     """Build into a temporary file beside `path`, then rename it over `path` (after
-    `before_publish`, which may stop it by raising)."""
+    `before_publish(temporary file)`, which may stop it by raising)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -240,7 +249,7 @@ def atomic_write(
     try:
         build(tmp)
         if before_publish is not None:
-            before_publish()
+            before_publish(tmp)
         publish(tmp, path)
     except OSError as exc:
         raise XlplanError(

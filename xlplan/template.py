@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import style
+from . import master_patch, style
 from .central import audit_central_edits
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
-from .masterbook import atomic_write, keep_backup, plan_lock, write_master
+from .masterbook import atomic_write, keep_backup, plan_lock, stamp_metadata, write_master
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
 from .plan import Action, Plan, file_state, now, read_plan, require_plan
 from .print_setup import print_one_page
@@ -55,6 +55,8 @@ class TemplateResult:
     backup: Path | None = None
     cycle: str = ""  # as issued (the default is this month)
     due: dt.date | None = None
+    # Only the master's hidden record and metadata were rewritten (see xlplan.master_patch).
+    master_patched: bool = False
 
 
 def safe_filename(name: str) -> str:
@@ -160,15 +162,30 @@ def _issue_templates(
 
     writers = TemplateWriters(jobs, write_one)
 
-    def publish_when_all_written() -> None:
+    def publish_when_all_written(built: Path) -> None:
         writers.finish()
         result.backup = keep_backup(plan_path, "template")
 
+    def stamp_and_publish(built: Path) -> None:
+        master_patch.stamp(built, plan)
+        publish_when_all_written(built)
+
+    # Issued again in the same cycle, a master xlplan wrote and no one saved since changes only
+    # in its hidden record and metadata: those two sheets are replaced, the rest copied.
+    stamp_metadata(plan)
+    patch = master_patch.patcher(plan, plan_path)
     # The children write the workbooks while this process writes the master; the master
     # replaces the old one only once every workbook is written.
     writers.start()
     try:
-        write_master(plan, plan_path, before_publish=publish_when_all_written)
+        if patch is not None:
+            try:
+                atomic_write(plan_path, patch, publish_when_all_written)
+                result.master_patched = True
+            except master_patch.NotPatchable:
+                patch = None
+        if patch is None:
+            write_master(plan, plan_path, before_publish=stamp_and_publish)
     finally:
         writers.stop()
     result.files = [IssuedFile(job.service, job.path, len(job.actions)) for job in jobs]
