@@ -181,3 +181,29 @@ def test_a_plan_read_before_the_master_changed_is_read_again(many_services: Path
     again.meta.title = "Only in memory"
     issue_templates(plan_path, tmp_path / "outbox2", cycle=CYCLE, read=(again, seen))
     assert read_plan(plan_path).meta.title == "Only in memory"
+
+
+def test_a_master_that_cannot_be_kept_stops_the_issue_and_says_the_workbooks_are_not_recorded(
+    many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xlplan.errors import XlplanError
+
+    def no_room(path: Path, why: str = "merge") -> Path:
+        raise XlplanError(f"Cannot keep a copy of {path} before updating it: No space left on device.")
+
+    monkeypatch.setattr(template_module, "keep_backup", no_room)
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy(many_services, plan)
+    before = plan.read_bytes()
+    outbox = tmp_path / "outbox"
+    result = issue(plan, outbox)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"xlplan: Cannot keep a copy of {plan} before updating it: No space left on device. The issue "
+        f"stopped and the master was not changed. 10 of 10 service workbooks had been written to "
+        f"{outbox}; they are not recorded as issued, so do not send them. Fix the problem and run "
+        "xlplan template again."
+    )
+    assert plan.read_bytes() == before
+    assert len(list(outbox.glob("*.xlsx"))) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox", "plan.xlsx"]

@@ -186,6 +186,11 @@ def _issue_templates(
                 patch = None
         if patch is None:
             write_master(plan, plan_path, before_publish=stamp_and_publish)
+    except XlplanError as exc:
+        if writers.told:
+            raise
+        writers.stop()  # the master could not be written: say which workbooks went out anyway
+        raise writers.stopped(exc.message) from exc
     finally:
         writers.stop()
     result.files = [IssuedFile(job.service, job.path, len(job.actions)) for job in jobs]
@@ -258,7 +263,7 @@ def write_template(
     footer = "&L" + f"{service} · cycle {cycle}".replace("&", "&&") + "&RPage &P of &N"
 
     def build(target: Path) -> None:
-        book = Book(target, lock_structure=True, password=password)
+        book = Book(target, lock_structure=True, password=password, in_memory=True)
         write_plan_sheet(
             book,
             layout,

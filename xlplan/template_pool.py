@@ -59,6 +59,7 @@ class TemplateWriters:
         if len(jobs) < PARALLEL_FROM or not _can_fork():
             self.workers = min(self.workers, 1)
         self.written: set[int] = set()
+        self.told = False  # a message from `stopped` was made: it says what was written
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[int]] = []
 
@@ -101,9 +102,6 @@ class TemplateWriters:
             if not failed:
                 continue
             self.stop()  # the running ones finish; the rest are not started
-            self.written |= {
-                f.result() for f in self._futures if f.done() and not f.cancelled() and f.exception() is None
-            }
             exc = min(failed, key=self._futures.index).exception()
             if isinstance(exc, XlplanError):
                 raise self.stopped(exc.message) from exc
@@ -115,6 +113,7 @@ class TemplateWriters:
             raise exc  # xlplan's own fault: the CLI says so in one line
 
     def stop(self) -> None:
+        """End the children: the workbooks being written are finished, the rest not started."""
         global _JOBS, _WRITE
         if self._pool is not None:
             import gc
@@ -122,11 +121,15 @@ class TemplateWriters:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
             gc.unfreeze()
+            self.written |= {
+                f.result() for f in self._futures if f.done() and not f.cancelled() and f.exception() is None
+            }
         _JOBS, _WRITE = [], None
 
     def stopped(self, why: str) -> XlplanError:
         """The message for an issue that stopped part-way: what went wrong, and what was
         written that must not go out (the master does not record it)."""
+        self.told = True
         done = len(self.written)
         folder = self.jobs[0].path.parent if self.jobs else Path(".")
         if done:
