@@ -292,13 +292,13 @@ def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], passwo
     ws.write_string(0, 0, ID_HEADER)
     for col, name in enumerate(layout.fields, start=1):
         ws.write_string(0, col, name)
-    plain = book.fmt()
+    plain, dated = book.fmt(), book.fmt(num_format="dd/mm/yyyy")
     for row, action in enumerate(actions, start=1):
         ws.write_string(row, 0, action.id)
         for col, name in enumerate(layout.fields, start=1):
             value = action.get(name)
             if value is not None:
-                write_value(ws, row, col, value, plain, book.fmt(num_format="dd/mm/yyyy"))
+                write_value(ws, row, col, value, plain, dated)
     ws.very_hidden()
 
 
