@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from conftest import EPOCH, LPT_ACTIONS, LPT_HEADERS, all_sheet_values, invoke, 
 
 import xlplan.template as template_module
 from xlplan import template_pool
+from xlplan.errors import XlplanError
 from xlplan.masterbook import write_master
 from xlplan.packed import unpack_rows
 from xlplan.plan import file_state, read_plan
@@ -72,7 +74,7 @@ def test_children_write_the_same_workbooks_and_master_as_one_process(
     monkeypatch.setattr(template_module, "write_template", counting)
     result = issue(parallel / "plan.xlsx", parallel / "outbox", "--due", "30/06/2025")
     assert result.exit_code == 0, result.output
-    assert children == []  # each was written in a child: none in this process
+    assert children == []  # each was written by a child process: none in this one
     monkeypatch.setattr(template_pool, "PARALLEL_FROM", 10**6)
     result = issue(alone / "plan.xlsx", alone / "outbox", "--due", "30/06/2025")
     assert result.exit_code == 0, result.output
@@ -135,30 +137,41 @@ def test_a_workbook_that_cannot_be_written_stops_the_issue_and_leaves_the_master
     assert not [p for p in outbox.iterdir() if p.name.startswith(".")]
 
 
-def test_a_child_that_dies_stops_the_issue_with_one_message(
-    many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    parent = os.getpid()
-    real = template_module.write_template
+@dataclass
+class Job:
+    path: Path
+    dies: bool = False
 
-    def dying(plan, service, *args, **kwargs):
-        if service == "Service 06" and os.getpid() != parent:
-            os._exit(9)  # as the kernel's out-of-memory killer would leave it
-        return real(plan, service, *args, **kwargs)
 
-    monkeypatch.setattr(template_module, "write_template", dying)
-    plan = tmp_path / "plan.xlsx"
-    shutil.copy(many_services, plan)
-    before = plan.read_bytes()
-    result = issue(plan, tmp_path / "outbox")
-    assert result.exit_code == 2
-    assert result.output.startswith(
-        "xlplan: A process writing the service workbooks stopped abruptly (it ran out of memory "
-        "or was killed). The issue stopped and the master was not changed."
+def write_or_die(job: Job) -> None:
+    """Run in a child process: the job marked to die kills it, as the kernel's out-of-memory
+    killer would; the others write a file."""
+    if job.dies:
+        os._exit(9)
+    job.path.write_text("written")
+
+
+def test_a_child_that_dies_stops_the_issue_with_one_message(tmp_path: Path) -> None:
+    jobs = [Job(tmp_path / f"{n:02d}.txt", dies=n == 5) for n in range(template_pool.PARALLEL_FROM + 2)]
+    writers = template_pool.TemplateWriters(jobs, write_or_die, workers=2)
+    writers.start()
+    with pytest.raises(XlplanError) as raised:
+        try:
+            writers.finish()
+        finally:
+            writers.stop()
+    message = raised.value.message
+    assert message.startswith(
+        "A process writing the service workbooks stopped abruptly (it ran out of memory or was "
+        "killed). The issue stopped and the master was not changed."
     )
-    assert "Fix the problem and run xlplan template again." in result.output
-    assert plan.read_bytes() == before
-    assert not (tmp_path / "outbox" / "Service 06.xlsx").exists()
+    assert message.endswith("Fix the problem and run xlplan template again.")
+    assert not (tmp_path / "05.txt").exists()
+    written = len(list(tmp_path.glob("*.txt")))
+    if written:
+        assert f"{written} of 10 service workbooks had been written to {tmp_path}" in message
+    else:
+        assert "No service workbook was written." in message
 
 
 def test_a_plan_read_before_the_master_changed_is_read_again(many_services: Path, tmp_path: Path) -> None:
@@ -186,8 +199,6 @@ def test_a_plan_read_before_the_master_changed_is_read_again(many_services: Path
 def test_a_master_that_cannot_be_kept_stops_the_issue_and_says_the_workbooks_are_not_recorded(
     many_services: Path, tmp_path: Path, two_cores: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xlplan.errors import XlplanError
-
     def no_room(path: Path, why: str = "merge") -> Path:
         raise XlplanError(f"Cannot keep a copy of {path} before updating it: No space left on device.")
 

@@ -28,7 +28,7 @@ from .sheets import (
     write_plan_sheet,
     write_value,
 )
-from .template_pool import TemplateJob, TemplateWriters
+from .template_pool import TemplateWriters
 
 _WINDOWS_RESERVED = {
     "CON",
@@ -127,7 +127,12 @@ def _issue_templates(
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise XlplanError(f"Cannot create the output folder {outdir}: {exc.strerror}.") from exc
-    jobs = issue_jobs(plan, routes, wanted, outdir)
+    # What a child needs of the plan to write a workbook (not its actions: each job has its own).
+    light = Plan(meta=plan.meta.model_copy(), layout=plan.layout, actions=[])
+    jobs = [
+        TemplateJob(service, path, actions, light, cycle, due, issued_at, password)
+        for service, path, actions in issue_jobs(plan, routes, wanted, outdir)
+    ]
     stamp = issued_at.strftime("%Y-%m-%d %H:%M")
     # The master remembers what went out, so each return is judged against what was issued
     # to that service, not against the copy the service sends back.
@@ -142,25 +147,7 @@ def _issue_templates(
     )
     start_cycle(plan, cycle, due, stamp)
 
-    def write_one(job: TemplateJob) -> None:
-        try:
-            write_template(
-                plan,
-                job.service,
-                job.actions,
-                job.path,
-                cycle=cycle,
-                due=due,
-                issued_at=issued_at,
-                password=password,
-            )
-        except XlplanError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, OSError):  # said for this file alone: the issue's message says the rest
-                raise XlplanError(f"Cannot write {job.path}: {cause.strerror or cause}.") from cause
-            raise
-
-    writers = TemplateWriters(jobs, write_one)
+    writers = TemplateWriters(jobs, write_job)
 
     def publish_when_all_written(built: Path) -> None:
         writers.finish()
@@ -197,23 +184,57 @@ def _issue_templates(
     return result
 
 
+@dataclass
+class TemplateJob:
+    """One service's workbook to write; it goes to a child process whole (it pickles)."""
+
+    service: str
+    path: Path
+    actions: list[Action]
+    plan: Plan  # the plan's metadata and layout, without its actions
+    cycle: str
+    due: dt.date | None
+    issued_at: dt.datetime
+    password: str
+
+
+def write_job(job: TemplateJob) -> None:
+    try:
+        write_template(
+            job.plan,
+            job.service,
+            job.actions,
+            job.path,
+            cycle=job.cycle,
+            due=job.due,
+            issued_at=job.issued_at,
+            password=job.password,
+        )
+    except XlplanError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):  # said for this file alone: the issue's message says the rest
+            raise XlplanError(f"Cannot write {job.path}: {cause.strerror or cause}.") from cause
+        raise
+
+
 def issue_jobs(
     plan: Plan, routes: dict[str, list[str]], wanted: list[str], outdir: Path
-) -> list[TemplateJob]:
-    """Each wanted service's actions (in plan order) and the file they go to, named after it."""
+) -> list[tuple[str, Path, list[Action]]]:
+    """Each wanted service, the file its workbook goes to (named after it) and its actions
+    in plan order."""
     by_service: dict[str, list[Action]] = {service: [] for service in wanted}
     for action in plan.actions:
         for service in set(routes[action.id]):  # an action routed twice to one service goes once
             if service in by_service:
                 by_service[service].append(action)
-    jobs: list[TemplateJob] = []
+    jobs: list[tuple[str, Path, list[Action]]] = []
     taken: set[str] = set()
     for service in wanted:
         name = safe_filename(service)
         while name.lower() in taken:
             name += "_"
         taken.add(name.lower())
-        jobs.append(TemplateJob(service, outdir / f"{name}.xlsx", by_service[service]))
+        jobs.append((service, outdir / f"{name}.xlsx", by_service[service]))
     return jobs
 
 
