@@ -175,3 +175,50 @@ def test_a_change_the_plan_does_not_hold_is_seen_in_the_parts(issued: Path, tmp_
     assert not issue_templates(plan, tmp_path / "out", cycle=CYCLE).master_patched
     with zipfile.ZipFile(plan) as book, zipfile.ZipFile(issued) as first:
         assert book.read("xl/styles.xml") == first.read("xl/styles.xml")
+
+
+class _Unseekable:
+    """A stream zipfile cannot seek back in: it writes each entry with a data descriptor."""
+
+    def __init__(self, path: Path) -> None:
+        self.handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.written += len(data)
+        return self.handle.write(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def test_the_raw_copy_keeps_every_other_entry_whatever_its_kind(tmp_path: Path) -> None:
+    """Stored and deflated entries, and entries followed by a data descriptor, are copied
+    byte for byte; the replaced one is new; the result is a zip every reader accepts."""
+    source, target = tmp_path / "source.zip", tmp_path / "target.zip"
+    stream = _Unseekable(source)
+    with zipfile.ZipFile(stream, "w") as book:
+        book.writestr("a.xml", b"<a>" + b"x" * 5000 + b"</a>", zipfile.ZIP_DEFLATED)
+        book.writestr("b.bin", bytes(range(256)) * 10, zipfile.ZIP_STORED)
+        book.writestr("c.xml", b"<c>old</c>", zipfile.ZIP_DEFLATED)
+        book.writestr("d.xml", b"<d>" + b"y" * 3000 + b"</d>", zipfile.ZIP_DEFLATED)
+    stream.close()
+    assert any(i.flag_bits & 0x08 for i in zipfile.ZipFile(source).infolist())
+    master_patch.replace_parts(source, target, {"c.xml": b"<c>new and longer</c>"}, b"a comment")
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target) as new:
+        assert new.testzip() is None
+        assert new.namelist() == old.namelist()
+        assert new.comment == b"a comment"
+        assert new.read("c.xml") == b"<c>new and longer</c>"
+        for name in ("a.xml", "b.bin", "d.xml"):
+            assert new.read(name) == old.read(name)
+            assert new.getinfo(name).compress_type == old.getinfo(name).compress_type
+    assert {k: v for k, v in raw_parts(target).items() if k != "c.xml"} == {
+        k: v for k, v in raw_parts(source).items() if k != "c.xml"
+    }

@@ -50,15 +50,11 @@ def write_master(
     path: Path,
     merge: MergeResult | None = None,
     *,
-    before_publish: Callable[[], None] | None = None,
+    before_publish: Callable[[Path], None] | None = None,
 ) -> None:
     """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole.
-    `before_publish` runs once the new master is built, before it replaces the old one."""
-    plan.meta.header_row = HEADER_ROW + 1
-    if merge is not None:
-        plan.meta.last_cycle = merge.cycle
-        plan.meta.last_merged_at = merge.merged_at.strftime("%Y-%m-%d %H:%M")
-    plan.meta.generator = f"xlplan {__version__}"
+    `before_publish` is given the new master once it is built, before it replaces the old one."""
+    stamp_metadata(plan, merge)
 
     def build(target: Path) -> None:
         from .report import plan_rows, write_cycle_sheets, write_merge_sheets
