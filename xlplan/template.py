@@ -133,20 +133,8 @@ def _issue_templates(
         TemplateJob(service, path, actions, light, cycle, due, issued_at, password)
         for service, path, actions in issue_jobs(plan, routes, wanted, outdir)
     ]
-    stamp = issued_at.strftime("%Y-%m-%d %H:%M")
-    # The master remembers what went out, so each return is judged against what was issued
-    # to that service, not against the copy the service sends back.
-    plan.record.replace_all(
-        {
-            job.service: [
-                issued_row(plan.layout, a.id, a.values, service=job.service, cycle=cycle, issued_at=stamp)
-                for a in job.actions
-            ]
-            for job in jobs
-        }
-    )
-    start_cycle(plan, cycle, due, stamp)
-
+    # The children write the workbooks from now on, while this process records them and writes
+    # the master; the master replaces the old one only once every workbook is written.
     writers = TemplateWriters(jobs, write_job)
 
     def publish_when_all_written(built: Path) -> None:
@@ -157,14 +145,25 @@ def _issue_templates(
         master_patch.stamp(built, plan)
         publish_when_all_written(built)
 
-    # Issued again in the same cycle, a master xlplan wrote and no one saved since changes only
-    # in its hidden record and metadata: those two sheets are replaced, the rest copied.
-    stamp_metadata(plan)
-    patch = master_patch.patcher(plan, plan_path)
-    # The children write the workbooks while this process writes the master; the master
-    # replaces the old one only once every workbook is written.
     writers.start()
     try:
+        stamp = issued_at.strftime("%Y-%m-%d %H:%M")
+        # The master remembers what went out, so each return is judged against what was issued
+        # to that service, not against the copy the service sends back.
+        plan.record.replace_all(
+            {
+                job.service: [
+                    issued_row(plan.layout, a.id, a.values, service=job.service, cycle=cycle, issued_at=stamp)
+                    for a in job.actions
+                ]
+                for job in jobs
+            }
+        )
+        start_cycle(plan, cycle, due, stamp)
+        # Issued again in the same cycle, a master xlplan wrote and no one saved since changes
+        # only in its hidden record and metadata: those two sheets are replaced, the rest copied.
+        stamp_metadata(plan)
+        patch = master_patch.patcher(plan, plan_path)
         if patch is not None:
             try:
                 atomic_write(plan_path, patch, publish_when_all_written)
