@@ -45,8 +45,9 @@ def many_services(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def two_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Children are used even on a one-core machine."""
+    """Children are used even on a one-core machine, and for the few rows of these plans."""
     monkeypatch.setattr(template_pool.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(template_pool, "PARALLEL_FROM_ROWS", 0)
 
 
 def issue(plan: Path, outdir: Path, *extra: object):
@@ -103,6 +104,25 @@ def test_children_write_the_same_workbooks_and_master_as_one_process(
     assert len(plan.record.rows) == len(plan.actions) > len(LPT_ACTIONS)
     record = unpack_rows([row[0] for row in masters[0]["_xlplan_record"]])
     assert {row[1] for row in record[1:]} == set(SERVICES)
+
+
+def test_a_few_rows_are_written_in_this_process(
+    many_services: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten workbooks of a few rows each: starting children would cost more than it saves."""
+    written_here = []
+    real = template_module.write_template
+
+    def counting(*args, **kwargs):
+        written_here.append(os.getpid())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(template_pool.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(template_module, "write_template", counting)
+    plan = Path(shutil.copy(many_services, tmp_path / "plan.xlsx"))
+    result = issue(plan, tmp_path / "outbox")
+    assert result.exit_code == 0, result.output
+    assert written_here == [os.getpid()] * len(SERVICES)
 
 
 @pytest.mark.parametrize("children", [True, False], ids=["children", "one process"])

@@ -135,7 +135,7 @@ def _issue_templates(
     ]
     # The children write the workbooks from now on, while this process records them and writes
     # the master; the master replaces the old one only once every workbook is written.
-    writers = TemplateWriters(jobs, write_job)
+    writers = TemplateWriters(jobs, write_job, rows=sum(len(job.actions) for job in jobs))
 
     def publish_when_all_written(built: Path) -> None:
         writers.finish()

@@ -21,9 +21,11 @@ from .problems import plural
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-# Below this many workbooks one process writes them all: starting children (a second or so
-# of CPU each, for Python and its imports) would cost more than it saves.
+# Below this many workbooks, or this many rows in all, one process writes them all: starting
+# a child (a fresh Python and its imports, about 0.2 s of CPU) would cost more than it saves
+# (10 workbooks of 17 rows: 1.0 s with children, 0.5 s without).
 PARALLEL_FROM = 8
+PARALLEL_FROM_ROWS = 3000
 # Each child takes one core; the parent's master write shares them.
 MAX_WORKERS = 4
 
@@ -44,12 +46,20 @@ class TemplateWriters:
     process, writes them) and raises XlplanError on the first that fails; `stop()` always
     ends the children. `write` must be a module-level function (a child imports it)."""
 
-    def __init__(self, jobs: list[Job], write: Callable[[Job], None], *, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        jobs: list[Job],
+        write: Callable[[Job], None],
+        *,
+        rows: int | None = None,
+        workers: int | None = None,
+    ) -> None:
+        """`rows`: how many rows the workbooks hold in all, if known."""
         self.jobs = jobs
         self.write = write
         cores = os.cpu_count() or 1
         self.workers = min(workers if workers is not None else cores, MAX_WORKERS, len(jobs))
-        if len(jobs) < PARALLEL_FROM:
+        if len(jobs) < PARALLEL_FROM or (rows is not None and rows < PARALLEL_FROM_ROWS):
             self.workers = min(self.workers, 1)
         self.written: set[int] = set()
         self.told = False  # a message from `stopped` was made: it says what was written
