@@ -6,7 +6,7 @@ The children are started fresh ("spawn"), not forked, and each job is sent to th
 actions it needs. A forked child shares the parent's memory only until either writes to it,
 and Python writes to every object it touches (reference counts): the parent writing the
 master and the children reading the actions copied the whole plan once more (at 100,000
-actions, 1.6 GB for the issue instead of 0.8). Spawned children also work on Windows."""
+actions, 1.6 GB for the issue instead of 0.9). Spawned children also work on Windows."""
 
 from __future__ import annotations
 
