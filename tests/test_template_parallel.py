@@ -238,3 +238,52 @@ def test_a_master_that_cannot_be_kept_stops_the_issue_and_says_the_workbooks_are
     assert plan.read_bytes() == before
     assert len(list(outbox.glob("*.xlsx"))) == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox", "plan.xlsx"]
+
+
+def sleeping(job: Job) -> None:
+    """Run in a child process: a workbook that takes a long time."""
+    import time
+
+    time.sleep(60)
+
+
+def running(pid: int) -> bool:
+    """Is `pid` a live process (not gone, nor a zombie no one has reaped)?"""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            return "\nState:\tZ" not in handle.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_children_leave_when_xlplan_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from pathlib import Path\n"
+        "from test_template_parallel import Job, sleeping\n"
+        "from xlplan import template_pool\n"
+        "template_pool.PARALLEL_FROM_ROWS = 0\n"
+        f"jobs = [Job(Path({str(tmp_path)!r}) / str(n)) for n in range(10)]\n"
+        "writers = template_pool.TemplateWriters(jobs, sleeping, workers=2)\n"
+        "writers.start()\n"
+        "while len(writers._pool._processes) < 2:\n"
+        "    time.sleep(0.1)\n"
+        "print(*writers._pool._processes, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(children) == 2 and all(running(pid) for pid in children)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(running(pid) for pid in children)

@@ -41,6 +41,21 @@ def _write_in_child(write: Callable[[Job], None], job: Job) -> None:
     write(job)
 
 
+def _leave_with_parent(parent: int) -> None:
+    """In a child: exit once the parent (its process ID given, as it may be gone already)
+    is gone, killed say. Nothing else ends an idle child of a process pool whose parent
+    died: it would wait for work for ever."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 class TemplateWriters:
     """`start()` sets the children writing; `finish()` waits for every workbook (or, in one
     process, writes them) and raises XlplanError on the first that fails; `stop()` always
@@ -73,7 +88,10 @@ class TemplateWriters:
         from concurrent.futures import ProcessPoolExecutor
 
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_leave_with_parent,
+            initargs=(os.getpid(),),
         )
         self._futures = [self._pool.submit(_write_in_child, self.write, job) for job in self.jobs]
 
