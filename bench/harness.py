@@ -378,6 +378,24 @@ def run_scale(data: dict, workdir: Path, args: argparse.Namespace) -> dict:
         logs,
         before=fresh_outbox,
     )
+    # Issued again in the same cycle (a lost workbook sent again): the master that template
+    # just wrote gets only its hidden record and metadata replaced (xlplan/master_patch.py).
+    again_plan, again_outbox = out / "template-again.xlsx", out / "outbox-again"
+
+    def fresh_again() -> None:
+        shutil.rmtree(again_outbox, ignore_errors=True)
+        for old in out.glob("template-again.before-*.xlsx"):
+            old.unlink()
+
+    if issued_plan.exists():
+        shutil.copy(issued_plan, again_plan)
+        result["tools"]["template re-issue"] = repeat(
+            "template re-issue",
+            [*xl, "template", str(again_plan), "-o", str(again_outbox), "--cycle", CYCLE],
+            args.runs,
+            logs,
+            before=fresh_again,
+        )
     if not args.skip_alternatives:
         plain = out / "plain-outbox"
         template_spec = out / "template.json"

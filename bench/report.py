@@ -61,6 +61,7 @@ def report(results: list[dict], start: dict | None, machine: dict) -> str:
             ("script/merge", "openpyxl script", "xlplan merge"),
             ("naive/merge", "pandas naive", "xlplan merge"),
             ("template/xlsxwriter", "xlplan template", "xlsxwriter template"),
+            ("re-issue/xlsxwriter", "template re-issue", "xlsxwriter template"),
         ):
             value = ratio(result, top, bottom)
             if value is not None:

@@ -67,6 +67,8 @@ LAYERS: dict[str, set[str]] = {
         "committee_sheet",
         "logpart",
         "zipparts",
+        "template_pool",
+        "master_patch",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},

@@ -32,7 +32,7 @@ except ImportError:
 from xlplan.logpart import COMMENT_TAG
 from xlplan.sheets import Book
 from xlplan.simulate import fill_in
-from xlplan.zipparts import PackingChanged, crc32_combine, entry_data
+from xlplan.zipparts import PackingChanged, comment_line, crc32_combine, entry_data, with_comment_line
 
 LOG = "Change log"
 CYCLES = ["2025-Q1", "2025-Q2", "2025-Q3"]
@@ -62,9 +62,9 @@ def strip_comment(path: Path) -> None:
 
 def comment(path: Path) -> dict:
     with zipfile.ZipFile(path) as archive:
-        text = archive.comment
-    assert text.startswith(COMMENT_TAG), text[:80]
-    return json.loads(text[len(COMMENT_TAG) :])
+        line = comment_line(archive.comment, COMMENT_TAG)
+    assert line is not None, archive.comment[:80]
+    return json.loads(line)
 
 
 def rows_bytes(path: Path, size: int | None = None) -> bytes:
@@ -253,7 +253,7 @@ def test_other_style_numbers_take_the_slow_path(fast, tmp_path, monkeypatch) -> 
     record = comment(plan)
     record["styles"] = {"body": 40, "dated": 41}
     with zipfile.ZipFile(plan, "a") as archive:
-        archive.comment = COMMENT_TAG + json.dumps(record).encode()
+        archive.comment = with_comment_line(archive.comment, COMMENT_TAG, json.dumps(record).encode())
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     import xlplan.plan

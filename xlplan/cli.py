@@ -396,7 +396,13 @@ def template(
             err=True,
         )
     result = issue_templates(
-        plan, outdir, cycle=cycle, due=due, services=list(services) or None, password=password
+        plan,
+        outdir,
+        cycle=cycle,
+        due=due,
+        services=list(services) or None,
+        password=password,
+        read=(update.plan, update.read_from),
     )
     for issued in result.files:
         click.echo(f"  {issued.path}  {issued.service}: {issued.actions} action(s)")

@@ -38,9 +38,11 @@ from .zipparts import (
     PackingChanged,
     Segment,
     SegmentedEntry,
+    comment_line,
     crc32_combine,
     entry_data,
     read_span,
+    with_comment_line,
 )
 
 COMMENT_TAG = b"xlplan change-log "
@@ -86,9 +88,10 @@ def read_kept_part(path: Path, part: str | None, token: str, count: int) -> Kept
     try:
         with zipfile.ZipFile(path) as archive:
             comment = archive.comment
-        if not comment.startswith(COMMENT_TAG):
+        line = comment_line(comment, COMMENT_TAG)
+        if line is None:
             return None
-        record = json.loads(comment[len(COMMENT_TAG) :].decode("utf-8"))
+        record = json.loads(line.decode("utf-8"))
         if (
             record.get("v") != COMMENT_VERSION
             or record.get("token") != token
@@ -263,7 +266,9 @@ class _PartWriter:
             "header": self.header_row,
             "styles": self.styles,
         }
-        archive.comment = COMMENT_TAG + json.dumps(record, separators=(",", ":")).encode("utf-8")
+        archive.comment = with_comment_line(
+            archive.comment, COMMENT_TAG, json.dumps(record, separators=(",", ":")).encode("utf-8")
+        )
 
 
 def _first(data: bytes, marks: tuple[bytes, ...]) -> int:

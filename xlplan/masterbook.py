@@ -52,13 +52,16 @@ LOG_WIDTHS = [12, 18, 16, 24, 10, 30, 40, 40, 10, 10]
 MASTER_COMPRESS_LEVEL = 1
 
 
-def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> None:
-    """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole."""
-    plan.meta.header_row = HEADER_ROW + 1
-    if merge is not None:
-        plan.meta.last_cycle = merge.cycle
-        plan.meta.last_merged_at = merge.merged_at.strftime("%Y-%m-%d %H:%M")
-    plan.meta.generator = f"xlplan {__version__}"
+def write_master(
+    plan: Plan,
+    path: Path,
+    merge: MergeResult | None = None,
+    *,
+    before_publish: Callable[[Path], None] | None = None,
+) -> None:
+    """Write `plan` to `path` atomically: a crash or a full disk leaves the old file whole.
+    `before_publish` is given the new master once it is built, before it replaces the old one."""
+    stamp_metadata(plan, merge)
 
     def build(target: Path) -> None:
         from .report import plan_rows, write_cycle_sheets, write_merge_sheets
@@ -152,7 +155,16 @@ def write_master(plan: Plan, path: Path, merge: MergeResult | None = None) -> No
             write_packed_sheet(book, LOG_SUMMARY_SHEET, log_summary)
         book.close()
 
-    atomic_write(path, build)
+    atomic_write(path, build, before_publish)
+
+
+def stamp_metadata(plan: Plan, merge: MergeResult | None = None) -> None:
+    """What the master's metadata says of the write itself."""
+    plan.meta.header_row = HEADER_ROW + 1
+    if merge is not None:
+        plan.meta.last_cycle = merge.cycle
+        plan.meta.last_merged_at = merge.merged_at.strftime("%Y-%m-%d %H:%M")
+    plan.meta.generator = f"xlplan {__version__}"
 
 
 def progress_history(plan: Plan, merge: MergeResult | None) -> History:
@@ -227,8 +239,11 @@ def relocated_rows(rows: list[list], sheet: str, moves: Relocation | None) -> li
     return [_moved(row, sheet, moves) for row in rows] if moves is not None else rows
 
 
-def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
-    """Build into a temporary file beside `path`, then rename it over `path`."""
+def atomic_write(
+    path: Path, build: Callable[[Path], None], before_publish: Callable[[Path], None] | None = None
+) -> None:
+    """Build into a temporary file beside `path`, then rename it over `path` (after
+    `before_publish(temporary file)`, which may stop it by raising)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -244,6 +259,8 @@ def atomic_write(path: Path, build: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         build(tmp)
+        if before_publish is not None:
+            before_publish(tmp)
         publish(tmp, path)
     except OSError as exc:
         raise XlplanError(

@@ -403,6 +403,16 @@ def read_plan(path: Path, *, lazy_log: bool = False) -> Plan:
     return plan
 
 
+def file_state(path: Path) -> tuple[int, ...] | None:
+    """What changes whenever a file is replaced or written (its inode, size and times): a
+    plan read when the file was in this state can stand for reading it again."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
     meta = read_metadata(book)
     if meta is None:

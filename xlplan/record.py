@@ -83,6 +83,19 @@ class IssueRecord:
         for row in rows:
             self.rows[row.action_id] = row
 
+    def replace_all(self, issued: Mapping[str, Iterable[IssuedRow]]) -> None:
+        """`replace` for each service in turn, with the same rows in the same order, without a
+        scan of the whole record per service (500 services issued at once made that quadratic)."""
+        holding: dict[str, list[str]] = {}
+        for key, row in self.rows.items():
+            holding.setdefault(row.service, []).append(key)
+        for service, rows in issued.items():
+            for key in holding.pop(service, []):
+                if key in self.rows and self.rows[key].service == service:
+                    del self.rows[key]
+            for row in rows:
+                self.rows[row.action_id] = row
+
 
 def issued_row(
     layout: Layout,

@@ -195,6 +195,8 @@ class ServicesUpdate:
     backup: Path | None = None
     problems: list[Problem] = field(default_factory=list)
     not_written: str = ""  # why the missing services could not be added to the master
+    # The master's file_state when `plan` was read from it, if `plan` is still what it holds.
+    read_from: tuple[int, ...] | None = None
 
 
 def update_services(
@@ -204,12 +206,14 @@ def update_services(
     it. The master is locked and rewritten only when something changed (the previous one
     kept), so issuing from a master on a read-only share still works."""
     from .masterbook import plan_lock, write_master
-    from .plan import read_plan
+    from .plan import file_state, read_plan
 
     loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
+    before = file_state(plan_path)
     update = _services_update(read_plan(plan_path, lazy_log=True), loaded)
     update.problems = check_contacts(update.plan.contacts, plan_path.name)
     if not update.written:
+        update.read_from = before
         return update
     try:
         with plan_lock(plan_path):

@@ -43,6 +43,11 @@ class Book:
         password: str = "",
         compress_level: int | None = None,
     ) -> None:
+        # Always constant_memory (rows written out as they go, in temporary files): the rows
+        # xlplan writes as XML (rowxml) are put into XlsxWriter's parts as it zips them from
+        # those files, and XlsxWriter emits no row of its own below the header there. (In
+        # memory, XlsxWriter would write an empty row for every row whose height it is told,
+        # which notes need to be placed.)
         import xlsxwriter
 
         class _Workbook(xlsxwriter.Workbook):

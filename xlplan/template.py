@@ -7,14 +7,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import style
+from . import master_patch, style
 from .central import audit_central_edits
 from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
-from .masterbook import atomic_write, keep_backup, plan_lock, write_master
+from .masterbook import atomic_write, keep_backup, plan_lock, stamp_metadata, write_master
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
-from .plan import Action, Plan, now, read_plan, require_plan
+from .plan import Action, Plan, file_state, now, read_plan, require_plan
 from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
@@ -28,6 +28,7 @@ from .sheets import (
     write_plan_sheet,
     write_value,
 )
+from .template_pool import TemplateWriters
 
 _WINDOWS_RESERVED = {
     "CON",
@@ -54,6 +55,8 @@ class TemplateResult:
     backup: Path | None = None
     cycle: str = ""  # as issued (the default is this month)
     due: dt.date | None = None
+    # Only the master's hidden record and metadata were rewritten (see xlplan.master_patch).
+    master_patched: bool = False
 
 
 def safe_filename(name: str) -> str:
@@ -73,13 +76,23 @@ def issue_templates(
     due: dt.date | None = None,
     services: list[str] | None = None,
     password: str = "",
+    read: tuple[Plan, tuple[int, ...] | None] | None = None,
 ) -> TemplateResult:
+    """`read`: the plan already read by the caller and the master's file_state then; it is
+    used instead of reading the master again if the file is still in that state once locked."""
     plan_path = require_plan(plan_path)
     with plan_lock(plan_path):
-        return _issue_templates(plan_path, outdir, cycle=cycle, due=due, services=services, password=password)
+        if read is not None and read[1] is not None and file_state(plan_path) == read[1]:
+            plan = read[0]
+        else:
+            plan = read_plan(plan_path, lazy_log=True)
+        return _issue_templates(
+            plan, plan_path, outdir, cycle=cycle, due=due, services=services, password=password
+        )
 
 
 def _issue_templates(
+    plan: Plan,
     plan_path: Path,
     outdir: Path,
     *,
@@ -88,7 +101,6 @@ def _issue_templates(
     services: list[str] | None,
     password: str,
 ) -> TemplateResult:
-    plan = read_plan(plan_path, lazy_log=True)
     routes, problems = plan.routes()
     result = TemplateResult(problems=plan.read_problems + problems)
     known = plan.services()
@@ -115,32 +127,114 @@ def _issue_templates(
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise XlplanError(f"Cannot create the output folder {outdir}: {exc.strerror}.") from exc
+    # What a child needs of the plan to write a workbook (not its actions: each job has its own).
+    light = Plan(meta=plan.meta.model_copy(), layout=plan.layout, actions=[])
+    jobs = [
+        TemplateJob(service, path, actions, light, cycle, due, issued_at, password)
+        for service, path, actions in issue_jobs(plan, routes, wanted, outdir)
+    ]
+    # The children write the workbooks from now on, while this process records them and writes
+    # the master; the master replaces the old one only once every workbook is written.
+    writers = TemplateWriters(jobs, write_job, rows=sum(len(job.actions) for job in jobs))
+
+    def publish_when_all_written(built: Path) -> None:
+        writers.finish()
+        result.backup = keep_backup(plan_path, "template")
+
+    def stamp_and_publish(built: Path) -> None:
+        master_patch.stamp(built, plan)
+        publish_when_all_written(built)
+
+    writers.start()
+    try:
+        stamp = issued_at.strftime("%Y-%m-%d %H:%M")
+        # The master remembers what went out, so each return is judged against what was issued
+        # to that service, not against the copy the service sends back.
+        plan.record.replace_all(
+            {
+                job.service: [
+                    issued_row(plan.layout, a.id, a.values, service=job.service, cycle=cycle, issued_at=stamp)
+                    for a in job.actions
+                ]
+                for job in jobs
+            }
+        )
+        start_cycle(plan, cycle, due, stamp)
+        # Issued again in the same cycle, a master xlplan wrote and no one saved since changes
+        # only in its hidden record and metadata: those two sheets are replaced, the rest copied.
+        stamp_metadata(plan)
+        patch = master_patch.patcher(plan, plan_path)
+        if patch is not None:
+            try:
+                atomic_write(plan_path, patch, publish_when_all_written)
+                result.master_patched = True
+            except master_patch.NotPatchable:
+                patch = None
+        if patch is None:
+            write_master(plan, plan_path, before_publish=stamp_and_publish)
+    except XlplanError as exc:
+        if writers.told:
+            raise
+        writers.stop()  # the master could not be written: say which workbooks went out anyway
+        raise writers.stopped(exc.message) from exc
+    finally:
+        writers.stop()
+    result.files = [IssuedFile(job.service, job.path, len(job.actions)) for job in jobs]
+    return result
+
+
+@dataclass
+class TemplateJob:
+    """One service's workbook to write; it goes to a child process whole (it pickles)."""
+
+    service: str
+    path: Path
+    actions: list[Action]
+    plan: Plan  # the plan's metadata and layout, without its actions
+    cycle: str
+    due: dt.date | None
+    issued_at: dt.datetime
+    password: str
+
+
+def write_job(job: TemplateJob) -> None:
+    try:
+        write_template(
+            job.plan,
+            job.service,
+            job.actions,
+            job.path,
+            cycle=job.cycle,
+            due=job.due,
+            issued_at=job.issued_at,
+            password=job.password,
+        )
+    except XlplanError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):  # said for this file alone: the issue's message says the rest
+            raise XlplanError(f"Cannot write {job.path}: {cause.strerror or cause}.") from cause
+        raise
+
+
+def issue_jobs(
+    plan: Plan, routes: dict[str, list[str]], wanted: list[str], outdir: Path
+) -> list[tuple[str, Path, list[Action]]]:
+    """Each wanted service, the file its workbook goes to (named after it) and its actions
+    in plan order."""
+    by_service: dict[str, list[Action]] = {service: [] for service in wanted}
+    for action in plan.actions:
+        for service in set(routes[action.id]):  # an action routed twice to one service goes once
+            if service in by_service:
+                by_service[service].append(action)
+    jobs: list[tuple[str, Path, list[Action]]] = []
     taken: set[str] = set()
     for service in wanted:
-        actions = [a for a in plan.actions if service in routes[a.id]]
         name = safe_filename(service)
         while name.lower() in taken:
             name += "_"
         taken.add(name.lower())
-        path = outdir / f"{name}.xlsx"
-        write_template(
-            plan, service, actions, path, cycle=cycle, due=due, issued_at=issued_at, password=password
-        )
-        result.files.append(IssuedFile(service, path, len(actions)))
-        stamp = issued_at.strftime("%Y-%m-%d %H:%M")
-        plan.record.replace(
-            service,
-            (
-                issued_row(plan.layout, a.id, a.values, service=service, cycle=cycle, issued_at=stamp)
-                for a in actions
-            ),
-        )
-    # The master remembers what went out, so each return is judged against what was issued
-    # to that service, not against the copy the service sends back.
-    start_cycle(plan, cycle, due, issued_at.strftime("%Y-%m-%d %H:%M"))
-    result.backup = keep_backup(plan_path, "template")
-    write_master(plan, plan_path)
-    return result
+        jobs.append((service, outdir / f"{name}.xlsx", by_service[service]))
+    return jobs
 
 
 def start_cycle(plan: Plan, cycle: str, due: dt.date | None, stamp: str) -> None:
@@ -218,13 +312,13 @@ def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], passwo
     ws.write_string(0, 0, ID_HEADER)
     for col, name in enumerate(layout.fields, start=1):
         ws.write_string(0, col, name)
-    plain = book.fmt()
+    plain, dated = book.fmt(), book.fmt(num_format="dd/mm/yyyy")
     for row, action in enumerate(actions, start=1):
         ws.write_string(row, 0, action.id)
         for col, name in enumerate(layout.fields, start=1):
             value = action.get(name)
             if value is not None:
-                write_value(ws, row, col, value, plain, book.fmt(num_format="dd/mm/yyyy"))
+                write_value(ws, row, col, value, plain, dated)
     ws.very_hidden()
 
 

@@ -78,6 +78,21 @@ def substituted_parts(parts: Mapping[str, PartWriter], compress_level: int | Non
         )
 
 
+def comment_line(comment: bytes, tag: bytes) -> bytes | None:
+    """What follows `tag` on its line of a zip comment, or None. xlplan keeps one line per
+    purpose there (the Change log's rows, what a template wrote), each its writer's own."""
+    for line in comment.split(b"\n"):
+        if line.startswith(tag):
+            return line[len(tag) :]
+    return None
+
+
+def with_comment_line(comment: bytes, tag: bytes, payload: bytes) -> bytes:
+    """`comment` with the line of `tag` set to `payload`, the other lines kept."""
+    kept = [line for line in comment.split(b"\n") if line and not line.startswith(tag)]
+    return b"\n".join([*kept, tag + payload])
+
+
 def deflated_at(level: int) -> PartWriter:
     """A part written as XlsxWriter writes it, at another deflate level (1 fastest, 9
     smallest): for `substituted_parts`, to trade file size for time on large parts."""
