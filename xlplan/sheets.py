@@ -443,7 +443,10 @@ def row_height(values: Sequence[CellValue], per_line: Sequence[int], minimum: fl
     lines = 1
     for value, chars in zip(values, per_line, strict=True):
         if type(value) is str and (len(value) > chars or "\n" in value):
-            count = sum(max(1, -(-len(part) // chars)) for part in value.split("\n"))
+            if "\n" in value:
+                count = sum(max(1, -(-len(part) // chars)) for part in value.split("\n"))
+            else:  # most text: one paragraph (a few million cells in a large master)
+                count = -(-len(value) // chars)
             if count > lines:
                 lines = count
     return min(MAX_ROW_POINTS, max(minimum, lines * LINE_POINTS + 3))
