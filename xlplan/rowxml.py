@@ -41,22 +41,6 @@ def letters(col: int) -> str:
     return _LETTERS[col] if col < 702 else column_letter(col)
 
 
-def escape_text(text: str) -> str:
-    """Cell text as XlsxWriter writes it inline: control characters as _xHHHH_ (a literal
-    "_x0041_" kept literal), then &, < and > escaped."""
-    if "_x" in text:
-        text = _CONTROL_ESCAPE.sub(r"_x005F\1", text)
-    if "\r" in text:  # the one control character clean_for_cell leaves besides tab and newline
-        text = text.replace("\r", "_x000D_")
-    if "&" in text:
-        text = text.replace("&", "&amp;")
-    if "<" in text:
-        text = text.replace("<", "&lt;")
-    if ">" in text:
-        text = text.replace(">", "&gt;")
-    return text
-
-
 def _escape_markup(text: str) -> str:
     """As XlsxWriter escapes a formula and its result: &, < and > only."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -107,11 +91,25 @@ class SheetRows:
 
     @staticmethod
     def text(ref: str, style: str, text: str) -> str:
-        text = clean_for_cell(text)
-        if len(text) > MAX_CELL_CHARS // 2 and len(text.encode("utf-16-le")) > 2 * MAX_CELL_CHARS:
-            # Excel counts a cell's characters in UTF-16 units (an emoji is two), as XlsxWriter cuts.
-            text = text.encode("utf-16-le")[: 2 * MAX_CELL_CHARS].decode("utf-16-le", "ignore")
-        text = escape_text(text)
+        """Text as XlsxWriter writes it inline: cleaned and cut to Excel's limit, a literal
+        "_x0041_" kept literal, the carriage return as _x000D_, then &, < and > escaped."""
+        # Printable text of a usual length (most cells) has nothing to clean or cut.
+        unusual = not text.isprintable() or len(text) > MAX_CELL_CHARS // 2
+        if unusual:
+            text = clean_for_cell(text)
+            if len(text) > MAX_CELL_CHARS // 2 and len(text.encode("utf-16-le")) > 2 * MAX_CELL_CHARS:
+                # Excel counts a cell's characters in UTF-16 units (an emoji is two), as XlsxWriter cuts.
+                text = text.encode("utf-16-le")[: 2 * MAX_CELL_CHARS].decode("utf-16-le", "ignore")
+        if "_x" in text:
+            text = _CONTROL_ESCAPE.sub(r"_x005F\1", text)
+        if unusual and "\r" in text:  # the one control character clean_for_cell keeps that XML would not
+            text = text.replace("\r", "_x000D_")
+        if "&" in text:
+            text = text.replace("&", "&amp;")
+        if "<" in text:
+            text = text.replace("<", "&lt;")
+        if ">" in text:
+            text = text.replace(">", "&gt;")
         space = ' xml:space="preserve"' if text and (text[0].isspace() or text[-1].isspace()) else ""
         return f'<c r="{ref}"{style} t="inlineStr"><is><t{space}>{text}</t></is></c>'
 
