@@ -71,6 +71,8 @@ def audited_fields(layout: Layout) -> list[str]:
 
 
 def snapshot_value(value: CellValue) -> CellValue:
+    if value is None or (type(value) is str and len(value) <= SNAPSHOT_TEXT):
+        return value  # short as written, so short once normalised too (most cells)
     text = normal_text(value)
     if isinstance(value, dt.date) or len(text) <= SNAPSHOT_TEXT:
         return value
