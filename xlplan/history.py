@@ -45,6 +45,10 @@ class History:
     def latest(self) -> CycleRecord | None:
         return self.cycles[-1] if self.cycles else None
 
+    def latest_of(self, cycle: str) -> list[ServiceFigures] | None:
+        """The figures recorded for `cycle`, if any."""
+        return next((r.figures for r in self.cycles if r.cycle == cycle), None)
+
 
 def plan_history(plan: Plan) -> History:
     return parse_history(plan.history_table)

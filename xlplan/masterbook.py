@@ -85,11 +85,12 @@ def write_master(
             row_count=len(plan.actions),
             extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns],
         )
+        history = progress_history(plan, merge)
         if merge is not None:
-            write_merge_sheets(book, plan, merge)
+            # The figures just recorded for this cycle are the Summary's: worked out once.
+            write_merge_sheets(book, plan, merge, history.latest_of(merge.cycle))
         elif plan.cycle_changes or plan.cycle_issues:
             write_cycle_sheets(book, plan, plan.meta.cycle or "")
-        history = progress_history(plan, merge)
         if history.cycles:
             write_progress_sheet(book, plan, history)
         write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from . import style
 from .excel import column_letter, display
-from .figures import service_figures
+from .figures import ServiceFigures, service_figures
 from .issue_counts import issue_count_lines
 from .plan import (
     CHANGES_HEADERS,
@@ -94,7 +94,11 @@ def plan_rows(plan: Plan, merge: MergeResult | None) -> Iterator[SheetRow]:
         )
 
 
-def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]:
+def summary_rows(
+    plan: Plan, merge: MergeResult, computed: list[ServiceFigures] | None = None
+) -> tuple[list[str], list[list]]:
+    """The Summary's table; `computed`: this merge's figures when already worked out (the
+    Progress sheet records the same figures for this cycle)."""
     layout = plan.layout
     scale = layout.rating_values
     headers = [
@@ -111,7 +115,9 @@ def summary_rows(plan: Plan, merge: MergeResult) -> tuple[list[str], list[list]]
     ]
     status = {s.service: s for s in merge.statuses}
     rows: list[list] = []
-    for figures in service_figures(plan, merge.as_of):  # one source, shared with Progress
+    if computed is None:
+        computed = service_figures(plan, merge.as_of)
+    for figures in computed:  # one source, shared with Progress
         got = status.get(figures.service)
         rows.append(
             [
@@ -138,8 +144,10 @@ def returned_by(status) -> str:
     return f"{status.sender or 'unknown sender'}{when}"
 
 
-def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
-    headers, rows = summary_rows(plan, merge)
+def write_summary(
+    book: Book, plan: Plan, merge: MergeResult, computed: list[ServiceFigures] | None = None
+) -> None:
+    headers, rows = summary_rows(plan, merge, computed)
     ws = book.workbook.add_worksheet(SUMMARY_SHEET)
     scale = plan.layout.ratings
     ws.set_column(0, 0, 22)
@@ -223,8 +231,10 @@ def write_summary(book: Book, plan: Plan, merge: MergeResult) -> None:
     print_table(ws, head_row, footer=f"{plan.meta.title} · summary · cycle {merge.cycle}")
 
 
-def write_merge_sheets(book: Book, plan: Plan, merge: MergeResult) -> None:
-    write_summary(book, plan, merge)
+def write_merge_sheets(
+    book: Book, plan: Plan, merge: MergeResult, computed: list[ServiceFigures] | None = None
+) -> None:
+    write_summary(book, plan, merge, computed)
     stamp = merge.merged_at.strftime("%Y-%m-%d %H:%M")
     plan.cycle_changes.extend(merge.log_entries())
     plan.cycle_issues = cycle_issues(plan.cycle_issues, merge.problems, stamp, processed(merge))
