@@ -46,6 +46,9 @@ LAYERS: dict[str, set[str]] = {
         "history",
         "issue_counts",
         "changelog",
+        "import_table",
+        "import_options",
+        "import_rows",
     },
     # The Excel edge: the safety gate, readers, writers of each kind of workbook, JSON output.
     "edge": {
@@ -67,6 +70,7 @@ LAYERS: dict[str, set[str]] = {
         "committee_sheet",
         "logpart",
         "zipparts",
+        "import_source",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},
