@@ -246,7 +246,8 @@ def layout_spec(plan_path: Path) -> dict:
     """What the plain scripts need to know about the plan's layout, read from its metadata."""
     from xlplan.metadata import ID_HEADER, SPARE_PREFIX
     from xlplan.plan import layout_of, read_metadata
-    from xlplan.workbook import MASTER_LIMITS, open_workbook
+    from xlplan.safety_gate import MASTER_LIMITS
+    from xlplan.workbook import open_workbook
 
     book = open_workbook(plan_path, MASTER_LIMITS)
     meta = read_metadata(book)

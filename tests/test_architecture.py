@@ -71,6 +71,10 @@ LAYERS: dict[str, set[str]] = {
         "logpart",
         "zipparts",
         "import_source",
+        "safety_gate",
+        "sheet_styles",
+        "sheet_features",
+        "sheet_layers",
     },
     # One module per verb: ties the core and the edge together and returns a typed result.
     "verbs": {"importer", "template", "validate", "merge", "diff", "send", "chase", "pack"},
@@ -83,6 +87,10 @@ LAYERS: dict[str, set[str]] = {
 ALLOWED: dict[tuple[str, str], str] = {
     ("plan", "workbook"): "plan.py still holds the master reader (read_plan) beside the plan "
     "model; split the reader into the edge (#12).",
+    ("plan", "safety_gate"): "the master reader opens the master through the safety gate; moves "
+    "with the master reader (#12).",
+    ("plan", "sheet_layers"): "the master reader keeps the central team's formulas, formats and "
+    "widths (sheet_layers); moves with the master reader (#12).",
     ("plan", "sheets"): "read_plan reads the Key sheet's added rating spellings and knows "
     "xlplan's own fills (sheets.py); moves with the master reader (#12).",
     ("plan", "logpart"): "read_plan checks whether the Change log's rows can be copied into the "

@@ -534,7 +534,7 @@ def test_hostile_emails_are_unpacked_in_bounded_memory(world, tmp_path: Path) ->
 
 
 def test_limits_are_named_and_sane() -> None:
-    from xlplan.workbook import RETURN_LIMITS
+    from xlplan.safety_gate import RETURN_LIMITS
 
     assert mail.MAX_ATTACHMENT_BYTES == RETURN_LIMITS.file_bytes
     assert mail.MAX_ATTACHMENT_BYTES < mail.MAX_EMAIL_BYTES

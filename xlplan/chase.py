@@ -79,7 +79,8 @@ class Issued:
 def read_outbox(outbox: Path | None, plan: Plan) -> dict[str, Issued]:
     """Service -> its workbook in the outbox `xlplan template` wrote (this plan's only)."""
     from .plan import read_metadata
-    from .workbook import UnreadableWorkbook, open_workbook
+    from .safety_gate import UnreadableWorkbook
+    from .workbook import open_workbook
 
     if outbox is None:
         return {}

@@ -14,7 +14,8 @@ from .excel import (
 )
 from .import_table import SourceSheet
 from .problems import Problem
-from .workbook import MASTER_LIMITS, UnreadableWorkbook, open_workbook, read_with_second_reader
+from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
+from .workbook import open_workbook, read_with_second_reader
 
 
 def read_source(source: Path) -> tuple[list[SourceSheet], list[Problem]]:

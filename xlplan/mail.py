@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .problems import Problem
-from .workbook import MAX_RATIO, RETURN_LIMITS, WORKBOOK_SUFFIXES
+from .safety_gate import MAX_RATIO, RETURN_LIMITS, WORKBOOK_SUFFIXES
 
 MAIL_SUFFIXES = {".eml", ".msg", ".zip"}
 # Limits: what one saved email or zip in an inbox may hold before it is refused.

@@ -20,8 +20,8 @@ from .plan import UNASSIGNED, Action, Plan, now, read_plan, require_plan
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest
+from .sheet_features import sheets_with_drawings
 from .validate import validate
-from .workbook import sheets_with_drawings
 
 # The result types are defined in the core (outcome.py), so the writers need not import
 # this verb; they are re-exported here, where callers of merge() look for them.

@@ -17,16 +17,10 @@ from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_meta
 from .packed import unpack_rows
 from .problems import Problem
 from .record import RECORD_SHEET, IssueRecord, parse_record
+from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
+from .sheet_layers import SheetLayer, sheet_layers
 from .sheets import KEY_ALIASES_HEADER, own_fills
-from .workbook import (
-    MASTER_LIMITS,
-    SheetLayer,
-    UnreadableWorkbook,
-    Workbook,
-    open_workbook,
-    release_freed_memory,
-    sheet_layers,
-)
+from .workbook import Workbook, open_workbook, release_freed_memory
 
 UNASSIGNED = "Unassigned"
 # Sheets xlplan rebuilds on every write; any other sheet is the central team's and is carried.

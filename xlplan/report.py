@@ -22,8 +22,8 @@ from .plan import (
 )
 from .print_setup import print_table
 from .problems import Problem, plural
+from .sheet_features import XLPLAN_NOTE_START
 from .sheets import Book, CellMark, SheetRow, write_table
-from .workbook import XLPLAN_NOTE_START
 
 if TYPE_CHECKING:
     from .outcome import Change, MergeResult

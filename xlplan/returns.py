@@ -21,13 +21,9 @@ from .metadata import (
 )
 from .plan import Plan, column_positions, find_header_row, layout_of, normal_ref, read_metadata
 from .problems import Problem
-from .workbook import (
-    WORKBOOK_SUFFIXES,
-    UnreadableWorkbook,
-    Workbook,
-    number_formats,
-    open_workbook,
-)
+from .safety_gate import WORKBOOK_SUFFIXES, UnreadableWorkbook
+from .sheet_styles import number_formats
+from .workbook import Workbook, open_workbook
 
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
 IGNORED_PREFIXES = ("~$", ".~lock", ".")
