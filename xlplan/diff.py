@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from . import style
-from .checks import same
+from .check_cells import same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write

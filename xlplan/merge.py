@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .central import audit_central_edits
-from .checks import CheckedReturn, check_master, same
+from .check_cells import same
+from .check_rules import check_master
+from .checks import CheckedReturn
 from .cycle import MergedReturn
 from .errors import XlplanError
 from .excel import display

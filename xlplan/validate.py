@@ -11,9 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .checks import CheckedReturn, PlanIndex, check_return
+from .checks import CheckedReturn, check_return
 from .mail import check_sender, shown_path
 from .plan import Plan, read_plan
+from .plan_index import PlanIndex
 from .problem_json import NESTED_IN_FILE, ProblemOut
 from .problems import Problem
 from .returns import ServiceReturn, list_inbox, read_return
