@@ -86,9 +86,9 @@ def run_cycles(folder: Path, *, slow: bool) -> SimpleNamespace:
     steps: list[tuple[str, Path]] = []
     parsed: list[str] = []
     clock = iter(range(1, 100))
-    import xlplan.plan
+    import xlplan.master_tables
 
-    parse = xlplan.plan._log_entries
+    parse = xlplan.master_tables.log_entries
 
     def step(name: str, *args: object) -> None:
         epoch = int(dt.datetime(2025, 1, 1, tzinfo=dt.UTC).timestamp()) + next(clock) * 86400
@@ -99,7 +99,7 @@ def run_cycles(folder: Path, *, slow: bool) -> SimpleNamespace:
             return parse(rows, cycle, merged_at)
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(xlplan.plan, "_log_entries", spied)
+            patch.setattr(xlplan.master_tables, "log_entries", spied)
             result = invoke(*args, env={"SOURCE_DATE_EPOCH": str(epoch)})
         assert result.exit_code == 0, result.output
         if slow:
@@ -256,16 +256,16 @@ def test_other_style_numbers_take_the_slow_path(fast, tmp_path, monkeypatch) -> 
         archive.comment = COMMENT_TAG + json.dumps(record).encode()
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    import xlplan.plan
+    import xlplan.master_tables
 
     loads = []
-    reload = xlplan.plan._reload_log
+    reload = xlplan.master_tables.reload_log
 
     def spied(*args):  # noqa: ANN002, ANN202
         loads.append(args)
         return reload(*args)
 
-    monkeypatch.setattr(xlplan.plan, "_reload_log", spied)
+    monkeypatch.setattr(xlplan.master_tables, "reload_log", spied)
     result = invoke("merge", plan, inbox, "--as-of", "2025-03-01")
     assert result.exit_code == 0, result.output
     assert log_rows(plan) == log_rows(source)

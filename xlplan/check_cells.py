@@ -11,7 +11,7 @@ from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CH
 from .layout import Column, Layout
 from .problems import short
 from .record import IssuedRow, cell_digest, locked_digest, normal_text
-from .returns import ReturnRow, ServiceReturn
+from .service_return import ReturnRow, ServiceReturn
 
 
 @dataclass

@@ -10,7 +10,7 @@ from .plan import normal_ref
 from .plan_index import PlanIndex
 from .problems import short
 from .record import IssuedRow, normal_text
-from .returns import ReturnRow, ServiceReturn
+from .service_return import ReturnRow, ServiceReturn
 
 # A return may hold this many rows beyond twice what it was issued (people add a few rows,
 # paste a section twice); far more is junk, refused with one message rather than one per row.

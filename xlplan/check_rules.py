@@ -13,7 +13,7 @@ from .plan import Plan, normal_ref, parent_refs
 from .plan_index import PlanIndex
 from .problems import Problem, plural
 from .progress import overdue_since
-from .returns import ReturnRow, ServiceReturn
+from .service_return import ReturnRow, ServiceReturn
 
 
 def check_business_rules(

@@ -20,7 +20,7 @@ from .identity import likely_service
 from .plan import Plan
 from .plan_index import PlanIndex
 from .problems import Problem, Severity, short
-from .returns import ReturnRow, ServiceReturn
+from .service_return import ReturnRow, ServiceReturn
 
 
 @dataclass

@@ -12,7 +12,8 @@ from .check_cells import same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write
-from .plan import LOG_HEADERS, Action, Plan, read_plan
+from .masterread import read_plan
+from .plan import LOG_HEADERS, Action, Plan
 from .problems import plural
 from .report_json import CellChangeOut
 from .sheets import Book, CellMark, SheetRow, write_key_sheet, write_plan_sheet, write_table

@@ -17,8 +17,9 @@ from .errors import XlplanError
 from .excel import display
 from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
+from .masterread import read_plan, require_plan
 from .outcome import Change, MergeResult, ServiceStatus
-from .plan import UNASSIGNED, Action, Plan, now, read_plan, require_plan
+from .plan import UNASSIGNED, Action, Plan, now
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest

@@ -13,8 +13,9 @@ from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
 from .masterbook import atomic_write, keep_backup, plan_lock, write_master
+from .masterread import read_plan, require_plan
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
-from .plan import Action, Plan, now, read_plan, require_plan
+from .plan import Action, Plan, now
 from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
