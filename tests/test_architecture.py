@@ -61,6 +61,7 @@ LAYERS: dict[str, set[str]] = {
         "returns",
         "rowxml",
         "sheets",
+        "plan_sheet",
         "masterbook",
         "report",
         "report_json",

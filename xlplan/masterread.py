@@ -31,11 +31,12 @@ from .plan import (
     parse_decision,
     parse_proposal,
 )
+from .plan_sheet import own_fills
 from .problems import Problem
 from .record import RECORD_SHEET, parse_record
 from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
 from .sheet_layers import SheetLayer, sheet_layers
-from .sheets import KEY_ALIASES_HEADER, own_fills
+from .sheets import KEY_ALIASES_HEADER
 from .workbook import Workbook, open_workbook, release_freed_memory
 
 
