@@ -68,6 +68,7 @@ LAYERS: dict[str, set[str]] = {
         "annotate",
         "simulate",
         "mail",
+        "saved_email",
         "ods",
         "xmlscan",
         "progress_sheet",

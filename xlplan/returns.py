@@ -7,7 +7,7 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, display, row_as_seen, shown_number
 from .layout import Layout
-from .mail import MAIL_SUFFIXES, unpack_inbox_file
+from .mail import unpack_inbox_file
 from .masterread import column_positions, find_header_row, read_metadata
 from .metadata import (
     HIDDEN_CELL_LIMIT,
@@ -21,6 +21,7 @@ from .metadata import (
 from .plan import Plan, layout_of, normal_ref
 from .problems import Problem
 from .safety_gate import WORKBOOK_SUFFIXES, UnreadableWorkbook
+from .saved_email import MAIL_SUFFIXES
 from .service_return import ReturnRow, ServiceReturn
 from .sheet_styles import number_formats
 from .workbook import Workbook, open_workbook
