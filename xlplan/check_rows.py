@@ -15,8 +15,6 @@ from .service_return import ReturnRow, ServiceReturn
 # A return may hold this many rows beyond twice what it was issued (people add a few rows,
 # paste a section twice); far more is junk, refused with one message rather than one per row.
 ROW_SLACK = 200
-
-
 MAX_ISSUED_ROWS = 100_000  # without the master: a hidden sheet of issued values longer is junk
 
 

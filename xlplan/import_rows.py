@@ -28,8 +28,6 @@ from .problems import Problem
 REFERENCE_PATTERN = re.compile(
     r"^(?:[A-Za-z]{0,4}[-.]?\d+(?:[.\-/]\d+)*[A-Za-z]?[.)]?|[ivxlc]{1,6}[.)]?)$", re.I
 )
-
-
 # The first words of a key, legend or footnote row ("Key: R = off track", "* see glossary").
 # The first words of a key, legend or footnote row ("Key: R = off track", "NB - …", "* see
 # glossary", a lone "Key" before the colours). Punctuation is required after the word, so an
@@ -39,8 +37,6 @@ KEY_PATTERN = re.compile(
     r"|(?:key|legend)\s*$|[*†‡])",
     re.I,
 )
-
-
 SKIP_KINDS = {
     "section": "section heading(s)",
     "key": "key or footnote row(s)",

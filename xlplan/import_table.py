@@ -17,8 +17,6 @@ from .excel import (
 from .layout import Layout, load_layout
 
 HEADER_SEARCH_ROWS = 50
-
-
 FUZZY_CUTOFF = 0.82
 
 

@@ -19,22 +19,11 @@ from . import xmlscan
 from .problems import Problem
 
 ZIP_MAGIC = b"PK\x03\x04"
-
-
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: .xls, or an encrypted .xlsx
-
-
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
-
-
 XML_SNIFF_BYTES = 64 * 1024
-
-
 MAX_ZIP_MEMBERS = 10_000
-
-
 MAX_RATIO = 250  # uncompressed/compressed per member; real sheets stay well under 100
-
 
 # What a damaged, truncated or crafted zip part raises when read: a part that cannot be read
 # is answered as "not there" by the scans that tolerate it (the safety gate has said why).
@@ -55,17 +44,9 @@ UNREADABLE_PART = (
 # Zip methods spreadsheet programs write: stored and deflated. Anything else (Deflate64,
 # bzip2, LZMA, ...) is refused before a reader meets it.
 ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
-
-
 ZIP_METHOD_NAMES = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz", 99: "AES"}
-
-
 ZIP_ENCRYPTED = 0x01  # general-purpose flag bit 0: the member is password-encrypted
-
-
 ZIP_PATCHED = 0x20  # bit 5: "compressed patched data", which no spreadsheet program writes
-
-
 ZIP_STRONG_ENCRYPTION = 0x40  # bit 6
 
 
@@ -79,8 +60,6 @@ class Limits:
 
 
 RETURN_LIMITS = Limits(file_bytes=50 * 2**20, unpacked_bytes=250 * 2**20)
-
-
 MASTER_LIMITS = Limits(file_bytes=500 * 2**20, unpacked_bytes=4 * 2**30, sheet_cells=25_000_000)
 
 
@@ -332,8 +311,6 @@ def _is_encrypted_ooxml(path: Path) -> bool:
 
 
 _XLS_BOF = re.compile(rb"\x09\x08[\x08-\x14]\x00[\x00-\x06]\x06\x05\x00")
-
-
 _XLS_FILEPASS = 0x002F
 
 

@@ -19,30 +19,16 @@ _FEATURES = (
     (re.compile(rb"<hyperlink\b"), "hyperlinks"),
     (re.compile(rb"<tablePart\b"), "an Excel table (Format as Table)"),
 )
-
-
 _COMMENTS_TARGET = re.compile(
     rb'<Relationship\b(?=[^>]*?relationships/comments")[^>]*?\bTarget="([^"]+)"', re.S
 )
-
-
 _AUTHOR = re.compile(rb"<author>([^<]*)</author>")
-
-
 _COMMENT = re.compile(rb'<comment\b[^>]*?\bauthorId="(\d+)"[^>]*>(.*?)</comment>', re.S)
-
-
 _TEXT = re.compile(rb"<t\b[^>]*>([^<]*)")
-
-
 XLPLAN_AUTHOR = "xlplan"
-
-
 # Of those, what xlplan never writes on the plan sheet (it writes its own validations and
 # conditional formats there, so those cannot be told from the team's).
 PLAN_SHEET_FOREIGN = ("merged cells", "hyperlinks", "an Excel table (Format as Table)")
-
-
 # How the note on a cell a merge changed begins (report.change_note). LibreOffice drops a
 # note's author when it saves, so xlplan's own notes are also known by their first words.
 XLPLAN_NOTE_START = "Changed by "
@@ -132,8 +118,6 @@ def sheets_with_drawings(path: Path) -> dict[str, str]:
 _DRAWING_TARGET = re.compile(
     rb'<Relationship\b(?=[^>]*?relationships/drawing")[^>]*?\bTarget="([^"]+)"', re.S
 )
-
-
 # Every object on a drawing is anchored to the sheet by one of these.
 _ANCHOR = re.compile(rb"<(?:\w+:)?(?:twoCellAnchor|oneCellAnchor|absoluteAnchor)\b")
 

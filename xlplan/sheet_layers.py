@@ -29,17 +29,9 @@ class SheetLayer:
 
 
 _CELL_FORMULA = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"[^>]{0,400}?>\s*<f\b([^>]*?)(?:/>|>([^<]*)</f>)', re.S)
-
-
 _SHARED_INDEX = re.compile(rb'\bsi="(\d+)"')
-
-
 _SHARED = re.compile(rb'\bt="shared"')
-
-
 _COL = re.compile(rb"<col\b([^>]*?)/?>", re.S)
-
-
 _ATTR = re.compile(rb'\b(min|max|width|hidden)="([^"]+)"')
 
 
@@ -104,8 +96,6 @@ def _layer(
 
 
 SCAN_CHUNK = 1 << 20
-
-
 # Longer than anything looked for (a cell with a formula of Excel's 8,192 characters, escaped),
 # so no match is cut between two windows.
 SCAN_OVERLAP = 1 << 18

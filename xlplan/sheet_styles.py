@@ -24,20 +24,10 @@ def col_index(letters: bytes) -> int:
 
 
 _NUM_FMT = re.compile(rb'<numFmt\b[^>]*?\bnumFmtId="(\d+)"[^>]*?\bformatCode="([^"]*)"', re.S)
-
-
 _CELL_XFS = re.compile(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", re.S)
-
-
 _XF_FORMAT = re.compile(rb'<xf\b[^>]*?\bnumFmtId="(\d+)"')
-
-
 _STYLED_VALUE = re.compile(rb'<c r="([A-Z]{1,3})(\d+)"([^>]*?)>\s*(<v>|<f)', re.S)
-
-
 _STYLE = re.compile(rb'\bs="(\d+)"')
-
-
 _TYPE = re.compile(rb'\bt="(\w+)"')
 
 
@@ -112,17 +102,9 @@ def _is_date_format(code: str) -> bool:
 
 
 _FILLS = re.compile(rb"<fills\b[^>]*>(.*?)</fills>", re.S)
-
-
 _FILL = re.compile(rb"<fill>(.*?)</fill>|<fill/>", re.S)
-
-
 _FG_RGB = re.compile(rb'<fgColor\b[^>]*?\brgb="(?:[0-9A-Fa-f]{2})?([0-9A-Fa-f]{6})"')
-
-
 _XF = re.compile(rb"<xf\b([^>]*?)/?>", re.S)
-
-
 _FILL_ID = re.compile(rb'\bfillId="(\d+)"')
 
 
