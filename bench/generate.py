@@ -15,8 +15,9 @@ from xlplan import FORMAT_VERSION, __version__
 from xlplan.layout import load_layout
 from xlplan.logpart import COMMENT_VERSION
 from xlplan.masterbook import write_master
+from xlplan.masterread import read_plan
 from xlplan.metadata import Metadata
-from xlplan.plan import Action, Plan, now, read_plan
+from xlplan.plan import Action, Plan, now
 from xlplan.record import issued_row
 from xlplan.template import issue_templates, safe_filename, write_template
 

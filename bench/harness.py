@@ -182,7 +182,7 @@ def worker(name: str, spec_path: Path) -> list[str]:
 def prepare(scale: str, workdir: Path) -> dict:
     """Plan, inbox and sizes for a scale; generated plans are reused when complete."""
     if scale == "lpt":
-        from xlplan.plan import read_plan
+        from xlplan.masterread import read_plan
 
         plan = read_plan(LPT / "plan.xlsx")
         return {
@@ -244,9 +244,11 @@ def prepare(scale: str, workdir: Path) -> dict:
 
 def layout_spec(plan_path: Path) -> dict:
     """What the plain scripts need to know about the plan's layout, read from its metadata."""
+    from xlplan.masterread import read_metadata
     from xlplan.metadata import ID_HEADER, SPARE_PREFIX
-    from xlplan.plan import layout_of, read_metadata
-    from xlplan.workbook import MASTER_LIMITS, open_workbook
+    from xlplan.plan import layout_of
+    from xlplan.safety_gate import MASTER_LIMITS
+    from xlplan.workbook import open_workbook
 
     book = open_workbook(plan_path, MASTER_LIMITS)
     meta = read_metadata(book)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from xlplan.cli import main
 from xlplan.excel import ERROR_VALUES, ILLEGAL_XML_CHARS
-from xlplan.plan import read_plan
+from xlplan.masterread import read_plan
 from xlplan.simulate import fill_in
 
 REPO = Path(__file__).resolve().parent.parent

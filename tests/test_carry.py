@@ -1026,13 +1026,13 @@ def test_a_reference_into_the_plan_sheet_follows_its_action_wherever_it_goes(gap
 def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monkeypatch):
     """The plan sheet is read in overlapping windows: cut small, every formula, format and
     tag is still found exactly once."""
-    from xlplan import workbook
+    from xlplan import safety_gate, sheet_layers
 
     def scan():
-        layers = workbook.sheet_layers(central.plan, [PLAN_SHEET], {PLAN_SHEET: {21, 22}})
+        layers = sheet_layers.sheet_layers(central.plan, [PLAN_SHEET], {PLAN_SHEET: {21, 22}})
         with zipfile.ZipFile(central.plan) as archive:
-            part = workbook._sheet_parts(archive)[PLAN_SHEET]
-            counts = workbook._layer(
+            part = safety_gate.sheet_parts(archive)[PLAN_SHEET]
+            counts = sheet_layers._layer(
                 archive,
                 part,
                 {},
@@ -1046,8 +1046,8 @@ def test_the_sheet_scans_find_the_same_in_small_windows_as_in_one(central, monke
         return layers[PLAN_SHEET], counts
 
     whole, whole_counts = scan()
-    monkeypatch.setattr(workbook, "SCAN_CHUNK", 700)
-    monkeypatch.setattr(workbook, "SCAN_OVERLAP", 1500)
+    monkeypatch.setattr(sheet_layers, "SCAN_CHUNK", 700)
+    monkeypatch.setattr(sheet_layers, "SCAN_OVERLAP", 1500)
     cut, cut_counts = scan()
 
     assert whole.formulas and whole.formats and whole.widths

@@ -15,7 +15,7 @@ import pytest
 from conftest import LAYOUTS, all_sheet_values, plan_table, sheet_values, write_csv
 
 from xlplan.layout import load_layout
-from xlplan.workbook import _is_encrypted_xls
+from xlplan.safety_gate import _is_encrypted_xls
 
 # Each layout's columns as a trust heads them in its own file, in the trust's order.
 TRUST_HEADERS = {

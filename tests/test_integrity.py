@@ -582,7 +582,8 @@ def test_templates_issued_before_the_split_still_reach_each_services_own_row(tmp
     """A master and templates from before joint actions were split: both services' files carry
     the joint row's one ID. After the split each service's edit lands on its own row."""
     from xlplan.masterbook import write_master
-    from xlplan.plan import now, read_plan
+    from xlplan.masterread import read_plan
+    from xlplan.plan import now
     from xlplan.record import IssueRecord
     from xlplan.template import write_template
 

@@ -35,7 +35,7 @@ from conftest import (
     write_csv,
 )
 
-from xlplan import mail
+from xlplan import mail, saved_email
 from xlplan.simulate import fill_in
 
 CONTACTS = [
@@ -428,7 +428,9 @@ def test_an_outlook_msg_return(world, tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_attachments(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mail, "MAX_ATTACHMENT_BYTES", 2**20)
+    # Checked where a zip is unpacked (mail) and where an email is read (saved_email).
+    for module in (mail, saved_email):
+        monkeypatch.setattr(module, "MAX_ATTACHMENT_BYTES", 2**20)
 
 
 def hostile_inbox(world, inbox: Path) -> dict[str, str]:
@@ -534,11 +536,11 @@ def test_hostile_emails_are_unpacked_in_bounded_memory(world, tmp_path: Path) ->
 
 
 def test_limits_are_named_and_sane() -> None:
-    from xlplan.workbook import RETURN_LIMITS
+    from xlplan.safety_gate import RETURN_LIMITS
 
-    assert mail.MAX_ATTACHMENT_BYTES == RETURN_LIMITS.file_bytes
-    assert mail.MAX_ATTACHMENT_BYTES < mail.MAX_EMAIL_BYTES
-    assert 0 < mail.MAX_NESTING <= 5 and mail.MAX_PARTS >= 20
+    assert saved_email.MAX_ATTACHMENT_BYTES == RETURN_LIMITS.file_bytes
+    assert saved_email.MAX_ATTACHMENT_BYTES < saved_email.MAX_EMAIL_BYTES
+    assert 0 < mail.MAX_NESTING <= 5 and saved_email.MAX_PARTS >= 20
 
 
 # --- chasing ------------------------------------------------------------------------------

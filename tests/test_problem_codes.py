@@ -22,8 +22,8 @@ import pytest
 from conftest import LPT_HEADERS, LPT_SOURCE, PLAN_SHEET, invoke
 
 from xlplan.importer import import_plan
+from xlplan.masterread import read_plan
 from xlplan.merge import merge
-from xlplan.plan import read_plan
 from xlplan.problems import CODES, Problem
 from xlplan.simulate import fill_in
 from xlplan.validate import validate

@@ -102,7 +102,7 @@ def test_a_note_on_a_tall_row_far_down_is_anchored_at_its_cell(tmp_path: Path) -
     tells it the heights of the rows it writes as XML, or a note 100 tall rows down would
     open many rows away from its cell."""
     from xlplan.layout import load_layout
-    from xlplan.sheets import CellMark, SheetRow, write_plan_sheet
+    from xlplan.plan_sheet import CellMark, SheetRow, write_plan_sheet
 
     layout, _ = load_layout("cqc")
     long_text = "word " * 200

@@ -17,8 +17,8 @@ import xlplan.template as template_module
 from xlplan import template_pool
 from xlplan.errors import XlplanError
 from xlplan.masterbook import write_master
+from xlplan.masterread import file_state, read_plan
 from xlplan.packed import unpack_rows
-from xlplan.plan import file_state, read_plan
 from xlplan.template import issue_templates
 
 SERVICES = [f"Service {n:02d}" for n in range(1, 11)]

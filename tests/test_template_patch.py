@@ -16,7 +16,7 @@ import pytest
 from conftest import CYCLE, EPOCH, LPT_SOURCE, PLAN_SHEET, all_sheet_values, invoke, plan_table
 
 from xlplan import master_patch
-from xlplan.plan import read_plan
+from xlplan.masterread import read_plan
 from xlplan.template import issue_templates
 from xlplan.zipparts import comment_line
 

@@ -109,7 +109,8 @@ def values_copy(path: Path):
     each sheet as visible or hidden as it was; None if it cannot be read."""
     from openpyxl import Workbook
 
-    from .workbook import UnreadableWorkbook, open_workbook
+    from .safety_gate import UnreadableWorkbook
+    from .workbook import open_workbook
 
     try:
         source = open_workbook(path)

@@ -12,7 +12,8 @@ from .checks import CheckedReturn
 from .dates import parse_uk_date
 from .errors import XlplanError
 from .excel import display
-from .plan import Action, Plan, read_plan
+from .masterread import read_plan
+from .plan import Action, Plan
 from .problems import Problem, short
 from .send import write_draft
 
@@ -78,8 +79,9 @@ class Issued:
 
 def read_outbox(outbox: Path | None, plan: Plan) -> dict[str, Issued]:
     """Service -> its workbook in the outbox `xlplan template` wrote (this plan's only)."""
-    from .plan import read_metadata
-    from .workbook import UnreadableWorkbook, open_workbook
+    from .masterread import read_metadata
+    from .safety_gate import UnreadableWorkbook
+    from .workbook import open_workbook
 
     if outbox is None:
         return {}

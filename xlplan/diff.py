@@ -8,14 +8,16 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from . import style
-from .checks import same
+from .check_cells import same
 from .errors import XlplanError
 from .excel import CellValue, display
 from .masterbook import atomic_write
-from .plan import LOG_HEADERS, Action, Plan, read_plan
+from .masterread import read_plan
+from .plan import LOG_HEADERS, Action, Plan
+from .plan_sheet import CellMark, SheetRow, write_plan_sheet
 from .problems import plural
 from .report_json import CellChangeOut
-from .sheets import Book, CellMark, SheetRow, write_key_sheet, write_plan_sheet, write_table
+from .sheets import Book, write_key_sheet, write_table
 
 REMOVED_FILL = "#D9D9D9"
 

@@ -25,19 +25,11 @@ from .excel import safe_sheet_name
 from .logpart import prime_log_formats, write_change_log
 from .packed import pack_rows
 from .plan import HISTORY_SHEET, KEY_SHEET, LOG_HEADERS, LOG_SHEET, PROGRESS_SHEET, Plan
+from .plan_sheet import SheetRow, write_plan_sheet
 from .problems import plural
 from .progress_sheet import write_progress_sheet
 from .record import RECORD_SHEET, record_table
-from .sheets import (
-    HEADER_ROW,
-    Book,
-    SheetRow,
-    write_key_sheet,
-    write_metadata_sheet,
-    write_plain_sheet,
-    write_plan_sheet,
-    write_table,
-)
+from .sheets import HEADER_ROW, Book, write_key_sheet, write_metadata_sheet, write_plain_sheet, write_table
 
 if TYPE_CHECKING:
     from .history import History

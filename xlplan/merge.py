@@ -9,19 +9,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .central import audit_central_edits
-from .checks import CheckedReturn, check_master, same
+from .check_cells import same
+from .check_rules import check_master
+from .checks import CheckedReturn
 from .cycle import MergedReturn
 from .errors import XlplanError
 from .excel import display
 from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
+from .masterread import read_plan, require_plan
 from .outcome import Change, MergeResult, ServiceStatus
-from .plan import UNASSIGNED, Action, Plan, now, read_plan, require_plan
+from .plan import UNASSIGNED, Action, Plan, now
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest
+from .sheet_features import sheets_with_drawings
 from .validate import validate
-from .workbook import sheets_with_drawings
 
 # The result types are defined in the core (outcome.py), so the writers need not import
 # this verb; they are re-exported here, where callers of merge() look for them.

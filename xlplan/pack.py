@@ -18,8 +18,9 @@ from .errors import XlplanError
 from .excel import CellValue, display
 from .figures import service_figures, total_figures
 from .history import STUCK_DAYS, plan_history, slipped_actions, stuck_actions
+from .masterread import read_plan, require_plan
 from .pack_pdf import Pack, Table, render_pack
-from .plan import Plan, now, read_plan, require_plan
+from .plan import Plan, now
 from .progress import overdue_since
 
 # An exception list longer than this is cut short in the pack with a line saying how many

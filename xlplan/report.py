@@ -20,10 +20,11 @@ from .plan import (
     Plan,
     proposal_status,
 )
+from .plan_sheet import CellMark, SheetRow
 from .print_setup import print_table
 from .problems import Problem, plural
-from .sheets import Book, CellMark, SheetRow, write_table
-from .workbook import XLPLAN_NOTE_START
+from .sheet_features import XLPLAN_NOTE_START
+from .sheets import Book, write_table
 
 if TYPE_CHECKING:
     from .outcome import Change, MergeResult

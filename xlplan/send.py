@@ -206,7 +206,7 @@ def update_services(
     it. The master is locked and rewritten only when something changed (the previous one
     kept), so issuing from a master on a read-only share still works."""
     from .masterbook import plan_lock, write_master
-    from .plan import file_state, read_plan
+    from .masterread import file_state, read_plan
 
     loaded = read_contacts_csv(contacts_csv) if contacts_csv else []
     before = file_state(plan_path)

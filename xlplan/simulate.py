@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .excel import display
 from .layout import Layout
+from .masterread import read_metadata
 from .metadata import ID_HEADER, SPARE_PREFIX
-from .plan import layout_of, read_metadata
+from .plan import layout_of
 from .workbook import open_workbook
 
 

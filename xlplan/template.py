@@ -13,21 +13,14 @@ from .errors import XlplanError
 from .excel import clean_for_cell
 from .layout import Layout
 from .masterbook import atomic_write, keep_backup, plan_lock, stamp_metadata, write_master
+from .masterread import file_state, read_plan, require_plan
 from .metadata import ID_HEADER, ISSUED_SHEET, new_metadata
-from .plan import Action, Plan, file_state, now, read_plan, require_plan
+from .plan import Action, Plan, now
+from .plan_sheet import SheetRow, TemplateLock, write_plan_sheet
 from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
-from .sheets import (
-    HEADER_ROW,
-    Book,
-    SheetRow,
-    TemplateLock,
-    row_height,
-    write_metadata_sheet,
-    write_plan_sheet,
-    write_value,
-)
+from .sheets import HEADER_ROW, Book, row_height, write_metadata_sheet, write_value
 from .template_pool import TemplateWriters
 
 _WINDOWS_RESERVED = {

@@ -1,0 +1,269 @@
+"""The rules for one returned cell: whether a change may be applied (read-only columns, errors,
+formulas) and what value to store for what a person typed (ratings on the scale, choices,
+dates, length); and the three-way judgement of each cell against the master's record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .dates import parse_uk_date
+from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
+from .layout import Column, Layout
+from .problems import short
+from .record import IssuedRow, cell_digest, locked_digest, normal_text
+from .service_return import ReturnRow, ServiceReturn
+
+
+@dataclass
+class Edit:
+    """A service's change to one of its own cells, checked and ready to apply."""
+
+    action_id: str
+    field: str
+    old: CellValue  # as issued
+    new: CellValue
+    cell: str | None
+    # Judged against the master's record: has the master's cell changed since issue too?
+    # None for a return judged without the record (its `old` is then the base).
+    master_changed: bool | None = None
+    action: str | None = None  # the reference as issued, for messages (never the hidden ID)
+
+
+def same(a: CellValue, b: CellValue) -> bool:
+    """Equal as a person reads them: line endings and surrounding spaces do not count."""
+    if a == b:
+        return True
+    if isinstance(a, str):
+        a = a.replace("\r\n", "\n").strip() or None
+    if isinstance(b, str):
+        b = b.replace("\r\n", "\n").strip() or None
+    return a == b
+
+
+REFUSED = object()
+
+
+def check_cell(
+    ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellValue, changed: bool | None = None
+) -> Edit | None:
+    """The edit a returned cell makes, if any and if allowed. `changed` says whether the cell
+    differs from what was issued when the record knows better than `issued` (which then only
+    shows in messages); None compares with `issued`."""
+    layout = ret.layout
+    assert layout is not None
+    value = row.values.get(column.field)
+    special = ret.special_cells.get((row.row, ret.positions[column.field])) if ret.special_cells else None
+    unchanged = same(value, issued) if changed is None else not changed
+    if special is None and unchanged:
+        return None  # most cells: nothing to say, so nothing to build
+    cell = ret.cell(row.row, column.field)
+    ref = display(row.values.get(layout.reference)) or display(issued) or row.action_id
+    where = {"sheet": ret.sheet, "cell": cell, "action": ref, "column": column.header}
+    if special and special[0] == "error":
+        ret.problem(
+            "error-value",
+            f"the cell shows the error {special[1]} instead of content "
+            "(a broken formula or reference). Type the text itself; the cell was not applied.",
+            value=special[1],
+            **where,
+        )
+        return None
+    if special and special[0] == "formula" and unchanged:
+        # A formula whose shown value is what was issued (or that was never calculated):
+        # nothing changes, but the formula should not stay in a plan people sign off.
+        ret.problem(
+            "formula",
+            f"the cell holds the formula {short(special[1], 80)}; it was not "
+            "applied (its value is unchanged). Type the text itself.",
+            value=special[1],
+            **where,
+        )
+        return None
+    if unchanged:
+        return None
+    if column.owner != "service":
+        ret.problem(
+            "locked-cell-changed",
+            f"this {column.owner} column is read-only for services: "
+            f"it was {short(display(issued)) or '(empty)'!r} when issued and is now "
+            f"{short(display(value)) or '(empty)'!r}. The change was refused; ask the central "
+            "team to change it in the master.",
+            value=short(display(value), 200),
+            **where,
+        )
+        return None
+    if special and special[0] == "formula":
+        ret.problem(
+            "formula",
+            f"the cell holds the formula {short(special[1], 80)}; its shown value "
+            f"{short(display(value))!r} is kept as text.",
+            value=special[1],
+            **where,
+        )
+    new = check_value(ret, row, column, value)
+    if new is REFUSED:
+        return None
+    return Edit(row.action_id, column.field, issued, new, cell, action=ref)
+
+
+def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellValue):
+    """The value to store for what a person typed, or REFUSED (with the problem recorded)."""
+    layout = ret.layout
+    assert layout is not None
+    cell = ret.cell(row.row, column.field)
+    ref = display(row.values.get(layout.reference)) or None
+    where = {"sheet": ret.sheet, "cell": cell, "action": ref, "column": column.header}
+    if not isinstance(value, str):
+        if column.type == "rating" and value is not None:
+            ret.problem(
+                "invalid-rating",
+                f"{display(value)!r} is not a rating; pick one of "
+                f"{', '.join(layout.rating_values)}. Not applied.",
+                value=display(value),
+                **where,
+            )
+            return REFUSED
+        return value
+    if value.strip() in ERROR_VALUES:
+        ret.problem(
+            "error-value",
+            f"the cell holds the error {value.strip()} instead of content. "
+            "Type the text itself; not applied.",
+            value=value,
+            **where,
+        )
+        return REFUSED
+    if len(value) > MAX_CELL_CHARS:
+        ret.problem(
+            "too-long",
+            f"{len(value):,} characters, over Excel's {MAX_CELL_CHARS:,}-character "
+            "cell limit. Shorten it or point to a document; not applied.",
+            **where,
+        )
+        return REFUSED
+    if ILLEGAL_XML_CHARS.search(value):
+        value = ILLEGAL_XML_CHARS.sub("", value)
+        ret.problem(
+            "control-chars",
+            "invisible control characters (pasted from another program) "
+            "were removed; the rest of the text is kept.",
+            **where,
+        )
+    if column.type == "rating":
+        normal = layout.normalise_rating(value)
+        if normal is None:
+            ret.problem(
+                "invalid-rating",
+                f"{short(value)!r} is not on the scale; pick one of "
+                f"{', '.join(layout.rating_values)} from the dropdown. Not applied.",
+                value=short(value, 200),
+                **where,
+            )
+            return REFUSED
+        if normal != value:
+            ret.problem("rating-normalised", f"{value!r} read as {normal!r}.", value=value, **where)
+        return normal
+    if column.type == "choice" and value.strip() not in column.choices:
+        ret.problem(
+            "invalid-choice",
+            f"{short(value)!r} is not one of {', '.join(column.choices)}. Not applied.",
+            value=short(value, 200),
+            **where,
+        )
+        return REFUSED
+    if column.type == "date" and value.strip() and parse_uk_date(value) is None:
+        ret.problem(
+            "not-a-date",
+            f"{short(value)!r} names no single day, so lateness cannot be "
+            "checked; kept as written. A date such as 31/03/2025 can be checked.",
+            value=short(value, 200),
+            **where,
+        )
+    if value.lstrip().startswith(FORMULA_LEADERS):
+        ret.problem(
+            "formula-like-text",
+            f"{short(value, 40)!r} starts like a formula; it is kept as text and will never be calculated.",
+            value=short(value, 200),
+            **where,
+        )
+    return value
+
+
+def edits_against_record(
+    ret: ServiceReturn,
+    layout: Layout,
+    rows: list[ReturnRow],
+    issued: dict[str, IssuedRow],
+    current: dict[str, dict[str, CellValue]],
+) -> list[Edit]:
+    """Three-way by digests: a service cell differs from what was issued -> the service changed
+    it; the master's cell differs too -> both did. The return's hidden copy of the issued values
+    is used only where it agrees with the record (it says which locked cell was edited)."""
+    copy = IssuedCopy(ret, layout, issued)
+    edits: list[Edit] = []
+    for row in rows:
+        record = issued[row.action_id]
+        master = current.get(row.action_id, {})
+        locked_intact = (
+            row.locked_intact
+            if row.locked_intact is not None
+            else locked_digest(layout, row.values) == record.locked
+        )
+        for column in layout.columns:
+            name = column.field
+            if name not in ret.positions:
+                continue
+            value = row.values.get(name)
+            master_changed: bool | None = None
+            if column.owner == "service" and name in record.cells:
+                # Most cells hold what the master holds: nothing to apply, whatever was issued.
+                changed = not same(value, master.get(name)) and cell_digest(value) != record.cells[name]
+                master_changed = changed and cell_digest(master.get(name)) != record.cells[name]
+                old = master.get(name) if changed and not master_changed else None
+                if changed and master_changed:
+                    old = (copy.row(row.action_id) or {}).get(name)
+            else:
+                old = master.get(name)
+                changed = False
+                if not locked_intact:
+                    old = (copy.row(row.action_id) or master).get(name)
+                    changed = normal_text(value) != normal_text(old)
+            edit = check_cell(ret, row, column, old, changed=changed)
+            if edit is not None:
+                edit.master_changed = master_changed
+                edits.append(edit)
+    copy.report()
+    return edits
+
+
+class IssuedCopy:
+    """The return's hidden copy of the issued values, trusted row by row only where it agrees
+    with the master's record, and only looked at where a row needs it."""
+
+    def __init__(self, ret: ServiceReturn, layout: Layout, issued: dict[str, IssuedRow]) -> None:
+        self.ret, self.layout, self.issued = ret, layout, issued
+        self.tampered: list[str] = []
+
+    def row(self, action_id: str) -> dict[str, CellValue] | None:
+        values = (self.ret.issued or {}).get(action_id)
+        record = self.issued.get(action_id)
+        if values is None or record is None:
+            return None
+        if record.locked == locked_digest(self.layout, values) and all(
+            cell_digest(values.get(f)) == d for f, d in record.cells.items()
+        ):
+            return values
+        self.tampered.append(display(values.get(self.layout.reference)) or action_id)
+        return None
+
+    def report(self) -> None:
+        found = list(dict.fromkeys(self.tampered))
+        if found:
+            self.ret.problem(
+                "issued-values-changed",
+                f"the hidden copy of the values as issued was edited for "
+                f"{len(found)} action(s) ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}); "
+                "the master's own record of what it issued was used instead, so nothing the copy "
+                "says was trusted.",
+                sheet=self.ret.sheet,
+            )

@@ -1,0 +1,254 @@
+"""The rules for a return's rows: which issued action each row is (deleted, doubled, added,
+sorted, moved, another service's rows), and a return far larger than what was issued."""
+
+from __future__ import annotations
+
+from .excel import CellValue, display
+from .identity import AT_ID, EDITED, FOUND, MOVED, identify_rows, looks_sorted
+from .layout import Layout
+from .plan import normal_ref
+from .plan_index import PlanIndex
+from .problems import short
+from .record import IssuedRow, normal_text
+from .service_return import ReturnRow, ServiceReturn
+
+# A return may hold this many rows beyond twice what it was issued (people add a few rows,
+# paste a section twice); far more is junk, refused with one message rather than one per row.
+ROW_SLACK = 200
+MAX_ISSUED_ROWS = 100_000  # without the master: a hidden sheet of issued values longer is junk
+
+
+def check_size(ret: ServiceReturn, index: PlanIndex | None) -> bool:
+    """Refuse, with one message, a return holding far more rows than its service was issued."""
+    if index is not None:
+        issued: int | None = index.issued_to.get(ret.service or "", 0)
+    else:
+        issued = len(ret.issued) if ret.issued is not None else None
+    limit = 2 * issued + ROW_SLACK if issued is not None else MAX_ISSUED_ROWS
+    held = len(ret.rows) + len(ret.proposals)
+    if held > limit:
+        than = f"the {issued:,} issued to {ret.service}" if issued is not None else "a return can"
+        ret.problem(
+            "too-many-rows",
+            f"the sheet holds {held:,} rows of actions, far more than "
+            f"{than}: nothing in it was applied. Delete the rows that are not the "
+            "service's actions (or ask for the workbook as it was sent) and send it again.",
+            sheet=ret.sheet,
+        )
+        return False
+    if index is not None and ret.issued is not None and len(ret.issued) > limit:
+        ret.problem(
+            "too-many-rows",
+            f"its hidden sheet of values as issued lists {len(ret.issued):,} "
+            f"actions, far more than the {issued:,} issued to {ret.service}: the file was "
+            "altered. Nothing in it was applied; ask the service for the workbook as it "
+            "was sent.",
+        )
+        return False
+    return True
+
+
+def check_rows(
+    ret: ServiceReturn,
+    expected: list[str] | None,
+    baseline: dict[str, dict[str, CellValue]],
+    index: PlanIndex | None = None,
+) -> list[ReturnRow]:
+    """The rows that can be matched to issued actions; deleted, doubled and added rows reported,
+    and (with the master) rows of actions the master routes to another service."""
+    layout = ret.layout
+    assert layout is not None
+    routes = index.routes if index is not None else {}
+    seen: dict[str, ReturnRow] = {}
+    doubled: set[str] = set()
+    for row in ret.rows:
+        ref = display(row.values.get(layout.reference)) or None
+        if row.action_id in seen:
+            doubled.add(row.action_id)
+            ret.problem(
+                "row-duplicated",
+                f"rows {seen[row.action_id].row + 1} and {row.row + 1} are "
+                "the same issued action; neither is applied. Delete the copy.",
+                sheet=ret.sheet,
+                action=ref,
+                cell=ret.cell(row.row, layout.reference),
+            )
+        elif row.action_id not in baseline or (expected is not None and row.action_id not in expected):
+            ret.problem(
+                "row-added",
+                f"row {row.row + 1} was not issued"
+                + (" (its ID is not one this file was issued with)" if row.action_id else "")
+                + "; it is not applied. Put new actions in the green spare rows.",
+                sheet=ret.sheet,
+                action=ref,
+                cell=ret.cell(row.row, layout.reference),
+            )
+        elif (
+            routes
+            and ret.service not in routes.get(row.action_id, [ret.service])
+            and not has_joint_part(index, layout, row.action_id, ret.service)
+        ):
+            owners = " and ".join(routes[row.action_id])
+            ret.problem(
+                "other-service-row",
+                f"row {row.row + 1} is action {ref or row.action_id}, "
+                f"which the master routes to {owners}, not {ret.service}: it is not applied.",
+                sheet=ret.sheet,
+                action=ref,
+                cell=ret.cell(row.row, layout.reference),
+            )
+            doubled.add(row.action_id)  # neither applied nor reported deleted
+        else:
+            seen[row.action_id] = row
+    if expected is not None:
+        for action_id in expected:
+            if action_id not in seen and action_id not in doubled:
+                ref = display(baseline.get(action_id, {}).get(layout.reference)) or action_id
+                ret.problem(
+                    "row-deleted",
+                    f"action {ref} was issued but is not in the return "
+                    "(row deleted). The master keeps it unchanged; restore the row.",
+                    sheet=ret.sheet,
+                    action=ref,
+                )
+    return [row for action_id, row in seen.items() if action_id not in doubled]
+
+
+def match_rows(
+    ret: ServiceReturn,
+    layout: Layout,
+    issued: dict[str, IssuedRow],
+    current: dict[str, dict[str, CellValue]],
+    routes: dict[str, list[str]] | None = None,
+) -> list[ReturnRow] | None:
+    """The returned rows, each set to the issued action its locked cells show it is; rows that
+    match none are refused, copies counted once. None refuses the whole file (sorted)."""
+    # Without metadata the IDs are guesses by reference, not hidden IDs: content decides.
+    pasted = ret.meta is None
+    matches = identify_rows(
+        layout,
+        [("" if pasted else r.action_id, r.values) for r in ret.rows],
+        issued,
+        current,
+        hints=[r.action_id for r in ret.rows] if pasted else None,
+    )
+    if looks_sorted(matches):
+        moved = sum(1 for m in matches if m.how != AT_ID)
+        ret.problem(
+            "rows-sorted",
+            f"{moved} of {len(matches)} rows no longer match the action their "
+            "hidden xlplan ID was issued for: the sheet was sorted (or rows moved) without "
+            "its hidden ID column, as Excel does with 'Continue with the current selection'. "
+            "Nothing from this file was applied. Undo the sort, or sort by "
+            f"{layout.column(layout.reference).header!r} choosing 'Expand the selection', "
+            "or fill in a fresh template.",
+            sheet=ret.sheet,
+        )
+        return None
+    by_action: dict[str, list[ReturnRow]] = {}
+    refound: list[str] = []
+    for row, match in zip(ret.rows, matches, strict=True):
+        ref = display(row.values.get(layout.reference)) or None
+        where = {"sheet": ret.sheet, "action": ref, "cell": ret.cell(row.row, layout.reference)}
+        if match.action_id is None:
+            owners = (routes or {}).get(match.claimed)
+            if owners and ret.service not in owners:
+                ret.problem(
+                    "other-service-row",
+                    f"row {row.row + 1} is action {ref or match.claimed}, "
+                    f"which the master routes to {' and '.join(owners)}, not {ret.service}: "
+                    "it is not applied.",
+                    **where,
+                )
+            elif match.claimed in issued:
+                ret.problem(
+                    "row-unidentified",
+                    f"row {row.row + 1} matches no action issued to "
+                    f"{ret.service}: its grey (read-only) cells are not those issued with "
+                    "its hidden ID, nor those of any other action. Its cells were not "
+                    "applied; type the update on the action's own row.",
+                    **where,
+                )
+            else:
+                ret.problem(
+                    "row-added",
+                    f"row {row.row + 1} was not issued"
+                    + (" (its ID is not one this file was issued with)" if match.claimed else "")
+                    + "; it is not applied. Put new actions in the green spare rows.",
+                    **where,
+                )
+            continue
+        if match.how in (MOVED, FOUND) and not pasted:
+            refound.append(str(row.row + 1))
+        row.action_id = match.action_id
+        row.locked_intact = match.how != EDITED  # matched by its locked cells, as issued
+        by_action.setdefault(match.action_id, []).append(row)
+    if refound:
+        ret.problem(
+            "row-moved",
+            f"{len(refound)} row(s) ({', '.join(refound[:8])}"
+            f"{', …' if len(refound) > 8 else ''}) had lost their hidden xlplan ID or carried "
+            "another action's; each was matched to its action by its grey (read-only) cells, "
+            "exactly as issued.",
+            sheet=ret.sheet,
+        )
+    rows: list[ReturnRow] = []
+    for action_id, copies in by_action.items():
+        first = copies[0]
+        if len(copies) == 1:
+            rows.append(first)
+            continue
+        differ = [f for f in layout.service_fields if len({normal_text(c.values.get(f)) for c in copies}) > 1]
+        ref = display(first.values.get(layout.reference)) or action_id
+        numbers = " and ".join(str(c.row + 1) for c in copies)
+        copy_cell = ret.cell(copies[-1].row, layout.reference)
+        if not differ:
+            if len(copies) > 1:
+                ret.problem(
+                    "row-duplicated",
+                    f"rows {numbers} are the same action with the same "
+                    "entries; it was counted once. Delete the copy.",
+                    sheet=ret.sheet,
+                    action=ref,
+                    cell=copy_cell,
+                    severity="warning",
+                )
+            rows.append(first)
+            continue
+        shown = "; ".join(
+            f"{layout.column(f).header!r}: "
+            + " vs ".join(repr(short(display(c.values.get(f)), 60)) for c in copies)
+            for f in differ[:3]
+        )
+        ret.problem(
+            "row-duplicated",
+            f"rows {numbers} are the same action with different entries "
+            f"({shown}); neither was applied. Keep one row and send the file again.",
+            sheet=ret.sheet,
+            action=ref,
+            cell=copy_cell,
+        )
+    for action_id in issued:
+        if action_id not in by_action and action_id in current:
+            ref = display(current[action_id].get(layout.reference)) or action_id
+            ret.problem(
+                "row-deleted",
+                f"action {ref} was issued but is not in the return "
+                "(row deleted). The master keeps it unchanged; restore the row.",
+                sheet=ret.sheet,
+                action=ref,
+            )
+    return rows
+
+
+def has_joint_part(index: PlanIndex | None, layout: Layout, action_id: str, service: str | None) -> bool:
+    """Is there a row of this action that is `service`'s? A template issued before its joint
+    action was split carries the joint row's ID for every service; merge applies the edit to
+    the service's own row (Plan.part_for)."""
+    if index is None or service is None or action_id not in index.baseline:
+        return False
+    ref = normal_ref(display(index.baseline[action_id].get(layout.reference)))
+    return bool(ref) and any(
+        service in index.routes.get(other, []) and normal_ref(display(values.get(layout.reference))) == ref
+        for other, values in index.baseline.items()
+    )

@@ -1,0 +1,68 @@
+"""A returned workbook as read: its rows (each an issued action, or a proposal in a spare row),
+what it was issued with, and the problems found in it. The values the checks judge; reading
+one is `returns.read_return`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .excel import CellValue, cell_name
+from .layout import Layout
+from .metadata import Metadata
+from .problems import Problem
+
+
+@dataclass
+class ReturnRow:
+    action_id: str
+    row: int  # 0-based row of the plan sheet
+    values: dict[str, CellValue]
+    # Judged by the master's record: are its locked cells exactly as issued?
+    locked_intact: bool | None = None
+
+
+@dataclass
+class ServiceReturn:
+    """One returned workbook, read. `issued` is None when the metadata did not survive."""
+
+    path: Path
+    meta: Metadata | None
+    layout: Layout | None
+    sheet: str | None = None
+    positions: dict[str, int] = field(default_factory=dict)
+    rows: list[ReturnRow] = field(default_factory=list)
+    proposals: list[ReturnRow] = field(default_factory=list)
+    issued: dict[str, dict[str, CellValue]] | None = None
+    special_cells: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+    saved_at: dt.datetime | None = None
+    problems: list[Problem] = field(default_factory=list)
+    unreadable: bool = False
+    service_override: str | None = None
+    # A digest of the file's bytes: the same file merged again is recognised whatever its name.
+    content: str = ""
+
+    @property
+    def service(self) -> str | None:
+        return self.service_override or (self.meta.service if self.meta else None)
+
+    @property
+    def cycle(self) -> str | None:
+        return self.meta.cycle if self.meta else None
+
+    def problem(self, code: str, message: str, **where: object) -> Problem:
+        problem = Problem(code, message, file=self.path.name, service=self.service, **where)
+        self.problems.append(problem)
+        return problem
+
+    def release(self) -> None:
+        """Drop the cell values once checked: a merge of hundreds of returns keeps only the
+        edits and problems, not every return's every cell."""
+        self.rows = []
+        self.issued = {} if self.issued is not None else None
+        self.special_cells = {}
+
+    def cell(self, row: int, field_name: str) -> str | None:
+        col = self.positions.get(field_name)
+        return cell_name(row, col) if col is not None else None
