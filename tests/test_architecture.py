@@ -80,6 +80,7 @@ LAYERS: dict[str, set[str]] = {
         "template_pool",
         "master_patch",
         "import_source",
+        "csvfile",
         "safety_gate",
         "sheet_styles",
         "sheet_features",

@@ -10,6 +10,7 @@ refused within bounded memory and never stop the other returns. `chase` drafts r
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import email
 import json
@@ -178,6 +179,23 @@ def test_new_with_contacts_and_a_contacts_file_without_a_service_column(tmp_path
     result = invoke("new", "-o", tmp_path / "new2.xlsx", "--contacts", bad)
     assert result.exit_code == 2
     assert "no header row starting with 'Service'" in result.output
+
+
+def test_a_contacts_file_read_as_an_import_source_is_read(tmp_path: Path) -> None:
+    """One CSV reader for contacts and import sources: a semicolon-separated list saved by a
+    European Excel is read; a workbook renamed .csv is refused in words, exit 2."""
+    semicolons = tmp_path / "c.csv"
+    with semicolons.open("w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle, delimiter=";").writerows(CONTACTS)
+    result = invoke("new", "-o", tmp_path / "new.xlsx", "--contacts", semicolons)
+    assert result.exit_code == 0, result.output
+    assert services_sheet(tmp_path / "new.xlsx")["Corporate"][1] == "jane.doe@nhs.net"
+    renamed = tmp_path / "contacts.csv"
+    renamed.write_bytes(b"PK\x03\x04\x00\x00binary")
+    result = invoke("new", "-o", tmp_path / "new2.xlsx", "--contacts", renamed)
+    assert result.exit_code == 2
+    assert f"Contacts file {renamed} is not a text file (CSV)" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_template_adds_a_service_missing_from_the_services_sheet(world, tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .errors import XlplanError
 from .excel import CellValue, display
 from .problems import Problem
 
@@ -135,40 +133,6 @@ def _column(header: list[str], name: str) -> int | None:
         "cc": ["cc", "copy to", "copy"],
     }[name]
     return next((header.index(a) for a in aliases if a in header), None)
-
-
-def read_contacts_csv(path: Path) -> list[Contact]:
-    """A contacts list saved from Excel as CSV: Service, Contact names, Email addresses, Cc."""
-    import csv
-    import io
-
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise XlplanError(f"Cannot read the contacts file {path}: {exc.strerror or exc}.") from exc
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise XlplanError(f"Contacts file {path} is not text; save it from Excel as 'CSV UTF-8'.")
-    try:
-        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    rows: list[list[CellValue]] = [
-        [c.strip() or None for c in row]
-        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    ]
-    contacts = parse_services(rows)
-    if not contacts:
-        raise XlplanError(
-            f"Contacts file {path}: no header row starting with 'Service' and no "
-            "services under it. The columns are: " + ", ".join(SERVICES_HEADERS) + "."
-        )
-    return contacts
 
 
 def updated_contacts(

@@ -3,10 +3,9 @@ file, through the safety gate, and what to tell the central team when it cannot 
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
+from .csvfile import read_csv_rows
 from .errors import XlplanError
 from .excel import (
     CellValue,
@@ -57,38 +56,8 @@ def read_source(source: Path) -> tuple[list[SourceSheet], list[Problem]]:
 
 
 def _read_csv(source: Path) -> list[list[CellValue]]:
-    raw = source.read_bytes()
-    if b"\x00" in raw[:4096]:
-        raise XlplanError(f"Source {source} is not a text file (CSV). Give .csv, .xlsx, .xls or .ods.")
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise XlplanError(
-            f"Source {source} is neither UTF-8 nor Windows-1252 text. In Excel, "
-            "save it as 'CSV UTF-8 (Comma delimited)' and import that."
-        )
-    delimiter = "\t" if source.suffix.lower() == ".tsv" else ","
-    if source.suffix.lower() != ".tsv":
-        try:
-            delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t").delimiter
-        except csv.Error:
-            delimiter = ","
-    # A cell past Excel's limit is reported and cut later, not refused by the CSV reader
-    # (whose own limit is 128 KiB); a stray quote can make one field the rest of the file.
-    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        return [[cell_text(v) for v in row] for row in reader]
-    except csv.Error as exc:
-        raise XlplanError(
-            f"Source {source}: line {reader.line_num} cannot be read as CSV. Open "
-            "the file in Excel or LibreOffice, save it again as CSV (or .xlsx), and "
-            "import that."
-        ) from exc
+    rows = read_csv_rows(source, "Source", "import that (or save it as .xlsx)")
+    return [[cell_text(v) for v in row] for row in rows]
 
 
 SHEET_KIND_WORDS = {

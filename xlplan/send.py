@@ -13,7 +13,8 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contacts import Contact, check_contacts, contact_for, is_address, read_contacts_csv, updated_contacts
+from .contacts import Contact, check_contacts, contact_for, is_address, updated_contacts
+from .csvfile import read_contacts_csv
 from .errors import XlplanError
 from .plan import Plan
 from .problems import Problem
