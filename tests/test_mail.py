@@ -179,11 +179,13 @@ def test_new_with_contacts_and_a_contacts_file_without_a_service_column(tmp_path
     result = invoke("new", "-o", tmp_path / "new2.xlsx", "--contacts", bad)
     assert result.exit_code == 2
     assert "no header row starting with 'Service'" in result.output
+    assert not (tmp_path / "new2.xlsx").exists()  # nothing written
 
 
 def test_a_contacts_file_read_as_an_import_source_is_read(tmp_path: Path) -> None:
     """One CSV reader for contacts and import sources: a semicolon-separated list saved by a
-    European Excel is read; a workbook renamed .csv is refused in words, exit 2."""
+    European Excel is read; a workbook renamed .csv is refused in words, exit 2, and no master
+    is written."""
     semicolons = tmp_path / "c.csv"
     with semicolons.open("w", newline="", encoding="utf-8-sig") as handle:
         csv.writer(handle, delimiter=";").writerows(CONTACTS)
@@ -195,7 +197,7 @@ def test_a_contacts_file_read_as_an_import_source_is_read(tmp_path: Path) -> Non
     result = invoke("new", "-o", tmp_path / "new2.xlsx", "--contacts", renamed)
     assert result.exit_code == 2
     assert f"Contacts file {renamed} is not a text file (CSV)" in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "new2.xlsx").exists()
 
 
 def test_template_adds_a_service_missing_from_the_services_sheet(world, tmp_path: Path) -> None:

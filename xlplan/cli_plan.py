@@ -106,12 +106,21 @@ def new(output: Path, layout_name: str, title: str | None, force: bool, contacts
     from .importer import new_plan
 
     refuse_overwrite(output, force)
+    _read_contacts_first(contacts)
     plan = new_plan(output, layout_name=layout_name, title=title)
     _load_contacts(output, contacts)
     click.echo(
         f"Wrote an empty {plan.layout.name} plan to {output}. Add actions on the "
         f"{plan.layout.sheet!r} sheet, then run `xlplan template {output} -o outbox/`."
     )
+
+
+def _read_contacts_first(contacts: Path | None) -> None:
+    """A contacts file that cannot be read stops the command before the master is written."""
+    if contacts is not None:
+        from .csvfile import read_contacts_csv
+
+        read_contacts_csv(contacts)
 
 
 def _load_contacts(plan: Path, contacts: Path | None) -> None:
@@ -181,6 +190,7 @@ def import_(
     from .importer import import_plan
 
     refuse_overwrite(output, force)
+    _read_contacts_first(contacts)
     result = import_plan(
         source,
         output,
