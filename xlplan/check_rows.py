@@ -6,7 +6,6 @@ from __future__ import annotations
 from .excel import CellValue, display
 from .identity import AT_ID, EDITED, FOUND, MOVED, identify_rows, looks_sorted
 from .layout import Layout
-from .plan import normal_ref
 from .plan_index import PlanIndex
 from .problems import short
 from .record import IssuedRow, normal_text
@@ -86,7 +85,7 @@ def check_rows(
         elif (
             routes
             and ret.service not in routes.get(row.action_id, [ret.service])
-            and not has_joint_part(index, layout, row.action_id, ret.service)
+            and not has_joint_part(index, row.action_id, ret.service)
         ):
             owners = " and ".join(routes[row.action_id])
             ret.problem(
@@ -241,14 +240,8 @@ def match_rows(
     return rows
 
 
-def has_joint_part(index: PlanIndex | None, layout: Layout, action_id: str, service: str | None) -> bool:
+def has_joint_part(index: PlanIndex | None, action_id: str, service: str | None) -> bool:
     """Is there a row of this action that is `service`'s? A template issued before its joint
     action was split carries the joint row's ID for every service; merge applies the edit to
-    the service's own row (Plan.part_for)."""
-    if index is None or service is None or action_id not in index.baseline:
-        return False
-    ref = normal_ref(display(index.baseline[action_id].get(layout.reference)))
-    return bool(ref) and any(
-        service in index.routes.get(other, []) and normal_ref(display(values.get(layout.reference))) == ref
-        for other, values in index.baseline.items()
-    )
+    the service's own row (Plan.part_for), found the same way (plan.joint_parts)."""
+    return index is not None and service is not None and (action_id, service) in index.parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .carry import Carried, ExtraColumn
@@ -86,6 +87,28 @@ class CarriedSheet:
     state: str = "visible"
     widths: dict[int, float] = field(default_factory=dict)
     formats: dict[tuple[int, int], str] = field(default_factory=dict)  # number formats
+
+
+def joint_parts(
+    actions: Iterable[Action], routes: Mapping[str, list[str]], reference: str
+) -> dict[tuple[str, str], str]:
+    """The rows of each joint action split one per service (Plan.split_joint_actions: the same
+    reference, the same proposer): (the ID of any of its rows, a service) -> the ID of the row
+    that is that service's, the first in the plan's order. Checks and merge ask the same."""
+    groups: dict[tuple[str, str | None], list[Action]] = {}
+    for action in actions:
+        ref = display(action.get(reference))
+        if ref:
+            groups.setdefault((ref, action.proposed_by), []).append(action)
+    parts: dict[tuple[str, str], str] = {}
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        for row in rows:
+            for service in routes.get(row.id, []):
+                for other in rows:
+                    parts.setdefault((other.id, service), row.id)
+    return parts
 
 
 @dataclass
@@ -252,15 +275,8 @@ class Plan:
         routes, _ = self.routes()
         if service in routes.get(action.id, []):
             return action
-        ref = display(action.get(self.layout.reference))
-        for other in self.actions:
-            if (
-                service in routes.get(other.id, [])
-                and display(other.get(self.layout.reference)) == ref
-                and other.proposed_by == action.proposed_by
-            ):
-                return other
-        return action
+        part = joint_parts(self.actions, routes, self.layout.reference).get((action.id, service))
+        return self.by_id().get(part, action) if part else action
 
     def applied_in(self, cycle: str | None) -> list[MergedReturn]:
         """The returns merged (applied) in `cycle`: those services have returned."""

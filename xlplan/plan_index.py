@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .dates import parse_uk_date
 from .excel import CellValue, display
-from .plan import Plan, normal_ref, parent_refs
+from .plan import Plan, joint_parts, normal_ref, parent_refs
 from .record import IssuedRow
 
 
@@ -29,6 +29,8 @@ class PlanIndex:
     progress: dict[str, dict[str, CellValue]] = field(default_factory=dict)
     routes: dict[str, list[str]] = field(default_factory=dict)  # ID -> its services, per the master
     issued_to: dict[str, int] = field(default_factory=dict)  # service -> how many actions it has
+    # (ID of a joint action's row, service) -> the ID of that service's row (plan.joint_parts)
+    parts: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: Plan) -> PlanIndex:
@@ -68,4 +70,5 @@ class PlanIndex:
             progress=progress,
             routes=routes,
             issued_to=issued_to,
+            parts=joint_parts(plan.actions, routes, layout.reference),
         )
