@@ -73,11 +73,10 @@ def check_rows(
                 cell=ret.cell(row.row, layout.reference),
             )
         elif row.action_id not in baseline or (expected is not None and row.action_id not in expected):
-            ret.problem(
-                "row-added",
-                f"row {row.row + 1} was not issued"
-                + (" (its ID is not one this file was issued with)" if row.action_id else "")
-                + "; it is not applied. Put new actions in the green spare rows.",
+            report_row_added(
+                ret,
+                row.row,
+                bool(row.action_id),
                 sheet=ret.sheet,
                 action=ref,
                 cell=ret.cell(row.row, layout.reference),
@@ -103,13 +102,7 @@ def check_rows(
         for action_id in expected:
             if action_id not in seen and action_id not in doubled:
                 ref = display(baseline.get(action_id, {}).get(layout.reference)) or action_id
-                ret.problem(
-                    "row-deleted",
-                    f"action {ref} was issued but is not in the return "
-                    "(row deleted). The master keeps it unchanged; restore the row.",
-                    sheet=ret.sheet,
-                    action=ref,
-                )
+                report_row_deleted(ret, ref)
     return [row for action_id, row in seen.items() if action_id not in doubled]
 
 
@@ -169,13 +162,7 @@ def match_rows(
                     **where,
                 )
             else:
-                ret.problem(
-                    "row-added",
-                    f"row {row.row + 1} was not issued"
-                    + (" (its ID is not one this file was issued with)" if match.claimed else "")
-                    + "; it is not applied. Put new actions in the green spare rows.",
-                    **where,
-                )
+                report_row_added(ret, row.row, bool(match.claimed), **where)
             continue
         if match.how in (MOVED, FOUND) and not pasted:
             refound.append(str(row.row + 1))
@@ -230,13 +217,7 @@ def match_rows(
     for action_id in issued:
         if action_id not in by_action and action_id in current:
             ref = display(current[action_id].get(layout.reference)) or action_id
-            ret.problem(
-                "row-deleted",
-                f"action {ref} was issued but is not in the return "
-                "(row deleted). The master keeps it unchanged; restore the row.",
-                sheet=ret.sheet,
-                action=ref,
-            )
+            report_row_deleted(ret, ref)
     return rows
 
 
@@ -245,3 +226,25 @@ def has_joint_part(index: PlanIndex | None, action_id: str, service: str | None)
     action was split carries the joint row's ID for every service; merge applies the edit to
     the service's own row (Plan.part_for), found the same way (plan.joint_parts)."""
     return index is not None and service is not None and (action_id, service) in index.parts
+
+
+def report_row_added(ret: ServiceReturn, row: int, claimed: bool, **where: object) -> None:
+    """A returned row (0-based `row`) that was not issued; `claimed`: it carries an ID."""
+    ret.problem(
+        "row-added",
+        f"row {row + 1} was not issued"
+        + (" (its ID is not one this file was issued with)" if claimed else "")
+        + "; it is not applied. Put new actions in the green spare rows.",
+        **where,
+    )
+
+
+def report_row_deleted(ret: ServiceReturn, ref: str) -> None:
+    """An issued action missing from the return."""
+    ret.problem(
+        "row-deleted",
+        f"action {ref} was issued but is not in the return "
+        "(row deleted). The master keeps it unchanged; restore the row.",
+        sheet=ret.sheet,
+        action=ref,
+    )
