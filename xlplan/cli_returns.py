@@ -144,7 +144,7 @@ def merge(
     problems = result.problems
     click.echo(
         f"Read {result.returns_read} return(s): {len(result.changes)} cell(s) changed, "
-        f"{result.refused} refused, {result.conflicts} conflict(s), "
+        f"{result.errors} refused, {result.conflicts} conflict(s), "
         f"{sum(1 for s in result.statuses if not s.returned)} service(s) with no return."
     )
     if problems:

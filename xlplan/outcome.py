@@ -58,7 +58,9 @@ class MergeResult:
     changed_cells: dict[tuple[str, str], Change] = field(default_factory=dict)
 
     @property
-    def refused(self) -> int:
+    def errors(self) -> int:
+        """The errors found: the cells and files not merged (the "refused" of the report;
+        `CheckedReturn.refused` is another thing, a whole file not merged)."""
         return sum(1 for p in self.problems if p.is_error)
 
     @property

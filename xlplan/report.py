@@ -165,7 +165,7 @@ def write_summary(
         1,
         0,
         f"Cycle {merge.cycle} · overdue as of {merge.as_of:%d/%m/%Y} · "
-        f"{plural(len(merge.changes), 'cell')} changed, {merge.refused} refused, "
+        f"{plural(len(merge.changes), 'cell')} changed, {merge.errors} refused, "
         f"{plural(merge.conflicts, 'conflict')} · ratings are the "
         f"{rated_by} column · a joint action counts once for each service",
         book.fmt(italic=True),

@@ -58,7 +58,7 @@ def merge_json(result: MergeResult) -> str:
         merged_at=result.merged_at.isoformat(),
         returns_read=result.returns_read,
         changed=len(result.changes),
-        refused=result.refused,
+        refused=result.errors,  # the JSON keeps its name
         conflicts=result.conflicts,
         services=[
             ServiceOut(
