@@ -508,16 +508,20 @@ def profile(data: dict, workdir: Path) -> Path:
 
 
 def snapshot(rev: str, workdir: Path) -> Path:
-    """xlplan/ and templates/ as committed at `rev`, unpacked under workdir (git archive: the
-    repository is only read). Put first on PYTHONPATH, it shadows the editable install."""
+    """xlplan/ and its layouts (layouts/, templates/ before the rename) as committed at `rev`,
+    unpacked under workdir (git archive: the repository is only read). Put first on
+    PYTHONPATH, it shadows the editable install."""
     sha = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", rev], check=True, capture_output=True, text=True
     ).stdout.strip()
     folder = workdir / f"code-{sha}"
     if not (folder / "xlplan" / "__init__.py").exists():
         folder.mkdir(parents=True, exist_ok=True)
+        tree = ["git", "-C", str(REPO), "ls-tree", "--name-only", sha]
+        listed = subprocess.run(tree, check=True, capture_output=True, text=True).stdout.split()
+        layouts = [name for name in ("layouts", "templates") if name in listed]
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", sha, "xlplan", "templates"], check=True, capture_output=True
+            ["git", "-C", str(REPO), "archive", sha, "xlplan", *layouts], check=True, capture_output=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
     # Bytecode, as `pip install` leaves it: with PYTHONDONTWRITEBYTECODE set, every process
@@ -531,7 +535,7 @@ def code_fingerprint() -> str:
     import hashlib
 
     digest = hashlib.sha1()
-    for path in sorted([*(CODE / "xlplan").rglob("*.py"), *(CODE / "templates").glob("*.toml")]):
+    for path in sorted([*(CODE / "xlplan").rglob("*.py"), *(CODE / "layouts").glob("*.toml")]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:10]
 

@@ -161,7 +161,7 @@ def test_the_master_carries_very_hidden_metadata(lpt_plan):
     assert meta["format_version"] == "1"
     assert meta["header_row"] == "3"
     assert len(meta["plan_id"]) >= 8
-    assert meta["layout_toml"] == (EXAMPLES.parent / "templates" / "cqc.toml").read_text(encoding="utf-8")
+    assert meta["layout_toml"] == (EXAMPLES.parent / "layouts" / "cqc.toml").read_text(encoding="utf-8")
 
 
 def test_importing_twice_gives_two_plans_with_their_own_ids(run, lpt_plan, tmp_path):

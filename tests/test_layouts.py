@@ -10,7 +10,7 @@ from conftest import DEFAULT_SCALE, LAYOUTS, LPT_HEADERS, LPT_SOURCE
 
 from xlplan.layout import builtin_layouts, load_layout
 
-CQC_TOML = (Path(__file__).resolve().parent.parent / "templates" / "cqc.toml").read_text(encoding="utf-8")
+CQC_TOML = (Path(__file__).resolve().parent.parent / "layouts" / "cqc.toml").read_text(encoding="utf-8")
 
 
 def test_layouts_lists_the_four_built_in_layouts(run):

@@ -32,7 +32,7 @@ SOURCE = REPO / "examples" / "lpt-cqc-2017" / "source.csv"
 
 PLAN = "Action plan"
 META_SHEETS = ("_xlplan", "_xlplan_issued")
-RATINGS = {  # the CQC layout's scale and its fills (templates/cqc.toml)
+RATINGS = {  # the CQC layout's scale and its fills (layouts/cqc.toml)
     "White": "#ffffff",
     "Red": "#c00000",
     "Amber": "#ffc000",

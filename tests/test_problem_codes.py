@@ -347,7 +347,7 @@ def _(world, tmp):
 @plant("invalid-choice")
 def _(world, tmp):
     # A layout with a choice column: the CQC layout, its directorate rating made a choice.
-    toml = (Path(__file__).resolve().parent.parent / "templates" / "cqc.toml").read_text(encoding="utf-8")
+    toml = (Path(__file__).resolve().parent.parent / "layouts" / "cqc.toml").read_text(encoding="utf-8")
     marker = 'field = "manager"'
     assert marker in toml
     toml = toml.replace(marker, marker + '\ntype = "choice"\nchoices = ["Ward manager", "Matron"]', 1)

@@ -22,7 +22,7 @@ from conftest import LPT_HEADERS, PLAN_SHEET, REPO, invoke, plan_table, sheet_va
 from xlplan.simulate import fill_in
 
 AS_OF = dt.date(2025, 6, 30)
-CQC_TOML = tomllib.loads((REPO / "templates" / "cqc.toml").read_text(encoding="utf-8"))
+CQC_TOML = tomllib.loads((REPO / "layouts" / "cqc.toml").read_text(encoding="utf-8"))
 SCALE = [r["value"] for r in CQC_TOML["rating"]]
 COMPLETE = {r["value"] for r in CQC_TOML["rating"] if r.get("complete")}
 REF, ROUTE = "Action Reference", "Directorate"

@@ -1,6 +1,6 @@
 """Layouts: which columns a plan has, who owns each, and the rating scale. Data, not code.
 
-A layout is a TOML file (the built-in ones live in `templates/`); every other module asks
+A layout is a TOML file (the built-in ones live in `layouts/`); every other module asks
 the layout which columns a service owns instead of keeping its own list.
 """
 
@@ -172,11 +172,13 @@ class Layout(BaseModel):
 
 
 def builtin_layout_dir() -> Path:
-    """Where the shipped layouts are: inside the installed package, or the repo's templates/."""
-    packaged = Path(__file__).parent / "templates"
+    """Where the shipped layouts are: inside the installed package, or the repo's layouts/.
+    (The wheel also keeps them at xlplan/templates/, their path before they were renamed, for
+    anyone who pointed --layout at the installed file.)"""
+    packaged = Path(__file__).parent / "layouts"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).parent.parent / "templates"
+    return Path(__file__).parent.parent / "layouts"
 
 
 def builtin_layouts() -> dict[str, Path]:
