@@ -132,3 +132,19 @@ def test_an_unknown_layout_name_lists_the_built_in_ones(run, tmp_path):
     assert "Unknown layout 'cqcc'" in result.output
     for name in LAYOUTS:
         assert name in result.output
+
+
+def test_headers_are_compared_one_way_everywhere() -> None:
+    """One header matcher (layout.normal_header) for import, the master and returns: a
+    header the central team retyped with other case, spacing, a line break or punctuation is
+    still its column; another header is not."""
+    from xlplan.layout import load_layout, normal_header
+    from xlplan.masterread import column_positions, find_header_row
+
+    layout, _ = load_layout("cqc")
+    retyped = [c.header.upper().replace(" ", "  \n") + "." for c in layout.columns]
+    assert column_positions(retyped, layout) == {c.field: i for i, c in enumerate(layout.columns)}
+    rows = [["title"], ["subtitle"], retyped]
+    assert find_header_row(rows, [c.header for c in layout.columns], None) == 2
+    assert column_positions(["Something else", *retyped[1:]], layout).get(layout.columns[0].field) is None
+    assert normal_header("Directorate RAG\nRating!") == normal_header("directorate rag rating")

@@ -17,8 +17,8 @@ from .excel import (
     display,
     value_for_column,
 )
-from .import_table import SourceSheet, clip, normal_header
-from .layout import Layout
+from .import_table import SourceSheet, clip
+from .layout import Layout, normal_header
 from .metadata import ID_HEADER, STATUS_HEADER
 from .plan import Action, Plan
 from .problems import Problem

@@ -14,7 +14,7 @@ from .excel import (
     CellValue,
     display,
 )
-from .layout import Layout, load_layout
+from .layout import Layout, load_layout, normal_header
 
 HEADER_SEARCH_ROWS = 50
 FUZZY_CUTOFF = 0.82
@@ -38,12 +38,6 @@ def clip(text: str, limit: int = 60) -> str:
     cut = text[: limit - 1]
     space = cut.rfind(" ")
     return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:–-") + "…"
-
-
-def normal_header(text: str) -> str:
-    """Case, spacing, line breaks and punctuation do not count; a header of punctuation
-    only ("#") is kept as it is."""
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split()) or text.strip()
 
 
 def column_names(layout: Layout) -> dict[str, str]:

@@ -33,11 +33,10 @@ from .import_table import (
     clip,
     find_header,
     no_header_message,
-    normal_header,
     refuse_missing_essentials,
     refuse_unknown_maps,
 )
-from .layout import load_layout
+from .layout import load_layout, normal_header
 from .masterbook import write_master
 from .metadata import META_SHEET, new_metadata
 from .plan import CarriedSheet, Plan, new_plan_id

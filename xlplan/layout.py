@@ -171,6 +171,13 @@ class Layout(BaseModel):
         return seen
 
 
+def normal_header(text: str) -> str:
+    """A header as xlplan compares it, everywhere (import, the master, returns): case,
+    spacing, line breaks and punctuation do not count; a header of punctuation only ("#") is
+    kept as it is."""
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split()) or text.strip()
+
+
 def builtin_layout_dir() -> Path:
     """Where the shipped layouts are: inside the installed package, or the repo's layouts/.
     (The wheel also keeps them at xlplan/templates/, their path before they were renamed, for

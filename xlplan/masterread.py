@@ -11,7 +11,7 @@ from .changelog import LOG_SUMMARY_SHEET
 from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, parse_returns
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display, row_as_seen
-from .layout import Layout
+from .layout import Layout, normal_header
 from .master_tables import log_entries, packed_table, read_change_log, report_table
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .plan import (
@@ -370,11 +370,11 @@ def _trim(rows: list[list[CellValue]]) -> list[list[CellValue]]:
 
 def find_header_row(rows: list[list[CellValue]], headers: list[str], hint: int | None) -> int | None:
     """The 0-based row holding the layout's headers; `hint` is where the metadata says."""
-    wanted = {h.strip().lower() for h in headers}
+    wanted = {normal_header(h) for h in headers}
     candidates = ([hint] if hint is not None else []) + list(range(min(len(rows), 30)))
     for index in candidates:
         if 0 <= index < len(rows):
-            cells = {display(c).strip().lower() for c in rows[index] if c is not None}
+            cells = {normal_header(display(c)) for c in rows[index] if c is not None}
             if len(wanted & cells) >= max(2, len(wanted) // 2):
                 return index
     return None
@@ -383,11 +383,9 @@ def find_header_row(rows: list[list[CellValue]], headers: list[str], hint: int |
 def column_positions(header: list[CellValue], layout: Layout) -> dict[str, int]:
     """Field -> 0-based column index, by header text, wherever the column has moved to."""
     positions: dict[str, int] = {}
-    by_header = {c.header.strip().lower(): c.field for c in layout.columns}
+    by_header = {normal_header(c.header): c.field for c in layout.columns}
     for index, cell in enumerate(header):
-        field_name = by_header.get(" ".join(display(cell).split()).lower()) or by_header.get(
-            display(cell).strip().lower()
-        )
+        field_name = by_header.get(normal_header(display(cell)))
         if field_name and field_name not in positions:
             positions[field_name] = index
     return positions
