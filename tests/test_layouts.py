@@ -94,6 +94,11 @@ BROKEN_LAYOUTS = {
         CQC_TOML.replace('owner = "service"\nwidth = 50', 'owner = "servce"\nwidth = 50', 1),
         ["column[7] (action).owner", "'central', 'service' or 'committee'"],
     ),
+    # Two headers that differ only in case and punctuation are one column to every reader.
+    "headers-alike": (
+        CQC_TOML.replace('header = "Committee RAG Rating"', 'header = "Directorate RAG rating?"', 1),
+        ["two columns have the header 'Directorate RAG rating?'", "without case, spacing or punctuation"],
+    ),
     # `reference` names a field no column has.
     "missing-reference-field": (
         CQC_TOML.replace('reference = "action_ref"', 'reference = "action_reference"'),

@@ -77,9 +77,18 @@ class Layout(BaseModel):
         for attr in ("field", "header"):
             seen: set[str] = set()
             for column in columns:
-                key = getattr(column, attr).strip().lower()
+                # Headers as xlplan compares them (normal_header): two that differ only in
+                # case or punctuation would be one column to every reader.
+                key = normal_header(column.header) if attr == "header" else column.field.strip().lower()
                 if key in seen:
-                    raise ValueError(f"two columns have the {attr} {getattr(column, attr)!r}")
+                    raise ValueError(
+                        f"two columns have the {attr} {getattr(column, attr)!r}"
+                        + (
+                            " (headers are compared without case, spacing or punctuation)"
+                            if attr == "header"
+                            else ""
+                        )
+                    )
                 seen.add(key)
         for column in columns:
             if column.type == "choice" and not column.choices:
