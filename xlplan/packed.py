@@ -45,9 +45,21 @@ def _old_decode(value: object) -> CellValue:
     return value if value is None or isinstance(value, str | dt.date) else str(value)
 
 
+ROWS_AT_ONCE = 2000
+
+
 def pack_rows(rows: list[list[CellValue]]) -> list[str]:
-    data = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_encode).encode("utf-8")
-    text = base64.b64encode(zlib.compress(data, 1)).decode("ascii")
+    # The JSON text of a 100,000-row table is tens of MB: encoded and compressed a few
+    # thousand rows at a time, it is never held whole (the same text as json.dumps(rows)).
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_encode)
+    compressor = zlib.compressobj(1)
+    packed = [compressor.compress(b"[")]
+    for start in range(0, len(rows), ROWS_AT_ONCE):
+        text = encoder.encode(rows[start : start + ROWS_AT_ONCE])[1:-1]
+        packed.append(compressor.compress((("," if start else "") + text).encode("utf-8")))
+    packed.append(compressor.compress(b"]"))
+    packed.append(compressor.flush())
+    text = base64.b64encode(b"".join(packed)).decode("ascii")
     return [text[i : i + PIECE] for i in range(0, len(text), PIECE)] or [""]
 
 

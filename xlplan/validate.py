@@ -84,10 +84,10 @@ READER_MEMORY_BYTES = 2 * 2**30
 # Children are started afresh after this many returns each. A child shares the parent's pages
 # until it touches them, and checking a return touches its rows of the plan (about 1 MB a
 # return of 200 actions, each page then copied into the child): a child kept for all 250
-# returns of its half held 300 MB of its own at 100,000 actions; started again every 128 it
-# holds about 140 MB, and the whole merge stays under 1 GB. (Restarting more often holds less
-# but costs CPU time in forks and page faults: every 16 cost 2 s more there.)
-FILES_PER_CHILD = 128
+# returns of its half held 300 MB of its own at 100,000 actions; started again every 64 it
+# holds about 70 MB (measured at 500x200: tree peak 893 MiB, against 959 MiB every 128, for
+# the same CPU time within noise; every 16 cost about 2 s more, in forks and page faults).
+FILES_PER_CHILD = 64
 
 
 def validate(
