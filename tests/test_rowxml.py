@@ -149,3 +149,16 @@ def test_notes_are_written_byte_for_byte_as_xlsxwriter_writes_them(
     monkeypatch.setattr(xlplan.rowxml, "_fast_note_writers", lambda: (Vml, Comments))
     assert write(tmp_path / "xlsxwriter.xlsx") == fast
     assert len(fast) == 2
+
+
+def test_a_cell_written_by_xlsxwriter_below_xlplans_rows_fails_loudly(tmp_path: Path) -> None:
+    """Rows go into the part before </sheetData>: a cell XlsxWriter wrote below them would
+    leave the rows out of order (a file Excel repairs), so the write stops instead."""
+    book = Book(tmp_path / "x.xlsx")
+    ws = book.workbook.add_worksheet("Sheet")
+    ws.write_string(0, 0, "header")
+    rows = book.rows_of(ws)
+    rows.add(1, [rows.text("A2", "", "ours")])
+    ws.write_string(5, 0, "below")
+    with pytest.raises(RuntimeError, match="below row 2"):
+        book.close()

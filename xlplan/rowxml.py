@@ -29,6 +29,7 @@ from .excel import MAX_CELL_CHARS, CellValue, clean_for_cell, column_letter
 _LETTERS = [column_letter(i) for i in range(702)]  # A … ZZ: wider sheets look theirs up
 _CONTROL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+_ROW_NUMBER = re.compile(rb'<row r="(\d+)"')
 _EPOCH = dt.datetime(1899, 12, 31)
 _ERROR_CODES = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
 # The date XlsxWriter stamps on every part it zips (31/1/1980: see its _store_workbook).
@@ -74,6 +75,7 @@ class SheetRows:
         self._file: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
         self._pending: list[str] = []
         self._styles: dict[int, str] = {}
+        self.first_row: int | None = None
         self.last_row = -1
         self.last_col = -1
 
@@ -176,6 +178,8 @@ class SheetRows:
         """Row `row` (0-based) with its cells' XML, `last_col` the rightmost cell written."""
         if row <= self.last_row:
             raise ValueError(f"rows must ascend: {row} after {self.last_row}")
+        if self.first_row is None:
+            self.first_row = row
         self.last_row = row
         if last_col > self.last_col:
             self.last_col = last_col
@@ -205,6 +209,12 @@ class SheetRows:
             if end < 0:
                 raise RuntimeError(f"{self.part} as XlsxWriter wrote it has no sheetData")
             head, tail = shell[:end], shell[end:]
+        written = [int(n) for n in _ROW_NUMBER.findall(head)]
+        if self.first_row is not None and written and max(written) > self.first_row:
+            raise RuntimeError(
+                f"{self.part}: XlsxWriter wrote row {max(written)} below row {self.first_row + 1}, "
+                "where xlplan's own rows start; a sheet's cells must all be written one way."
+            )
         ws = self.ws
         last_row = max(self.last_row, ws.dim_rowmax if ws.dim_rowmax is not None else -1)
         last_col = max(self.last_col, ws.dim_colmax if ws.dim_colmax is not None else -1)
