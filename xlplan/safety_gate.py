@@ -25,10 +25,8 @@ XML_SNIFF_BYTES = 64 * 1024
 MAX_ZIP_MEMBERS = 10_000
 MAX_RATIO = 250  # uncompressed/compressed per member; real sheets stay well under 100
 
-# What a damaged, truncated or crafted zip part raises when read: a part that cannot be read
-# is answered as "not there" by the scans that tolerate it (the safety gate has said why).
-UNREADABLE_PART = (
-    KeyError,
+# What zipfile and zlib raise on a damaged, truncated or crafted zip.
+ZIP_READ_ERRORS = (
     zipfile.BadZipFile,
     OSError,
     EOFError,
@@ -36,9 +34,10 @@ UNREADABLE_PART = (
     zlib.error,
     NotImplementedError,
     RuntimeError,
-    xmlscan.UnsafeXml,
-    xmlscan.DamagedXml,
 )
+# A part that cannot be read is answered as "not there" by the scans that tolerate it (the
+# safety gate has said why).
+UNREADABLE_PART = (*ZIP_READ_ERRORS, KeyError, xmlscan.UnsafeXml, xmlscan.DamagedXml)
 
 
 # Zip methods spreadsheet programs write: stored and deflated. Anything else (Deflate64,
@@ -165,17 +164,7 @@ def check_container(
             )
     except UnreadableWorkbook:
         raise
-    except (
-        zipfile.BadZipFile,
-        zipfile.LargeZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        zlib.error,
-        NotImplementedError,
-        RuntimeError,
-        OverflowError,
-    ) as exc:
+    except (*ZIP_READ_ERRORS, zipfile.LargeZipFile, OverflowError) as exc:
         # zipfile's own text names an internal part and a CRC; the person needs what to do.
         raise fail(
             "corrupt",

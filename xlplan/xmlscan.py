@@ -312,12 +312,7 @@ def scan_sheet(stream: IO[bytes], max_cells: int) -> SheetScan:
         ):
             scan.special[(state["row"] - 1, state["col"] - 1)] = ("error", "#ERROR")
 
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        _feed(parser, stream)
-    except expat.ExpatError as exc:
-        raise DamagedXml(str(exc)) from exc
+    _parse(parser, stream, start, end)
     return scan
 
 
@@ -388,10 +383,15 @@ def scan_ods_content(
                         scan.max_row * scan.max_col,
                     )
 
+    _parse(parser, stream, start, end)
+    return scans
+
+
+def _parse(parser, stream: IO[bytes], start: Callable, end: Callable) -> None:  # noqa: ANN001
+    """Run `parser` over `stream` with these element handlers; bad XML is DamagedXml."""
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     try:
         _feed(parser, stream)
     except expat.ExpatError as exc:
         raise DamagedXml(str(exc)) from exc
-    return scans
