@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from . import style
-from .excel import column_letter, display
+from .excel import CellValue, column_letter, display
 from .figures import ServiceFigures, service_figures
 from .issue_counts import issue_count_lines
 from .plan import (
@@ -35,24 +35,19 @@ CHANGE_WIDTHS = [16, 16, 24, 10, 30, 40, 40, 10, 10]
 
 def change_note(change: Change) -> str:
     when = change.saved_at.strftime("%d/%m/%Y %H:%M") if change.saved_at else "unknown time"
-    lines = [
-        f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when}).",
-        f"Previous value: {display(change.old) or '(empty)'}",
-    ]
-    if change.kind == "conflict":
-        lines.append(
-            "CONFLICT: both changed this cell since issue; the service's value is "
-            "shown. The other value is the previous value above."
-        )
-    return "\n".join(lines)
+    first = f"{XLPLAN_NOTE_START}{change.service} ({change.file}, saved {when})."
+    return _note(first, change.old, change.kind)
 
 
 def entry_note(entry: LogEntry) -> str:
-    lines = [
-        f"Changed by {entry.service} ({entry.file}, merged {entry.merged_at}).",
-        f"Previous value: {display(entry.old) or '(empty)'}",
-    ]
-    if entry.kind == "conflict":
+    first = f"Changed by {entry.service} ({entry.file}, merged {entry.merged_at})."
+    return _note(first, entry.old, entry.kind)
+
+
+def _note(first: str, old: CellValue, kind: str) -> str:
+    """A changed cell's note: who changed it, the value before, and what a conflict means."""
+    lines = [first, f"Previous value: {display(old) or '(empty)'}"]
+    if kind == "conflict":
         lines.append(
             "CONFLICT: both changed this cell since issue; the service's value is "
             "shown. The other value is the previous value above."
