@@ -11,6 +11,8 @@ actions, 1.6 GB for the issue instead of 0.9). Spawned children also work on Win
 from __future__ import annotations
 
 import os
+import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -78,6 +80,9 @@ class TemplateWriters:
             self.workers = min(self.workers, 1)
         self.written: set[int] = set()
         self.told = False  # a message from `stopped` was made: it says what was written
+        # Workbooks on disk written since this moment count as written, whatever a broken
+        # pool reported: a child that dies takes the other children's last results with it.
+        self._since = time.time() - 1
         self._pool: ProcessPoolExecutor | None = None
         self._futures: list[Future[None]] = []
 
@@ -136,11 +141,22 @@ class TemplateWriters:
                 if f.done() and not f.cancelled() and f.exception() is None
             }
 
+    def _on_disk(self) -> set[int]:
+        found: set[int] = set()
+        for number, job in enumerate(self.jobs):
+            try:
+                info = job.path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and info.st_mtime >= self._since:
+                found.add(number)
+        return found
+
     def stopped(self, why: str) -> XlplanError:
         """The message for an issue that stopped part-way: what went wrong, and what was
         written that must not go out (the master does not record it)."""
         self.told = True
-        done = len(self.written)
+        done = len(self.written | self._on_disk())
         folder = self.jobs[0].path.parent if self.jobs else Path(".")
         if done:
             written = (
