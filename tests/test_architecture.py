@@ -59,6 +59,7 @@ LAYERS: dict[str, set[str]] = {
     "edge": {
         "workbook",
         "returns",
+        "inbox",
         "rowxml",
         "sheets",
         "plan_sheet",

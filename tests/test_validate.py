@@ -1327,6 +1327,19 @@ def test_junk_in_the_inbox_is_skipped_never_fatal(
     assert "~$CHS return.xlsx: skipped: a lock file or hidden system file" in result.output
 
 
+def test_a_return_saved_as_csv_or_xlsb_is_said_as_what_it_is(lpt: Issued, tmp_path: Path) -> None:
+    """A service that saved its return as CSV or Excel binary is told to save it as .xlsx,
+    not that it sent something that is not a workbook."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "CHS.csv").write_text("Action Reference,Directorate RAG Rating\n2.1,Green\n", encoding="utf-8")
+    (inbox / "FYPC.xlsb").write_bytes(b"PK\x03\x04binary")
+    result = xlplan("validate", inbox, "--plan", lpt.plan, *EARLY)
+    assert "CHS.csv: skipped: saved as CSV, which keeps neither the hidden IDs" in result.output
+    assert "FYPC.xlsb: skipped: an Excel binary workbook (.xlsb)" in result.output
+    assert result.output.count("save the workbook it was sent as .xlsx") == 2
+
+
 # --------------------------------------------------------------------------- 4. LibreOffice
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from .errors import XlplanError
 from .excel import CellValue, display, row_as_seen, shown_number
 from .layout import Layout
-from .mail import unpack_inbox_file
 from .masterread import column_positions, find_header_row, read_metadata
 from .metadata import (
     HIDDEN_CELL_LIMIT,
@@ -20,55 +19,13 @@ from .metadata import (
 )
 from .plan import Plan, layout_of, normal_ref
 from .problems import Problem
-from .safety_gate import WORKBOOK_SUFFIXES, UnreadableWorkbook
-from .saved_email import MAIL_SUFFIXES
+from .safety_gate import UnreadableWorkbook
 from .service_return import ReturnRow, ServiceReturn
 from .sheet_styles import number_formats
 from .workbook import Workbook, open_workbook
 
+
 # Files in an inbox folder that are never returns: Excel/LibreOffice lock files, OS litter.
-IGNORED_PREFIXES = ("~$", ".~lock", ".")
-IGNORED_NAMES = {"thumbs.db", "desktop.ini", ".ds_store"}
-
-
-def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
-    """The workbooks among `paths` (folders are read one level deep), and what was skipped."""
-    files: list[Path] = []
-    skipped: list[Problem] = []
-    for path in paths:
-        if path.is_dir():
-            children = sorted(p for p in path.iterdir() if p.is_file())
-        elif path.exists():
-            children = [path]
-        else:
-            raise XlplanError(f"{path} not found. Give returned workbooks or a folder holding them.")
-        for child in children:
-            lower = child.name.lower()
-            if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
-                skipped.append(
-                    Problem("skipped-file", "a lock file or hidden system file; skipped.", file=child.name)
-                )
-            elif child.suffix.lower() in MAIL_SUFFIXES:
-                # A saved email or a zip: its workbooks, unpacked, are the returns (xlplan.mail).
-                found, problems = unpack_inbox_file(child)
-                files.extend(found)
-                skipped.extend(problems)
-            elif child.suffix.lower() not in WORKBOOK_SUFFIXES and path.is_dir():
-                skipped.append(
-                    Problem(
-                        "skipped-file",
-                        f"not a workbook ({child.suffix or 'no extension'}); "
-                        "skipped. Returns are .xlsx, .xlsm, .ods or .xls, or saved "
-                        "emails (.eml, .msg) or a .zip holding them.",
-                        file=child.name,
-                        severity="warning",
-                    )
-                )
-            else:
-                files.append(child)
-    return files, skipped
-
-
 def read_return(path: Path, plan: Plan | None = None) -> ServiceReturn:
     """Read one returned workbook; never raises for a bad file: problems say what is wrong."""
     try:

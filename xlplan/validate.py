@@ -12,13 +12,14 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .checks import CheckedReturn, check_return
+from .inbox import list_inbox
 from .mail import check_sender, shown_path
 from .masterread import read_plan
 from .plan import Plan
 from .plan_index import PlanIndex
 from .problem_json import NESTED_IN_FILE, ProblemOut
 from .problems import Problem
-from .returns import list_inbox, read_return
+from .returns import read_return
 from .service_return import ServiceReturn
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNREADABLE = 0, 1, 2
