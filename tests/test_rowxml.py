@@ -36,6 +36,8 @@ CELLS: list[object] = [
     Formula("=2*3", 6),
     Formula("=TODAY()", dt.date(2026, 11, 25)),
     Formula("=SUM(1)", ""),
+    Formula("=_xlfn._xlws.FILTER(A1:A3,A1:A3>1)", 2),
+    Formula("=UNIQUE(A1:A3)", "a & b"),
 ]
 
 
@@ -78,8 +80,14 @@ def sheet_xml(path: Path) -> str:
 def test_every_kind_of_cell_is_written_byte_for_byte_as_xlsxwriter_writes_it(tmp_path: Path) -> None:
     old, new = write_both(tmp_path)
     assert sheet_xml(new) == sheet_xml(old)
+    with zipfile.ZipFile(new) as archive:  # a dynamic-array formula needs the metadata part
+        assert "xl/metadata.xml" in archive.namelist()
     read_old, read_new = openpyxl.load_workbook(old)["Sheet"], openpyxl.load_workbook(new)["Sheet"]
-    assert [c.value for c in read_new[2]] == [c.value for c in read_old[2]]
+
+    def read(cell):  # noqa: ANN001, ANN202 - openpyxl's array formulas compare by identity
+        return (cell.value.ref, cell.value.text) if hasattr(cell.value, "ref") else cell.value
+
+    assert [read(c) for c in read_new[2]] == [read(c) for c in read_old[2]]
     assert read_new["B2"].value == "fish & chips <b> > 3"
     calamine = python_calamine.CalamineWorkbook.from_path(str(new)).get_sheet_by_name("Sheet").to_python()
     assert calamine[1][3:5] == ["line one\r\nline two", "a literal _x0041_ escape"]

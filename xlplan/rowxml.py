@@ -24,11 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import xlsxwriter.worksheet as xlsxwriter_worksheet
+
 from .excel import MAX_CELL_CHARS, CellValue, clean_for_cell, column_letter
 
 _LETTERS = [column_letter(i) for i in range(702)]  # A … ZZ: wider sheets look theirs up
 _CONTROL_ESCAPE = re.compile(r"(_x[0-9a-fA-F]{4}_)")
 _DIMENSION = re.compile(rb'<dimension ref="[^"]*"/>')
+# The functions XlsxWriter writes as dynamic arrays: its own pattern, so the two agree.
+_DYNAMIC = xlsxwriter_worksheet.re_dynamic_function
 _ROW_NUMBER = re.compile(rb'<row r="(\d+)"')
 _EPOCH = dt.datetime(1899, 12, 31)
 _ERROR_CODES = ("#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!")
@@ -154,14 +158,32 @@ class SheetRows:
             # XlsxWriter's own preparation of a formula: the "=" dropped, newer functions
             # given their _xlfn. prefix.
             text = self.ws._prepare_formula(value.text)
-            return self.formula(
-                ref, date_style if dated else style, text, excel_serial(shown) if dated else shown
-            )
+            shown = excel_serial(shown) if dated else shown
+            if _DYNAMIC.search(value.text):
+                return self._dynamic_formula(ref, date_style if dated else style, text, shown)
+            return self.formula(ref, date_style if dated else style, text, shown)
         if isinstance(value, bool):
             return self.boolean(ref, style, value)
         if isinstance(value, int | float):
             return self.number(ref, style, value)
         return self.value(ref, style, value, date_style)
+
+    def _dynamic_formula(self, ref: str, style: str, text: str, shown: object) -> str:
+        """A formula of Excel's dynamic-array functions (FILTER, UNIQUE, SORT …), written as
+        XlsxWriter writes one (a one-cell array formula marked to spill), so Excel does not
+        read it as an old formula (with an @ before the function)."""
+        self.ws.has_dynamic_arrays = True  # XlsxWriter then adds the workbook's metadata part
+        shown = "" if shown is None else shown
+        try:
+            float(shown)  # type: ignore[arg-type]
+            kind = ""
+        except (TypeError, ValueError):
+            kind = ' t="str"'
+        value = _escape_markup(shown) if isinstance(shown, str) else shown
+        return (
+            f'<c r="{ref}"{style} cm="1"{kind}><f t="array" ref="{ref}">{_escape_markup(text)}</f>'
+            f"<v>{value}</v></c>"
+        )
 
     @staticmethod
     def value(ref: str, style: str, value: CellValue, date_style: str) -> str:
