@@ -36,6 +36,7 @@ LAYERS: dict[str, set[str]] = {
         "check_cells",
         "check_rows",
         "check_rules",
+        "clean",
         "service_return",
         "progress",
         "outcome",
@@ -272,3 +273,54 @@ def test_the_check_fails_when_the_core_imports_a_verb() -> None:
     graph = {"dates": [("merge", 3)], "merge": [("dates", 1)]}
     assert violations(graph) == ["xlplan/dates.py:3 (core) imports merge (verbs), an outer layer"]
     assert find_cycle(graph) == ["dates", "merge", "dates"]
+
+
+# The rules a return is judged by return what they find (`list[Problem]`); only
+# `checks.check_return` gathers it. A rule that recorded its problems on the return as a side
+# effect could not be tested, reused or run twice on its own.
+RULE_MODULES = ("checks", "check_rows", "check_cells", "check_rules", "plan_index", "clean")
+
+
+def recordings(path: Path) -> list[str]:
+    """Calls in the file that record a problem on the return: `x.problem(...)`, or adding to
+    `ret.problems` (building the result a rule returns is fine)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        func = node.func
+        if func.attr == "problem":
+            found.append(f"{path.name}:{node.lineno} calls .problem(...)")
+        elif (
+            func.attr in ("append", "extend")
+            and isinstance(func.value, ast.Attribute)
+            and func.value.attr == "problems"
+            and ast.unparse(func.value.value).split(".")[-1] == "ret"
+        ):
+            found.append(f"{path.name}:{node.lineno} adds to {ast.unparse(func.value)}")
+    return found
+
+
+def test_rules_return_what_they_find() -> None:
+    found = [line for name in RULE_MODULES for line in recordings(PACKAGE / f"{name}.py")]
+    assert found == [], "a rule records problems by side effect; return them instead:\n" + "\n".join(found)
+
+
+def test_recordings_are_seen(tmp_path: Path) -> None:
+    """The check above finds what it is for (so it cannot pass by finding nothing)."""
+    sample = tmp_path / "rule.py"
+    sample.write_text(
+        "def rule(ret, checked, problems):\n"
+        "    ret.problem('overdue', 'x')\n"
+        "    checked.ret.problems.append(1)\n"
+        "    ret.problems.extend([])\n"
+        "    problems.append(2)\n"
+        "    checked.problems.append(3)\n",
+        encoding="utf-8",
+    )
+    assert recordings(sample) == [
+        "rule.py:2 calls .problem(...)",
+        "rule.py:3 adds to checked.ret.problems",
+        "rule.py:4 adds to ret.problems",
+    ]

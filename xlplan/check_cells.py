@@ -4,12 +4,15 @@ dates, length); and the three-way judgement of each cell against the master's re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from .clean import Cleaned, Policy, clean_rating, clean_text
 from .dates import parse_uk_date
-from .excel import ERROR_VALUES, FORMULA_LEADERS, ILLEGAL_XML_CHARS, MAX_CELL_CHARS, CellValue, display
+from .excel import ERROR_VALUES, FORMULA_LEADERS, CellValue, display
 from .layout import Column, Layout
-from .problems import short
+from .problems import Problem, short
 from .record import IssuedRow, cell_digest, locked_digest, normal_text
 from .service_return import ReturnRow, ServiceReturn
 
@@ -40,153 +43,148 @@ def same(a: CellValue, b: CellValue) -> bool:
     return a == b
 
 
-REFUSED = object()
-
-
 def check_cell(
     ret: ServiceReturn, row: ReturnRow, column: Column, issued: CellValue, changed: bool | None = None
-) -> Edit | None:
-    """The edit a returned cell makes, if any and if allowed. `changed` says whether the cell
-    differs from what was issued when the record knows better than `issued` (which then only
-    shows in messages); None compares with `issued`."""
+) -> tuple[Edit | None, Sequence[Problem]]:
+    """The edit a returned cell makes, if any and if allowed, and what was found in it.
+    `changed` says whether the cell differs from what was issued when the record knows better
+    than `issued` (which then only shows in messages); None compares with `issued`."""
     layout = ret.layout
     assert layout is not None
     value = row.values.get(column.field)
     special = ret.special_cells.get((row.row, ret.positions[column.field])) if ret.special_cells else None
     unchanged = same(value, issued) if changed is None else not changed
     if special is None and unchanged:
-        return None  # most cells: nothing to say, so nothing to build
+        return None, ()  # most cells: nothing to say, so nothing to build
     cell = ret.cell(row.row, column.field)
     ref = display(row.values.get(layout.reference)) or display(issued) or row.action_id
     where = {"sheet": ret.sheet, "cell": cell, "action": ref, "column": column.header}
     if special and special[0] == "error":
-        ret.problem(
-            "error-value",
-            f"the cell shows the error {special[1]} instead of content "
-            "(a broken formula or reference). Type the text itself; the cell was not applied.",
-            value=special[1],
-            **where,
-        )
-        return None
+        return None, [
+            ret.found(
+                "error-value",
+                f"the cell shows the error {special[1]} instead of content "
+                "(a broken formula or reference). Type the text itself; the cell was not applied.",
+                value=special[1],
+                **where,
+            )
+        ]
     if special and special[0] == "formula" and unchanged:
         # A formula whose shown value is what was issued (or that was never calculated):
         # nothing changes, but the formula should not stay in a plan people sign off.
-        ret.problem(
-            "formula",
-            f"the cell holds the formula {short(special[1], 80)}; it was not "
-            "applied (its value is unchanged). Type the text itself.",
-            value=special[1],
-            **where,
-        )
-        return None
+        return None, [
+            ret.found(
+                "formula",
+                f"the cell holds the formula {short(special[1], 80)}; it was not "
+                "applied (its value is unchanged). Type the text itself.",
+                value=special[1],
+                **where,
+            )
+        ]
     if unchanged:
-        return None
+        return None, ()
     if column.owner != "service":
-        ret.problem(
-            "locked-cell-changed",
-            f"this {column.owner} column is read-only for services: "
-            f"it was {short(display(issued)) or '(empty)'!r} when issued and is now "
-            f"{short(display(value)) or '(empty)'!r}. The change was refused; ask the central "
-            "team to change it in the master.",
-            value=short(display(value), 200),
-            **where,
-        )
-        return None
+        return None, [
+            ret.found(
+                "locked-cell-changed",
+                f"this {column.owner} column is read-only for services: "
+                f"it was {short(display(issued)) or '(empty)'!r} when issued and is now "
+                f"{short(display(value)) or '(empty)'!r}. The change was refused; ask the central "
+                "team to change it in the master.",
+                value=short(display(value), 200),
+                **where,
+            )
+        ]
+    problems: list[Problem] = []
     if special and special[0] == "formula":
-        ret.problem(
-            "formula",
-            f"the cell holds the formula {short(special[1], 80)}; its shown value "
-            f"{short(display(value))!r} is kept as text.",
-            value=special[1],
-            **where,
+        problems.append(
+            ret.found(
+                "formula",
+                f"the cell holds the formula {short(special[1], 80)}; its shown value "
+                f"{short(display(value))!r} is kept as text.",
+                value=special[1],
+                **where,
+            )
         )
-    new = check_value(ret, row, column, value)
-    if new is REFUSED:
-        return None
-    return Edit(row.action_id, column.field, issued, new, cell, action=ref)
+    judged = check_value(ret, row, column, value)
+    problems.extend(judged.problems)
+    if judged.refused:
+        return None, problems
+    return Edit(row.action_id, column.field, issued, judged.value, cell, action=ref), problems
 
 
-def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellValue):
-    """The value to store for what a person typed, or REFUSED (with the problem recorded)."""
+def check_value(ret: ServiceReturn, row: ReturnRow, column: Column, value: CellValue) -> Cleaned:
+    """What to store for what a person typed in a return, or refused; with what was found."""
     layout = ret.layout
     assert layout is not None
-    cell = ret.cell(row.row, column.field)
-    ref = display(row.values.get(layout.reference)) or None
-    where = {"sheet": ret.sheet, "cell": cell, "action": ref, "column": column.header}
+    where = {
+        "file": ret.path.name,
+        "service": ret.service,
+        "sheet": ret.sheet,
+        "cell": ret.cell(row.row, column.field),
+        "action": display(row.values.get(layout.reference)) or None,
+        "column": column.header,
+    }
     if not isinstance(value, str):
         if column.type == "rating" and value is not None:
-            ret.problem(
+            return _refused(
                 "invalid-rating",
                 f"{display(value)!r} is not a rating; pick one of "
                 f"{', '.join(layout.rating_values)}. Not applied.",
                 value=display(value),
                 **where,
             )
-            return REFUSED
-        return value
+        return Cleaned(value)
     if value.strip() in ERROR_VALUES:
-        ret.problem(
+        return _refused(
             "error-value",
             f"the cell holds the error {value.strip()} instead of content. "
             "Type the text itself; not applied.",
             value=value,
             **where,
         )
-        return REFUSED
-    if len(value) > MAX_CELL_CHARS:
-        ret.problem(
-            "too-long",
-            f"{len(value):,} characters, over Excel's {MAX_CELL_CHARS:,}-character "
-            "cell limit. Shorten it or point to a document; not applied.",
-            **where,
-        )
-        return REFUSED
-    if ILLEGAL_XML_CHARS.search(value):
-        value = ILLEGAL_XML_CHARS.sub("", value)
-        ret.problem(
-            "control-chars",
-            "invisible control characters (pasted from another program) "
-            "were removed; the rest of the text is kept.",
-            **where,
-        )
     if column.type == "rating":
-        normal = layout.normalise_rating(value)
-        if normal is None:
-            ret.problem(
-                "invalid-rating",
-                f"{short(value)!r} is not on the scale; pick one of "
-                f"{', '.join(layout.rating_values)} from the dropdown. Not applied.",
-                value=short(value, 200),
+        return clean_rating(value, layout, Policy.REFUSE, where)
+    cleaned = clean_text(value, Policy.REFUSE, where)
+    text = cleaned.value
+    if cleaned.refused or not isinstance(text, str):
+        return cleaned
+    if column.type == "choice" and text.strip() not in column.choices:
+        cleaned.problems.append(
+            Problem(
+                "invalid-choice",
+                f"{short(text)!r} is not one of {', '.join(column.choices)}. Not applied.",
+                value=short(text, 200),
                 **where,
             )
-            return REFUSED
-        if normal != value:
-            ret.problem("rating-normalised", f"{value!r} read as {normal!r}.", value=value, **where)
-        return normal
-    if column.type == "choice" and value.strip() not in column.choices:
-        ret.problem(
-            "invalid-choice",
-            f"{short(value)!r} is not one of {', '.join(column.choices)}. Not applied.",
-            value=short(value, 200),
-            **where,
         )
-        return REFUSED
-    if column.type == "date" and value.strip() and parse_uk_date(value) is None:
-        ret.problem(
-            "not-a-date",
-            f"{short(value)!r} names no single day, so lateness cannot be "
-            "checked; kept as written. A date such as 31/03/2025 can be checked.",
-            value=short(value, 200),
-            **where,
+        cleaned.refused = True
+        return cleaned
+    if column.type == "date" and text.strip() and parse_uk_date(text) is None:
+        cleaned.problems.append(
+            Problem(
+                "not-a-date",
+                f"{short(text)!r} names no single day, so lateness cannot be "
+                "checked; kept as written. A date such as 31/03/2025 can be checked.",
+                value=short(text, 200),
+                **where,
+            )
         )
-    if value.lstrip().startswith(FORMULA_LEADERS):
-        ret.problem(
-            "formula-like-text",
-            f"{short(value, 40)!r} starts like a formula; it is kept as text and will never be calculated.",
-            value=short(value, 200),
-            **where,
+    if text.lstrip().startswith(FORMULA_LEADERS):
+        cleaned.problems.append(
+            Problem(
+                "formula-like-text",
+                f"{short(text, 40)!r} starts like a formula; it is kept as text and will never "
+                "be calculated.",
+                value=short(text, 200),
+                **where,
+            )
         )
-    return value
+    return cleaned
+
+
+def _refused(code: str, message: str, **where: Any) -> Cleaned:
+    return Cleaned(None, [Problem(code, message, **where)], refused=True)
 
 
 def edits_against_record(
@@ -195,12 +193,13 @@ def edits_against_record(
     rows: list[ReturnRow],
     issued: dict[str, IssuedRow],
     current: dict[str, dict[str, CellValue]],
-) -> list[Edit]:
+) -> tuple[list[Edit], list[Problem]]:
     """Three-way by digests: a service cell differs from what was issued -> the service changed
     it; the master's cell differs too -> both did. The return's hidden copy of the issued values
     is used only where it agrees with the record (it says which locked cell was edited)."""
     copy = IssuedCopy(ret, layout, issued)
     edits: list[Edit] = []
+    problems: list[Problem] = []
     for row in rows:
         record = issued[row.action_id]
         master = current.get(row.action_id, {})
@@ -228,12 +227,14 @@ def edits_against_record(
                 if not locked_intact:
                     old = (copy.row(row.action_id) or master).get(name)
                     changed = normal_text(value) != normal_text(old)
-            edit = check_cell(ret, row, column, old, changed=changed)
+            edit, found = check_cell(ret, row, column, old, changed=changed)
+            if found:
+                problems.extend(found)
             if edit is not None:
                 edit.master_changed = master_changed
                 edits.append(edit)
-    copy.report()
-    return edits
+    problems.extend(copy.problems())
+    return edits, problems
 
 
 class IssuedCopy:
@@ -256,10 +257,12 @@ class IssuedCopy:
         self.tampered.append(display(values.get(self.layout.reference)) or action_id)
         return None
 
-    def report(self) -> None:
+    def problems(self) -> list[Problem]:
         found = list(dict.fromkeys(self.tampered))
-        if found:
-            self.ret.problem(
+        if not found:
+            return []
+        return [
+            self.ret.found(
                 "issued-values-changed",
                 f"the hidden copy of the values as issued was edited for "
                 f"{len(found)} action(s) ({', '.join(found[:5])}{', …' if len(found) > 5 else ''}); "
@@ -267,3 +270,4 @@ class IssuedCopy:
                 "says was trusted.",
                 sheet=self.ret.sheet,
             )
+        ]

@@ -3,11 +3,13 @@ sorted, moved, another service's rows), and a return far larger than what was is
 
 from __future__ import annotations
 
+from typing import Any
+
 from .excel import CellValue, display
 from .identity import AT_ID, EDITED, FOUND, MOVED, identify_rows, looks_sorted
 from .layout import Layout
 from .plan_index import PlanIndex
-from .problems import short
+from .problems import Problem, short
 from .record import IssuedRow, normal_text
 from .service_return import ReturnRow, ServiceReturn
 
@@ -17,8 +19,9 @@ ROW_SLACK = 200
 MAX_ISSUED_ROWS = 100_000  # without the master: a hidden sheet of issued values longer is junk
 
 
-def check_size(ret: ServiceReturn, index: PlanIndex | None) -> bool:
-    """Refuse, with one message, a return holding far more rows than its service was issued."""
+def check_size(ret: ServiceReturn, index: PlanIndex | None) -> list[Problem]:
+    """A return holding far more rows than its service was issued: one problem, which refuses
+    the whole file (an empty list: the size is fine)."""
     if index is not None:
         issued: int | None = index.issued_to.get(ret.service or "", 0)
     else:
@@ -27,24 +30,26 @@ def check_size(ret: ServiceReturn, index: PlanIndex | None) -> bool:
     held = len(ret.rows) + len(ret.proposals)
     if held > limit:
         than = f"the {issued:,} issued to {ret.service}" if issued is not None else "a return can"
-        ret.problem(
-            "too-many-rows",
-            f"the sheet holds {held:,} rows of actions, far more than "
-            f"{than}: nothing in it was applied. Delete the rows that are not the "
-            "service's actions (or ask for the workbook as it was sent) and send it again.",
-            sheet=ret.sheet,
-        )
-        return False
+        return [
+            ret.found(
+                "too-many-rows",
+                f"the sheet holds {held:,} rows of actions, far more than "
+                f"{than}: nothing in it was applied. Delete the rows that are not the "
+                "service's actions (or ask for the workbook as it was sent) and send it again.",
+                sheet=ret.sheet,
+            )
+        ]
     if index is not None and ret.issued is not None and len(ret.issued) > limit:
-        ret.problem(
-            "too-many-rows",
-            f"its hidden sheet of values as issued lists {len(ret.issued):,} "
-            f"actions, far more than the {issued:,} issued to {ret.service}: the file was "
-            "altered. Nothing in it was applied; ask the service for the workbook as it "
-            "was sent.",
-        )
-        return False
-    return True
+        return [
+            ret.found(
+                "too-many-rows",
+                f"its hidden sheet of values as issued lists {len(ret.issued):,} "
+                f"actions, far more than the {issued:,} issued to {ret.service}: the file was "
+                "altered. Nothing in it was applied; ask the service for the workbook as it "
+                "was sent.",
+            )
+        ]
+    return []
 
 
 def check_rows(
@@ -52,34 +57,39 @@ def check_rows(
     expected: list[str] | None,
     baseline: dict[str, dict[str, CellValue]],
     index: PlanIndex | None = None,
-) -> list[ReturnRow]:
-    """The rows that can be matched to issued actions; deleted, doubled and added rows reported,
+) -> tuple[list[ReturnRow], list[Problem]]:
+    """The rows that can be matched to issued actions; deleted, doubled and added rows found,
     and (with the master) rows of actions the master routes to another service."""
     layout = ret.layout
     assert layout is not None
     routes = index.routes if index is not None else {}
+    problems: list[Problem] = []
     seen: dict[str, ReturnRow] = {}
     doubled: set[str] = set()
     for row in ret.rows:
         ref = display(row.values.get(layout.reference)) or None
         if row.action_id in seen:
             doubled.add(row.action_id)
-            ret.problem(
-                "row-duplicated",
-                f"rows {seen[row.action_id].row + 1} and {row.row + 1} are "
-                "the same issued action; neither is applied. Delete the copy.",
-                sheet=ret.sheet,
-                action=ref,
-                cell=ret.cell(row.row, layout.reference),
+            problems.append(
+                ret.found(
+                    "row-duplicated",
+                    f"rows {seen[row.action_id].row + 1} and {row.row + 1} are "
+                    "the same issued action; neither is applied. Delete the copy.",
+                    sheet=ret.sheet,
+                    action=ref,
+                    cell=ret.cell(row.row, layout.reference),
+                )
             )
         elif row.action_id not in baseline or (expected is not None and row.action_id not in expected):
-            report_row_added(
-                ret,
-                row.row,
-                bool(row.action_id),
-                sheet=ret.sheet,
-                action=ref,
-                cell=ret.cell(row.row, layout.reference),
+            problems.append(
+                row_added(
+                    ret,
+                    row.row,
+                    bool(row.action_id),
+                    sheet=ret.sheet,
+                    action=ref,
+                    cell=ret.cell(row.row, layout.reference),
+                )
             )
         elif (
             routes
@@ -87,13 +97,15 @@ def check_rows(
             and not has_joint_part(index, row.action_id, ret.service)
         ):
             owners = " and ".join(routes[row.action_id])
-            ret.problem(
-                "other-service-row",
-                f"row {row.row + 1} is action {ref or row.action_id}, "
-                f"which the master routes to {owners}, not {ret.service}: it is not applied.",
-                sheet=ret.sheet,
-                action=ref,
-                cell=ret.cell(row.row, layout.reference),
+            problems.append(
+                ret.found(
+                    "other-service-row",
+                    f"row {row.row + 1} is action {ref or row.action_id}, "
+                    f"which the master routes to {owners}, not {ret.service}: it is not applied.",
+                    sheet=ret.sheet,
+                    action=ref,
+                    cell=ret.cell(row.row, layout.reference),
+                )
             )
             doubled.add(row.action_id)  # neither applied nor reported deleted
         else:
@@ -102,8 +114,8 @@ def check_rows(
         for action_id in expected:
             if action_id not in seen and action_id not in doubled:
                 ref = display(baseline.get(action_id, {}).get(layout.reference)) or action_id
-                report_row_deleted(ret, ref)
-    return [row for action_id, row in seen.items() if action_id not in doubled]
+                problems.append(row_deleted(ret, ref))
+    return [row for action_id, row in seen.items() if action_id not in doubled], problems
 
 
 def match_rows(
@@ -112,9 +124,10 @@ def match_rows(
     issued: dict[str, IssuedRow],
     current: dict[str, dict[str, CellValue]],
     routes: dict[str, list[str]] | None = None,
-) -> list[ReturnRow] | None:
+) -> tuple[list[ReturnRow] | None, list[Problem]]:
     """The returned rows, each set to the issued action its locked cells show it is; rows that
-    match none are refused, copies counted once. None refuses the whole file (sorted)."""
+    match none are refused, copies counted once; with what was found. No rows (None) refuses
+    the whole file (sorted)."""
     # Without metadata the IDs are guesses by reference, not hidden IDs: content decides.
     pasted = ret.meta is None
     matches = identify_rows(
@@ -126,7 +139,7 @@ def match_rows(
     )
     if looks_sorted(matches):
         moved = sum(1 for m in matches if m.how != AT_ID)
-        ret.problem(
+        sorted_problem = ret.found(
             "rows-sorted",
             f"{moved} of {len(matches)} rows no longer match the action their "
             "hidden xlplan ID was issued for: the sheet was sorted (or rows moved) without "
@@ -136,7 +149,8 @@ def match_rows(
             "or fill in a fresh template.",
             sheet=ret.sheet,
         )
-        return None
+        return None, [sorted_problem]
+    problems: list[Problem] = []
     by_action: dict[str, list[ReturnRow]] = {}
     refound: list[str] = []
     for row, match in zip(ret.rows, matches, strict=True):
@@ -145,7 +159,7 @@ def match_rows(
         if match.action_id is None:
             owners = (routes or {}).get(match.claimed)
             if owners and ret.service not in owners:
-                ret.problem(
+                problem = ret.found(
                     "other-service-row",
                     f"row {row.row + 1} is action {ref or match.claimed}, "
                     f"which the master routes to {' and '.join(owners)}, not {ret.service}: "
@@ -153,7 +167,7 @@ def match_rows(
                     **where,
                 )
             elif match.claimed in issued:
-                ret.problem(
+                problem = ret.found(
                     "row-unidentified",
                     f"row {row.row + 1} matches no action issued to "
                     f"{ret.service}: its grey (read-only) cells are not those issued with "
@@ -162,7 +176,8 @@ def match_rows(
                     **where,
                 )
             else:
-                report_row_added(ret, row.row, bool(match.claimed), **where)
+                problem = row_added(ret, row.row, bool(match.claimed), **where)
+            problems.append(problem)
             continue
         if match.how in (MOVED, FOUND) and not pasted:
             refound.append(str(row.row + 1))
@@ -170,13 +185,15 @@ def match_rows(
         row.locked_intact = match.how != EDITED  # matched by its locked cells, as issued
         by_action.setdefault(match.action_id, []).append(row)
     if refound:
-        ret.problem(
-            "row-moved",
-            f"{len(refound)} row(s) ({', '.join(refound[:8])}"
-            f"{', …' if len(refound) > 8 else ''}) had lost their hidden xlplan ID or carried "
-            "another action's; each was matched to its action by its grey (read-only) cells, "
-            "exactly as issued.",
-            sheet=ret.sheet,
+        problems.append(
+            ret.found(
+                "row-moved",
+                f"{len(refound)} row(s) ({', '.join(refound[:8])}"
+                f"{', …' if len(refound) > 8 else ''}) had lost their hidden xlplan ID or carried "
+                "another action's; each was matched to its action by its grey (read-only) cells, "
+                "exactly as issued.",
+                sheet=ret.sheet,
+            )
         )
     rows: list[ReturnRow] = []
     for action_id, copies in by_action.items():
@@ -189,8 +206,8 @@ def match_rows(
         numbers = " and ".join(str(c.row + 1) for c in copies)
         copy_cell = ret.cell(copies[-1].row, layout.reference)
         if not differ:
-            if len(copies) > 1:
-                ret.problem(
+            problems.append(
+                ret.found(
                     "row-duplicated",
                     f"rows {numbers} are the same action with the same "
                     "entries; it was counted once. Delete the copy.",
@@ -199,6 +216,7 @@ def match_rows(
                     cell=copy_cell,
                     severity="warning",
                 )
+            )
             rows.append(first)
             continue
         shown = "; ".join(
@@ -206,19 +224,21 @@ def match_rows(
             + " vs ".join(repr(short(display(c.values.get(f)), 60)) for c in copies)
             for f in differ[:3]
         )
-        ret.problem(
-            "row-duplicated",
-            f"rows {numbers} are the same action with different entries "
-            f"({shown}); neither was applied. Keep one row and send the file again.",
-            sheet=ret.sheet,
-            action=ref,
-            cell=copy_cell,
+        problems.append(
+            ret.found(
+                "row-duplicated",
+                f"rows {numbers} are the same action with different entries "
+                f"({shown}); neither was applied. Keep one row and send the file again.",
+                sheet=ret.sheet,
+                action=ref,
+                cell=copy_cell,
+            )
         )
     for action_id in issued:
         if action_id not in by_action and action_id in current:
             ref = display(current[action_id].get(layout.reference)) or action_id
-            report_row_deleted(ret, ref)
-    return rows
+            problems.append(row_deleted(ret, ref))
+    return rows, problems
 
 
 def has_joint_part(index: PlanIndex | None, action_id: str, service: str | None) -> bool:
@@ -228,9 +248,9 @@ def has_joint_part(index: PlanIndex | None, action_id: str, service: str | None)
     return index is not None and service is not None and (action_id, service) in index.parts
 
 
-def report_row_added(ret: ServiceReturn, row: int, claimed: bool, **where: object) -> None:
+def row_added(ret: ServiceReturn, row: int, claimed: bool, **where: Any) -> Problem:
     """A returned row (0-based `row`) that was not issued; `claimed`: it carries an ID."""
-    ret.problem(
+    return ret.found(
         "row-added",
         f"row {row + 1} was not issued"
         + (" (its ID is not one this file was issued with)" if claimed else "")
@@ -239,9 +259,9 @@ def report_row_added(ret: ServiceReturn, row: int, claimed: bool, **where: objec
     )
 
 
-def report_row_deleted(ret: ServiceReturn, ref: str) -> None:
+def row_deleted(ret: ServiceReturn, ref: str) -> Problem:
     """An issued action missing from the return."""
-    ret.problem(
+    return ret.found(
         "row-deleted",
         f"action {ref} was issued but is not in the return "
         "(row deleted). The master keeps it unchanged; restore the row.",

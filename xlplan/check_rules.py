@@ -26,10 +26,13 @@ def check_business_rules(
     *,
     after_merge: dict[str, dict[str, CellValue]] | None = None,
     due_as_written: Callable[[str], CellValue] | None = None,
-) -> None:
+) -> list[Problem]:
+    """What the return's rows say once applied: complete without evidence, overdue, a parent
+    complete while a sub-action is open."""
     rating_field = layout.service_rating
     if rating_field is None:
-        return
+        return []
+    problems: list[Problem] = []
     complete = layout.complete_ratings
     rating_header = layout.column(rating_field).header
     # The return's own rows overlay the master's ratings; their sub-actions may be in either.
@@ -57,31 +60,35 @@ def check_business_rules(
             and layout.evidence_fields
             and not any(display(values.get(f)).strip() for f in layout.evidence_fields)
         ):
-            ret.problem(
-                "complete-without-evidence",
-                f"rated {rating} (complete) but "
-                + " and ".join(repr(layout.column(f).header) for f in layout.evidence_fields)
-                + " is empty. Say what the evidence is and where it is kept.",
-                cell=ret.cell(row.row, layout.evidence_fields[0]),
-                column=layout.column(layout.evidence_fields[0]).header,
-                value=rating,
-                **where,
+            problems.append(
+                ret.found(
+                    "complete-without-evidence",
+                    f"rated {rating} (complete) but "
+                    + " and ".join(repr(layout.column(f).header) for f in layout.evidence_fields)
+                    + " is empty. Say what the evidence is and where it is kept.",
+                    cell=ret.cell(row.row, layout.evidence_fields[0]),
+                    column=layout.column(layout.evidence_fields[0]).header,
+                    value=rating,
+                    **where,
+                )
             )
         judged = after_merge[row.action_id] if after_merge else values
         due = overdue_since(judged, layout, as_of)
         if due is not None and layout.due_field is not None:
             shown = display(judged.get(rating_field))
-            ret.problem(
-                "overdue",
-                f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
-                f"and {_rated(shown)}: not complete. Update the rating, the "
-                "date or the comments.",
-                cell=ret.cell(row.row, layout.due_field),
-                column=layout.column(layout.due_field).header,
-                value=display(
-                    due_as_written(row.action_id) if due_as_written else judged.get(layout.due_field)
-                ),
-                **where,
+            problems.append(
+                ret.found(
+                    "overdue",
+                    f"due {due:%d/%m/%Y}, which has passed (as of {as_of:%d/%m/%Y}), "
+                    f"and {_rated(shown)}: not complete. Update the rating, the "
+                    "date or the comments.",
+                    cell=ret.cell(row.row, layout.due_field),
+                    column=layout.column(layout.due_field).header,
+                    value=display(
+                        due_as_written(row.action_id) if due_as_written else judged.get(layout.due_field)
+                    ),
+                    **where,
+                )
             )
         if rating in complete:
             own = normal_ref(display(values.get(layout.reference)))
@@ -89,16 +96,19 @@ def check_business_rules(
             for child_ref in below:
                 child_rating = rating_of(child_ref)
                 if child_rating not in complete:
-                    ret.problem(
-                        "parent-complete-child-open",
-                        f"rated {rating} (complete) while "
-                        f"its sub-action {child_ref} is {_rated(child_rating)}.",
-                        cell=ret.cell(row.row, rating_field),
-                        column=rating_header,
-                        value=rating,
-                        **where,
+                    problems.append(
+                        ret.found(
+                            "parent-complete-child-open",
+                            f"rated {rating} (complete) while "
+                            f"its sub-action {child_ref} is {_rated(child_rating)}.",
+                            cell=ret.cell(row.row, rating_field),
+                            column=rating_header,
+                            value=rating,
+                            **where,
+                        )
                     )
                     break
+    return problems
 
 
 def _rated(rating: str) -> str:
@@ -111,24 +121,28 @@ def check_required(
     rows: list[ReturnRow],
     final: dict[str, dict[str, CellValue]],
     proposals: list[ReturnRow],
-) -> None:
+) -> list[Problem]:
     """Required columns a return left empty: the service's own on its rows, any on a proposal."""
     layout = ret.layout
     assert layout is not None
+    problems: list[Problem] = []
     required = [c for c in layout.columns if c.required and c.field in ret.positions]
     for column in required:
         mine = [(row, final[row.action_id]) for row in rows] if column.owner == "service" else []
         for row, values in mine + [(p, p.values) for p in proposals]:
             if not display(values.get(column.field)).strip():
                 ref = display(values.get(layout.reference)) or None
-                ret.problem(
-                    "required-missing",
-                    f"{column.header!r} must be filled in.",
-                    sheet=ret.sheet,
-                    cell=ret.cell(row.row, column.field),
-                    action=ref,
-                    column=column.header,
+                problems.append(
+                    ret.found(
+                        "required-missing",
+                        f"{column.header!r} must be filled in.",
+                        sheet=ret.sheet,
+                        cell=ret.cell(row.row, column.field),
+                        action=ref,
+                        column=column.header,
+                    )
                 )
+    return problems
 
 
 # --- the master itself, after a merge ---------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .check_cells import REFUSED, Edit, check_cell, check_value, edits_against_record
+from .check_cells import Edit, check_cell, check_value, edits_against_record
 from .check_rows import check_rows, check_size, match_rows
 from .check_rules import check_business_rules, check_required
 from .excel import CellValue, display
@@ -25,14 +25,14 @@ from .service_return import ReturnRow, ServiceReturn
 
 @dataclass
 class CheckedReturn:
+    """A return judged: the edits that may be applied, the proposals, and every problem (those
+    met reading the file first, then what the rules found)."""
+
     ret: ServiceReturn
     edits: list[Edit] = field(default_factory=list)
     proposals: list[ReturnRow] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     refused: bool = False  # the whole file is refused (unreadable, another plan, …)
-
-    @property
-    def problems(self) -> list[Problem]:
-        return self.ret.problems
 
     @property
     def status(self) -> str:
@@ -56,55 +56,76 @@ def check_return(
     index: PlanIndex | None = None,
     accept_cycle: str | None = None,
 ) -> CheckedReturn:
-    checked = CheckedReturn(ret)
+    """Judge a read return by every rule. Each rule returns what it found; nothing here writes
+    to the return but which service a pasted return is (its rows say it)."""
+    checked = CheckedReturn(ret, problems=list(ret.problems))
+    found = checked.problems
     if plan is not None and index is None:
         index = PlanIndex.of(plan)
     if ret.unreadable or ret.layout is None:
         checked.refused = True
         return checked
-    if not check_identity(ret, plan, cycle, index, accept_cycle):
+    if ret.meta is None and index is not None:
+        ret.service_override = pasted_owner(ret, index) or ret.service_override
+    refusal = check_identity(ret, plan, cycle, index, accept_cycle)
+    found.extend(refusal)
+    if any(p.is_error for p in refusal):
         checked.refused = True
         return checked
     layout = ret.layout
-    if not check_size(ret, index):
+    too_many = check_size(ret, index)
+    if too_many:
+        found.extend(too_many)
         checked.refused = True
         return checked
     issued = index.issued.get(ret.service or "") if index is not None else None
     if issued and ret.meta is not None and ret.meta.cycle != issued_cycle(index, ret.service):
         issued = None  # an earlier cycle's return, accepted: judged by its own issued copy
     if issued:
-        rows = match_rows(ret, layout, issued, index.baseline, index.routes)
-        if rows is None:
+        assert index is not None
+        matched, problems = match_rows(ret, layout, issued, index.baseline, index.routes)
+        found.extend(problems)
+        if matched is None:
             checked.refused = True
             return checked
+        rows = matched
         baseline = index.baseline
-        checked.edits.extend(edits_against_record(ret, layout, rows, issued, baseline))
+        edits, problems = edits_against_record(ret, layout, rows, issued, baseline)
+        checked.edits.extend(edits)
+        found.extend(problems)
     else:
         baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
         expected = list(ret.issued) if ret.issued is not None else None
-        rows = check_rows(ret, expected, baseline, index)
+        rows, problems = check_rows(ret, expected, baseline, index)
+        found.extend(problems)
         for row in rows:
             for column in layout.columns:
                 if column.field not in ret.positions:
                     continue
-                edit = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
+                edit, in_cell = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
+                found.extend(in_cell)
                 if edit is not None:
                     checked.edits.append(edit)
     for proposal in ret.proposals:
-        if refuse_update_in_spare_row(ret, proposal):
+        misplaced = refuse_update_in_spare_row(ret, proposal)
+        if misplaced:
+            found.extend(misplaced)
             continue
         for column in layout.columns:
             if column.field in ret.positions and proposal.values.get(column.field) is not None:
-                value = check_value(ret, proposal, column, proposal.values[column.field])
-                proposal.values[column.field] = value if value is not REFUSED else None
+                judged = check_value(ret, proposal, column, proposal.values[column.field])
+                found.extend(judged.problems)
+                proposal.values[column.field] = None if judged.refused else judged.value
         ref = display(proposal.values.get(layout.reference)) or "(no reference)"
-        ret.problem(
-            "proposed-action",
-            f"a new action {ref} is proposed in spare row "
-            f"{proposal.row + 1}; merge adds it to the plan, flagged as proposed.",
-            sheet=ret.sheet,
-            cell=ret.cell(proposal.row, layout.reference),
-            action=ref,
+        found.append(
+            ret.found(
+                "proposed-action",
+                f"a new action {ref} is proposed in spare row "
+                f"{proposal.row + 1}; merge adds it to the plan, flagged as proposed.",
+                sheet=ret.sheet,
+                cell=ret.cell(proposal.row, layout.reference),
+                action=ref,
+            )
         )
         checked.proposals.append(proposal)
     final = {row.action_id: dict(baseline.get(row.action_id, {})) for row in rows}
@@ -133,17 +154,19 @@ def check_return(
         master = index.baseline.get(action_id) if index and action_id not in due_edited else None
         return (master if master is not None else final[action_id]).get(layout.due_field or "")
 
-    check_business_rules(
-        ret,
-        layout,
-        rows,
-        final,
-        index,
-        as_of or dt.date.today(),
-        after_merge=after_merge,
-        due_as_written=due_as_written,
+    found.extend(
+        check_business_rules(
+            ret,
+            layout,
+            rows,
+            final,
+            index,
+            as_of or dt.date.today(),
+            after_merge=after_merge,
+            due_as_written=due_as_written,
+        )
     )
-    check_required(ret, rows, final, checked.proposals)
+    found.extend(check_required(ret, rows, final, checked.proposals))
     return checked
 
 
@@ -152,10 +175,10 @@ def issued_cycle(index: PlanIndex | None, service: str | None) -> str | None:
     return next(iter(rows.values())).cycle if rows else None
 
 
-def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> bool:
+def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> list[Problem]:
     """A spare row with progress, evidence or a rating but no action (no reference, nothing in
     the columns that describe an action) is an update typed in the wrong place: adding it
-    would put a blank action in the plan and count it in the Summary. True: refused."""
+    would put a blank action in the plan and count it in the Summary. A problem: refused."""
     layout = ret.layout
     assert layout is not None
     # What an update holds: ratings, dates, progress and evidence, who the service or owner
@@ -168,20 +191,30 @@ def refuse_update_in_spare_row(ret: ServiceReturn, row: ReturnRow) -> bool:
     )
     update_only.discard(layout.reference)
     if any(display(row.values.get(c.field)).strip() for c in layout.columns if c.field not in update_only):
-        return False
+        return []
     filled = [c.header for c in layout.columns if display(row.values.get(c.field)).strip()]
-    ret.problem(
-        "update-in-spare-row",
-        f"spare row {row.row + 1} holds "
-        + ", ".join(repr(short(h, 40)) for h in filled)
-        + " but no reference and no action, "
-        "so it cannot be added to the plan and was not applied. If it is an update to an "
-        "existing action, type it on that action's own row; if it is a new action, fill in "
-        f"its {layout.column(layout.reference).header!r} and describe the action.",
-        sheet=ret.sheet,
-        cell=ret.cell(row.row, layout.reference),
-    )
-    return True
+    return [
+        ret.found(
+            "update-in-spare-row",
+            f"spare row {row.row + 1} holds "
+            + ", ".join(repr(short(h, 40)) for h in filled)
+            + " but no reference and no action, "
+            "so it cannot be added to the plan and was not applied. If it is an update to an "
+            "existing action, type it on that action's own row; if it is a new action, fill in "
+            f"its {layout.column(layout.reference).header!r} and describe the action.",
+            sheet=ret.sheet,
+            cell=ret.cell(row.row, layout.reference),
+        )
+    ]
+
+
+def pasted_owner(ret: ServiceReturn, index: PlanIndex) -> str | None:
+    """The service whose rows a return without metadata (pasted into a new workbook) holds,
+    told by their locked cells; None when they do not say."""
+    if ret.meta is not None or not index.issued or ret.layout is None:
+        return None
+    every = {a: r for rows in index.issued.values() for a, r in rows.items()}
+    return likely_service(ret.layout, [r.values for r in ret.rows], every)
 
 
 def check_identity(
@@ -190,54 +223,55 @@ def check_identity(
     cycle: str | None,
     index: PlanIndex | None,
     accept_cycle: str | None = None,
-) -> bool:
-    """Is this a return of this plan, from a service it knows? False refuses the whole file."""
+) -> list[Problem]:
+    """Is this a return of this plan, from a service it knows? An error refuses the whole file."""
     meta = ret.meta
-    if meta is None and index is not None and index.issued and ret.layout is not None:
-        # Pasted into a new workbook: the rows' locked cells say whose they are.
-        every = {a: r for rows in index.issued.values() for a, r in rows.items()}
-        owner = likely_service(ret.layout, [r.values for r in ret.rows], every)
-        if owner is not None:
-            ret.service_override = owner
     if plan is not None and meta is not None and meta.plan_id != plan.plan_id:
-        ret.problem(
-            "other-plan",
-            f"this return belongs to plan {meta.title!r} (ID {meta.plan_id}), "
-            f"not {plan.meta.title!r} (ID {plan.plan_id}). It was not read further.",
-        )
-        return False
+        return [
+            ret.found(
+                "other-plan",
+                f"this return belongs to plan {meta.title!r} (ID {meta.plan_id}), "
+                f"not {plan.meta.title!r} (ID {plan.plan_id}). It was not read further.",
+            )
+        ]
+    problems: list[Problem] = []
     current = issued_cycle(index, ret.service)
     if meta is not None and current and meta.cycle != current:
         # The master knows which cycle it issued to this service: an old template filled in
         # now would put last quarter's figures in this quarter's master.
         if accept_cycle is None or accept_cycle != meta.cycle:
-            ret.problem(
-                "stale-return",
-                f"this return was issued for cycle {meta.cycle!r}, but the "
-                f"master issued cycle {current!r} to {ret.service}: an old template was filled "
-                "in. It was not merged. Ask the service to fill in the current template "
-                f"(or, if these figures are meant, merge with --accept-cycle {meta.cycle}).",
-            )
-            return False
+            return [
+                ret.found(
+                    "stale-return",
+                    f"this return was issued for cycle {meta.cycle!r}, but the "
+                    f"master issued cycle {current!r} to {ret.service}: an old template was filled "
+                    "in. It was not merged. Ask the service to fill in the current template "
+                    f"(or, if these figures are meant, merge with --accept-cycle {meta.cycle}).",
+                )
+            ]
         cycle = cycle or current
     if cycle and meta is not None and meta.cycle != cycle:
-        ret.problem(
-            "other-cycle",
-            f"issued for cycle {meta.cycle!r}, not {cycle!r}: an old "
-            "template may have been filled in. Check the figures are current.",
+        problems.append(
+            ret.found(
+                "other-cycle",
+                f"issued for cycle {meta.cycle!r}, not {cycle!r}: an old "
+                "template may have been filled in. Check the figures are current.",
+            )
         )
     if index is not None and ret.service is not None and ret.service not in index.services:
-        ret.problem(
-            "unknown-service",
-            f"the plan has no actions for service {ret.service!r} "
-            "(renamed or removed from the master since issue). It was not merged.",
+        problems.append(
+            ret.found(
+                "unknown-service",
+                f"the plan has no actions for service {ret.service!r} "
+                "(renamed or removed from the master since issue). It was not merged.",
+            )
         )
-        return False
-    if ret.service is None and plan is not None:
-        ret.problem(
-            "unknown-service",
-            "no row of this workbook matches an action of the plan, so "
-            "the service cannot be told. It was not merged.",
+    elif ret.service is None and plan is not None:
+        problems.append(
+            ret.found(
+                "unknown-service",
+                "no row of this workbook matches an action of the plan, so "
+                "the service cannot be told. It was not merged.",
+            )
         )
-        return False
-    return True
+    return problems

@@ -8,9 +8,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .clean import Policy, clean_rating, clean_text
 from .excel import (
-    ILLEGAL_XML_CHARS,
-    MAX_CELL_CHARS,
     CellValue,
     cell_name,
     column_letter,
@@ -218,22 +217,13 @@ def read_actions(
 
 
 def _clean_text(value: str, header: str, row: int, col: int, problems: list[Problem], where: dict) -> str:
+    """A source's text as the master will hold it: line breaks as Excel writes them, and the
+    shared cleaning (`clean.py`) under the import's policy, which keeps what it can."""
     here = {"cell": cell_name(row, col), "column": header, **where}
-    if ILLEGAL_XML_CHARS.search(value):
-        value = ILLEGAL_XML_CHARS.sub("", value)
-        problems.append(Problem("control-chars", "invisible control characters were removed.", **here))
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if len(value) > MAX_CELL_CHARS:
-        problems.append(
-            Problem(
-                "too-long",
-                f"{len(value):,} characters, over Excel's "
-                f"{MAX_CELL_CHARS:,}; the text was cut there. Split it.",
-                **here,
-            )
-        )
-        value = value[:MAX_CELL_CHARS]
-    return value
+    cleaned = clean_text(value.replace("\r\n", "\n").replace("\r", "\n"), Policy.KEEP, here)
+    problems.extend(cleaned.problems)
+    assert isinstance(cleaned.value, str)  # text in, text out
+    return cleaned.value
 
 
 def _clean(
@@ -251,25 +241,16 @@ def _clean(
     value = value_for_column(value, column.type)
     if not isinstance(value, str):
         return value
-    value = _clean_text(value, column.header, row, col, problems, where)
-    if column.type == "rating" and value.strip():
-        normal = ratings.get(value.strip().lower()) or layout.normalise_rating(value)
-        if normal is None:
-            unrated.setdefault((field_name, value.strip()), []).append(row + 1)
-        elif normal != value:
-            how = "--map-rating" if value.strip().lower() in ratings else "the scale's aliases"
-            problems.append(
-                Problem(
-                    "rating-normalised",
-                    f"{value!r} read as {normal!r} ({how}).",
-                    value=value,
-                    cell=cell_name(row, col),
-                    column=column.header,
-                    **where,
-                )
-            )
-            value = normal
-    return value
+    if column.type != "rating":
+        return _clean_text(value, column.header, row, col, problems, where)
+    here = {"cell": cell_name(row, col), "column": column.header, **where}
+    text = value.replace("\r\n", "\n").replace("\r", "\n")
+    cleaned = clean_rating(text, layout, Policy.KEEP, here, mapped=ratings)
+    problems.extend(cleaned.problems)
+    if cleaned.off_scale:
+        # Said once per spelling after the table is read, with every row it is on.
+        unrated.setdefault((field_name, display(cleaned.value).strip()), []).append(row + 1)
+    return cleaned.value
 
 
 def check_references(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .excel import CellValue, cell_name
 from .layout import Layout
@@ -51,8 +52,14 @@ class ServiceReturn:
     def cycle(self) -> str | None:
         return self.meta.cycle if self.meta else None
 
-    def problem(self, code: str, message: str, **where: object) -> Problem:
-        problem = Problem(code, message, file=self.path.name, service=self.service, **where)
+    def found(self, code: str, message: str, **where: Any) -> Problem:
+        """A problem with this return, said of its file and service but not recorded: the
+        checks return what they find (`checks.check_return` gathers it)."""
+        return Problem(code, message, file=self.path.name, service=self.service, **where)
+
+    def problem(self, code: str, message: str, **where: Any) -> Problem:
+        """Record a problem met while reading the file."""
+        problem = self.found(code, message, **where)
         self.problems.append(problem)
         return problem
 

@@ -187,8 +187,7 @@ def _check_forked(number: int, path: Path) -> CheckedReturn:
 
 def failed_return(path: Path, message: str) -> CheckedReturn:
     ret = ServiceReturn(path=path, meta=None, layout=None, unreadable=True)
-    ret.problems.append(Problem("read-failed", message, file=path.name))
-    return CheckedReturn(ret, refused=True)
+    return CheckedReturn(ret, problems=[Problem("read-failed", message, file=path.name)], refused=True)
 
 
 def _child_setup() -> None:
