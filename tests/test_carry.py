@@ -412,6 +412,8 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         sheet["D2"].number_format = "0%"
         sheet["C2"].number_format = "#,##0"
         sheet.append(["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"])
+        sheet.append(["Panel met", dt.datetime(2017, 7, 3, 14, 30), True, 0.25])
+        sheet["B4"].number_format = "dd/mm/yyyy hh:mm"
         sheet.column_dimensions["A"].width = 28
         sheet.column_dimensions["C"].hidden = True
 
@@ -426,7 +428,9 @@ def test_formulas_and_widths_on_the_teams_own_sheet_are_kept(issued, chs_inbox, 
         ["Month", "Actions", "Closed", "Share"],
         ["July", 40, 12, "=C2/B2"],
         ["Open on plan", f"=COUNTA('{PLAN_SHEET}'!D4:D200)", None, "=TODAY()-1"],
+        ["Panel met", dt.datetime(2017, 7, 3, 14, 30), True, 0.25],  # the time of day kept
     ]
+    assert sheet["B4"].number_format == "dd/mm/yyyy hh:mm"
     assert sheet.column_dimensions["A"].width == pytest.approx(28, abs=0.1)
     assert sheet.column_dimensions["C"].hidden and not sheet.column_dimensions["B"].hidden
     assert (sheet["D2"].number_format, sheet["C2"].number_format, sheet["B2"].number_format) == (

@@ -148,8 +148,9 @@ class SheetRows:
         return f'<c r="{ref}"{style}{kind}><f>{_escape_markup(text)}</f><v>{shown}</v></c>'
 
     def carried(self, ref: str, style: str, value: object, date_style: str) -> str:
-        """A cell of the central team's own as `sheets.write_carried` keeps it: a formula
-        stays a formula (with its last result), a number a number, a date a date."""
+        """A cell of the central team's own (a column or sheet xlplan does not own), as it
+        was: a formula stays a formula (with its last result), a number a number, a date a
+        date (with its time of day, if it has one)."""
         from .carry import Formula
 
         if isinstance(value, Formula):
@@ -166,6 +167,8 @@ class SheetRows:
             return self.boolean(ref, style, value)
         if isinstance(value, int | float):
             return self.number(ref, style, value)
+        if type(value) is dt.datetime:  # the team's own time of day is theirs: kept
+            return self.number(ref, date_style, excel_serial(value))
         return self.value(ref, style, value, date_style)
 
     def _dynamic_formula(self, ref: str, style: str, text: str, shown: object) -> str:

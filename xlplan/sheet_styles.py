@@ -33,7 +33,8 @@ _TYPE = re.compile(rb'\bt="(\w+)"')
 
 def style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
     """Cell style index (as in s="…") -> its number format, for formats other than General
-    and dates (calamine gives dates as dates already)."""
+    and plain dates (calamine gives dates as dates already, written as dd/mm/yyyy); a format
+    showing a time of day is kept, or a date-time would lose its time on screen."""
     from .excel import BUILTIN_NUMBER_FORMATS
 
     try:
@@ -45,7 +46,7 @@ def style_formats(archive: zipfile.ZipFile) -> dict[bytes, str]:
     formats: dict[bytes, str] = {}
     for index, fmt_id in enumerate(_XF_FORMAT.findall(xfs[1] if xfs else b"")):
         code = codes.get(int(fmt_id)) or BUILTIN_NUMBER_FORMATS.get(int(fmt_id))
-        if code and not _is_date_format(code) and code.lower() not in ("general", "@"):
+        if code and not _is_day_format(code) and code.lower() not in ("general", "@"):
             formats[str(index).encode()] = code
     return formats
 
@@ -99,6 +100,12 @@ def number_formats(path: Path, sheet: str, columns: set[int]) -> dict[tuple[int,
 def _is_date_format(code: str) -> bool:
     bare = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
     return any(ch in bare for ch in "dmyhs")
+
+
+def _is_day_format(code: str) -> bool:
+    """A date format that shows no time of day."""
+    bare = re.sub(r'"[^"]*"|\\.|\[[^\]]*\]', "", code).lower()
+    return _is_date_format(code) and not any(ch in bare for ch in "hs")
 
 
 _FILLS = re.compile(rb"<fills\b[^>]*>(.*?)</fills>", re.S)

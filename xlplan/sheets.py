@@ -120,32 +120,6 @@ def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None
         ws.write_string(row, col, clean_for_cell(str(value)), fmt)
 
 
-def write_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:
-    """A cell of the central team's own (a column or sheet xlplan does not own), as it was:
-    a formula stays a formula (with its last result), a number a number, a date a date."""
-    from .carry import Formula
-
-    if isinstance(value, Formula):
-        shown = value.value
-        if isinstance(shown, dt.date):
-            base = dt.datetime(1899, 12, 30)
-            shown = (dt.datetime.combine(shown, dt.time()) if type(shown) is dt.date else shown) - base
-            shown = shown.days + shown.seconds / 86400
-        ws.write_formula(
-            row,
-            col,
-            value.text,
-            date_fmt if isinstance(value.value, dt.date) else fmt,
-            "" if shown is None else shown,
-        )
-    elif isinstance(value, bool):
-        ws.write_boolean(row, col, value, fmt)
-    elif isinstance(value, (int, float)):
-        ws.write_number(row, col, value, fmt)
-    elif value is not None:
-        write_value(ws, row, col, value, fmt, date_fmt)
-
-
 def set_width(ws, col: int, width: float) -> None:
     """A carried column's width; 0 is a column its owner hid, and it stays hidden."""
     if width:
@@ -312,20 +286,25 @@ def write_plain_sheet(
     formats: dict[tuple[int, int], str] | None = None,
 ) -> None:
     """A central team's own sheet, carried across: values, formulas, number formats and
-    column widths."""
+    column widths (its cells written by rowxml, as the plan sheet's carried columns are)."""
     ws = book.workbook.add_worksheet(name)
     for col, width in sorted((widths or {}).items()):
         set_width(ws, col, width)
-    body = book.fmt(valign="top")
-    dated = book.fmt(valign="top", num_format=DATE_FORMAT, align="left")
+    out = book.rows_of(ws)
+    body = out.style(book.fmt(valign="top"))
+    dated = out.style(book.fmt(valign="top", num_format=DATE_FORMAT, align="left"))
     formats = formats or {}
     for r, values in enumerate(rows):
+        cells, last = [], -1
         for c, value in enumerate(values):
             if value is not None:
                 code = formats.get((r, c)) if formats else None
-                write_carried(
-                    ws, r, c, value, book.fmt(valign="top", num_format=code) if code else body, dated
-                )
+                style = out.style(book.fmt(valign="top", num_format=code)) if code else body
+                # A cell's own format shows its date too (a date-time keeps its time on screen).
+                cells.append(out.carried(f"{letters(c)}{r + 1}", style, value, style if code else dated))
+                last = c
+        if cells:
+            out.add(r, cells, last_col=last)
     print_table(ws, None, footer=name)
     if state == "hidden":
         ws.hide()
