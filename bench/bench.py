@@ -52,22 +52,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import harness
-from harness import (
-    code_fingerprint,
-    have_pandas,
-    machine_info,
-    prepare,
-    profile,
-    run_scale,
-    snapshot,
-    startup,
-)
+import provenance
+from harness import have_pandas, profile, run_scale, startup
+from provenance import code_fingerprint, machine_info, snapshot
 from report import report
+from scales import prepare
 
-# The pieces: harness.py (running and measuring), alternatives/ (one module per alternative,
-# and the in-process merge timing), report.py (the table and the targets); generate.py makes
-# the data.
+# The pieces: measure.py (running and measuring one command), scales.py (the data of each
+# scale), harness.py (what runs at each scale, start-up, the profile), alternatives/ (one
+# module per alternative, and the in-process merge timing), provenance.py (which code, on
+# which machine), report.py (the table and the targets); generate.py makes the data.
 
 
 def main() -> None:
@@ -142,11 +136,11 @@ def main() -> None:
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="xlplan-bench-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     if args.commit:
-        harness.CODE = snapshot(args.commit, workdir)
+        provenance.CODE = snapshot(args.commit, workdir)
         os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(harness.CODE), os.environ.get("PYTHONPATH", "")) if p
+            p for p in (str(provenance.CODE), os.environ.get("PYTHONPATH", "")) if p
         )
-        sys.path.insert(0, str(harness.CODE))
+        sys.path.insert(0, str(provenance.CODE))
     # From the workdir: `python -c` puts the current folder first on sys.path, and run from the
     # repository that would find the working tree's xlplan whatever PYTHONPATH says.
     imported = subprocess.run(
@@ -157,8 +151,8 @@ def main() -> None:
     ).stdout.strip()
     machine = machine_info()
     if args.commit:
-        machine["summary"] += f"; measured: {args.commit} as committed ({harness.CODE.name})"
-        machine["tree"] = harness.CODE.name
+        machine["summary"] += f"; measured: {args.commit} as committed ({provenance.CODE.name})"
+        machine["tree"] = provenance.CODE.name
     machine["xlplan_imported_from"] = imported
     print(
         f"xlplan benchmark in {workdir}\n  {machine['summary']}\n  xlplan imported from {imported}",

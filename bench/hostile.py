@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench import measure, xlplan_command  # noqa: E402
+from measure import measure, xlplan_command  # noqa: E402
 
 EXAMPLE = HERE.parent / "examples" / "lpt-cqc-2017"
 BASE = EXAMPLE / "returns" / "CHS.xlsx"

@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from alternatives.common import CYCLE  # noqa: E402
 from alternatives.xlsxwriter_template import run as write_plain_templates  # noqa: E402
-from harness import layout_spec  # noqa: E402
+from scales import layout_spec  # noqa: E402
 
 PLAN = REPO / "examples" / "lpt-cqc-2017" / "plan.xlsx"
 
