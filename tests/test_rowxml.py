@@ -14,8 +14,9 @@ import pytest
 import python_calamine
 
 from xlplan.carry import Formula
-from xlplan.rowxml import letters
-from xlplan.sheets import Book, write_value
+from xlplan.excel import clean_for_cell
+from xlplan.rowxml import Cells, letters
+from xlplan.sheets import Book
 
 CELLS: list[object] = [
     "plain",
@@ -39,6 +40,16 @@ CELLS: list[object] = [
     Formula("=_xlfn._xlws.FILTER(A1:A3,A1:A3>1)", 2),
     Formula("=UNIQUE(A1:A3)", "a & b"),
 ]
+
+
+def write_value(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:  # noqa: ANN001
+    """What XlsxWriter's own calls write for a plan value: the yardstick."""
+    if value is None:
+        ws.write_blank(row, col, None, fmt)
+    elif isinstance(value, dt.date):
+        ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), date_fmt)
+    else:
+        ws.write_string(row, col, clean_for_cell(str(value)), fmt)
 
 
 def xlsxwriter_carried(ws, row: int, col: int, value: object, fmt, date_fmt) -> None:  # noqa: ANN001
@@ -188,3 +199,49 @@ def test_a_cell_written_by_xlsxwriter_below_xlplans_rows_fails_loudly(tmp_path: 
     ws.write_string(5, 0, "below")
     with pytest.raises(RuntimeError, match="below row 2"):
         book.close()
+
+
+def test_cells_written_one_at_a_time_are_the_bytes_xlsxwriter_writes(tmp_path: Path) -> None:
+    """`Cells` (the Progress sheet, a template's issued values): XlsxWriter's write_* calls,
+    cell by cell with gaps between rows and columns, give the same sheet part."""
+    writes = [
+        ("string", 0, 0, "Progress & trends"),
+        ("string", 2, 0, "Cycle"),
+        ("string", 2, 3, "Complete %"),
+        ("value", 3, 0, "2017-Q2"),
+        ("value", 3, 1, dt.date(2017, 7, 31)),
+        ("value", 3, 2, None),
+        ("number", 3, 3, 0.375),
+        ("number", 3, 4, 12),
+        ("string", 7, 1, "text\x07with a bell"),
+    ]
+    parts = []
+    for kind in ("xlsxwriter", "cells"):
+        path = tmp_path / f"{kind}.xlsx"
+        book = Book(path)
+        ws = book.workbook.add_worksheet("Sheet")
+        body, dated, pct = book.fmt(border=1), book.fmt(num_format="dd/mm/yyyy"), book.fmt(num_format="0%")
+        for fmt in (body, dated, pct):
+            fmt._get_xf_index()
+        cells = Cells(book.rows_of(ws)) if kind == "cells" else None
+        for how, row, col, value in writes:
+            fmt = pct if isinstance(value, float) else body
+            if cells is None:
+                if how == "string":
+                    ws.write_string(row, col, clean_for_cell(value), fmt)
+                elif how == "number":
+                    ws.write_number(row, col, value, fmt)
+                else:
+                    write_value(ws, row, col, value, fmt, dated)
+            elif how == "string":
+                cells.string(row, col, value, fmt)
+            elif how == "number":
+                cells.number(row, col, value, fmt)
+            else:
+                cells.value(row, col, value, fmt, dated)
+        if cells is not None:
+            cells.close()
+        book.close()
+        parts.append(sheet_xml(path))
+    assert parts[1] == parts[0]
+    assert "<row" in parts[1] and "Progress &amp; trends" in parts[1]

@@ -5,12 +5,13 @@ so issuing the next cycle keeps it; the figures are the Summary's own (xlplan.fi
 from __future__ import annotations
 
 from . import style
-from .excel import CellValue, clean_for_cell, display
+from .excel import CellValue, display
 from .figures import ServiceFigures, total_figures
 from .history import STUCK_DAYS, History, slipped_actions, stuck_actions
 from .plan import PROGRESS_SHEET, Plan
 from .print_setup import print_table
-from .sheets import Book, write_value
+from .rowxml import Cells
+from .sheets import Book
 
 SLIPPED_HEADERS = ["Action", "Service", "Times moved", "First due date", "Current due date", "Last moved"]
 STUCK_HEADERS = ["Action", "Service", "Rating", "Due date", "Why stuck"]
@@ -29,6 +30,7 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days
     scale = plan.layout.rating_values
     ratings = plan.layout.ratings
     ws = book.workbook.add_worksheet(PROGRESS_SHEET)
+    cells = Cells(book.rows_of(ws))
     latest = history.latest()
     as_of = latest.as_of if latest else None
     ws.set_column(0, 0, 14)
@@ -57,21 +59,21 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days
 
     def header(row: int, texts: list[str]) -> None:
         for col, text in enumerate(texts):
-            ws.write_string(row, col, text, rating_head.get(text, head))
+            cells.string(row, col, text, rating_head.get(text, head))
 
     def values(row: int, start: int, items: list) -> None:
         for col, value in enumerate(items, start=start):
             if isinstance(value, float):
-                ws.write_number(row, col, value, pct)
+                cells.number(row, col, value, pct)
             elif isinstance(value, int):
-                ws.write_number(row, col, value, body)
+                cells.number(row, col, value, body)
             elif isinstance(value, str):
-                ws.write_string(row, col, clean_for_cell(value), body)
+                cells.string(row, col, value, body)
             else:
-                write_value(ws, row, col, value, body, dated)
+                cells.value(row, col, value, body, dated)
 
-    ws.write_string(0, 0, clean_for_cell(f"{plan.meta.title}: progress over cycles"), title)
-    ws.write_string(
+    cells.string(0, 0, f"{plan.meta.title}: progress over cycles", title)
+    cells.string(
         1,
         0,
         "Each cycle as its latest merge left it (overdue as of that merge's date). "
@@ -80,14 +82,14 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days
         note,
     )
     row = 3
-    ws.write_string(row, 0, "Per cycle, all services", section)
+    cells.string(row, 0, "Per cycle, all services", section)
     row += 1
     cycles_head = row
     header(row, ["Cycle", "As of", *figure_headers(scale)])
     for record in history.cycles:
         row += 1
         total = total_figures(record.figures, scale)
-        ws.write_string(row, 0, clean_for_cell(record.cycle), body)
+        cells.string(row, 0, record.cycle, body)
         values(row, 1, [record.as_of, *figure_values(total, scale)])
     if history.cycles:
         first, last = cycles_head + 1, row
@@ -122,17 +124,17 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days
         ws.insert_chart(row + 2, 5, stacked)
         row += CHART_ROWS + 2
     row += 2
-    ws.write_string(row, 0, "Per cycle and service", section)
+    cells.string(row, 0, "Per cycle and service", section)
     row += 1
     header(row, ["Cycle", "Service", *figure_headers(scale)])
     for record in history.cycles:
         for figures in record.figures:
             row += 1
-            ws.write_string(row, 0, clean_for_cell(record.cycle), body)
+            cells.string(row, 0, record.cycle, body)
             values(row, 1, [figures.service, *figure_values(figures, scale)])
     row += 2
     slipped = slipped_actions(plan)
-    ws.write_string(row, 0, f"Slipped actions: due date moved later ({len(slipped)})", section)
+    cells.string(row, 0, f"Slipped actions: due date moved later ({len(slipped)})", section)
     row += 1
     header(row, SLIPPED_HEADERS)
     for item in slipped:
@@ -142,11 +144,12 @@ def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days
         )
     row += 2
     stuck = stuck_actions(plan, history, as_of, stuck_days) if as_of else []
-    ws.write_string(row, 0, f"Stuck actions ({len(stuck)})", section)
+    cells.string(row, 0, f"Stuck actions ({len(stuck)})", section)
     row += 1
     header(row, STUCK_HEADERS)
     for item in stuck:
         row += 1
         values(row, 0, [item.action, item.service, item.rating, item.due, item.why])
+    cells.close()
     cycle = display(latest.cycle) if latest else ""
     print_table(ws, None, footer=f"{plan.meta.title} · progress to cycle {cycle}")

@@ -1,5 +1,6 @@
-"""Rows written straight as sheet XML, for the sheets a master repeats at every merge (the plan
-sheet, the Committee view, the Changes, Issues and Change log tables).
+"""Rows written straight as sheet XML: every data cell xlplan writes (the plan sheet, the
+Committee view, the Changes, Issues, Change log and Progress tables, a central team's own
+sheets, a template's issued values); XlsxWriter writes titles, headers and the rest.
 
 XlsxWriter's per-cell calls cost about 6 µs a cell, most of a master's write at 100,000
 actions; building the same `<row>` and `<c>` elements here costs about a fifth of that.
@@ -190,7 +191,7 @@ class SheetRows:
 
     @staticmethod
     def value(ref: str, style: str, value: CellValue, date_style: str) -> str:
-        """A plan value as `sheets.write_value` writes it: text, a date, or a blank (styled)."""
+        """A plan value: text, a date (a day: a time of day is dropped), or a blank (styled)."""
         if type(value) is str:
             return SheetRows.text(ref, style, value)
         if value is None:
@@ -258,6 +259,42 @@ class SheetRows:
             shutil.copyfileobj(raw, out, 1 << 20)
             out.write(tail)
         self._file.close()
+
+
+class Cells:
+    """A sheet's cells one at a time, as XlsxWriter's `write_*` calls take them (row, column,
+    value, format), written as rows of XML: for sheets built cell by cell (the Progress
+    sheet, a template's issued values). Cells go in row order, left to right; `close` writes
+    the last row."""
+
+    def __init__(self, rows: SheetRows) -> None:
+        self.rows = rows
+        self._row = -1
+        self._cells: list[str] = []
+        self._last = -1
+
+    def _put(self, row: int, col: int, xml: str) -> None:
+        if row != self._row:
+            self.close()
+            self._row = row
+        self._cells.append(xml)
+        self._last = col
+
+    def string(self, row: int, col: int, text: str, fmt=None) -> None:  # noqa: ANN001
+        self._put(row, col, SheetRows.text(f"{letters(col)}{row + 1}", self.rows.style(fmt), text))
+
+    def number(self, row: int, col: int, number: float, fmt=None) -> None:  # noqa: ANN001
+        self._put(row, col, SheetRows.number(f"{letters(col)}{row + 1}", self.rows.style(fmt), number))
+
+    def value(self, row: int, col: int, value: CellValue, fmt, date_fmt) -> None:  # noqa: ANN001
+        """A plan value: text, a date (a day), or a blank (styled)."""
+        ref = f"{letters(col)}{row + 1}"
+        self._put(row, col, SheetRows.value(ref, self.rows.style(fmt), value, self.rows.style(date_fmt)))
+
+    def close(self) -> None:
+        if self._cells:
+            self.rows.add(self._row, self._cells, last_col=self._last)
+            self._cells = []
 
 
 def _captured(write) -> str:  # noqa: ANN001

@@ -4,7 +4,6 @@ The plan sheet, which master and templates share, is `plan_sheet.write_plan_shee
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -109,15 +108,6 @@ class Book:
         sheets = self.workbook.worksheets()
         number = 1 + sum(1 for other in sheets[: sheets.index(ws)] if not other.is_chartsheet)
         return f"xl/worksheets/sheet{number}.xml"
-
-
-def write_value(ws, row: int, col: int, value: CellValue, fmt, date_fmt) -> None:
-    if value is None:
-        ws.write_blank(row, col, None, fmt)
-    elif isinstance(value, dt.date):
-        ws.write_datetime(row, col, dt.datetime.combine(value, dt.time()), date_fmt)
-    else:
-        ws.write_string(row, col, clean_for_cell(str(value)), fmt)
 
 
 def set_width(ws, col: int, width: float) -> None:

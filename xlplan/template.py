@@ -20,7 +20,8 @@ from .plan_sheet import SheetRow, TemplateLock, write_plan_sheet
 from .print_setup import print_one_page
 from .problems import Problem
 from .record import issued_row
-from .sheets import HEADER_ROW, Book, row_height, write_metadata_sheet, write_value
+from .rowxml import Cells
+from .sheets import HEADER_ROW, Book, row_height, write_metadata_sheet
 from .template_pool import TemplateWriters
 
 _WINDOWS_RESERVED = {
@@ -302,16 +303,18 @@ def write_issued_sheet(book: Book, layout: Layout, actions: list[Action], passwo
     """The values as issued: what a return is compared with, even with protection removed."""
     ws = book.workbook.add_worksheet(ISSUED_SHEET)
     ws.protect(password)
-    ws.write_string(0, 0, ID_HEADER)
+    cells = Cells(book.rows_of(ws))
+    cells.string(0, 0, ID_HEADER)
     for col, name in enumerate(layout.fields, start=1):
-        ws.write_string(0, col, name)
+        cells.string(0, col, name)
     plain, dated = book.fmt(), book.fmt(num_format="dd/mm/yyyy")
     for row, action in enumerate(actions, start=1):
-        ws.write_string(row, 0, action.id)
+        cells.string(row, 0, action.id)
         for col, name in enumerate(layout.fields, start=1):
             value = action.get(name)
             if value is not None:
-                write_value(ws, row, col, value, plain, dated)
+                cells.value(row, col, value, plain, dated)
+    cells.close()
     ws.very_hidden()
 
 
