@@ -16,10 +16,14 @@ import python_calamine
 from click.testing import CliRunner
 
 from xlplan.cli import main
+from xlplan.layout import load_layout
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 LPT_SOURCE = EXAMPLES / "lpt-cqc-2017" / "source.csv"
+
+CQC, _ = load_layout("cqc")
+H = {c.field: c.header for c in CQC.columns}  # field -> header as the trust prints it
 
 # The four layouts xlplan ships, and the example plan each was made for.
 LAYOUTS = ["cqc", "kmpt", "eput", "solent"]
@@ -180,3 +184,28 @@ def metadata(path: Path) -> dict[str, str]:
 
 def open_book(path: Path) -> openpyxl.Workbook:
     return openpyxl.load_workbook(path)
+
+
+def edit_master(
+    path: Path, edits: dict[tuple[str, str], object], swap: tuple[str, str] | None = None, extra=None
+) -> None:
+    """Compliance staff editing the master in Excel: cells by (reference, column), a column
+    named by its layout field or its header as printed, on the first row of that reference;
+    `swap` two rows' cells (a sort done by hand), `extra(book)` anything else."""
+    book = openpyxl.load_workbook(path)
+    sheet = book[PLAN_SHEET]
+    header = [c.value for c in sheet[HEADER_ROW]]
+    ref_col = header.index(H["action_ref"]) + 1
+    rows: dict[object, int] = {}
+    for r in range(FIRST_DATA_ROW, sheet.max_row + 1):
+        rows.setdefault(sheet.cell(r, ref_col).value, r)
+    for (ref, column), value in edits.items():
+        sheet.cell(rows[ref], header.index(H.get(column, column)) + 1).value = value
+    if swap:
+        a, b = rows[swap[0]], rows[swap[1]]
+        for col in range(1, len(header) + 1):
+            first, second = sheet.cell(a, col), sheet.cell(b, col)
+            first.value, second.value = second.value, first.value
+    if extra:
+        extra(book)
+    book.save(path)

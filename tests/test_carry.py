@@ -20,6 +20,7 @@ from types import SimpleNamespace
 import openpyxl
 import pytest
 from conftest import (
+    CQC,
     EXAMPLES,
     FIRST_DATA_ROW,
     HEADER_ROW,
@@ -28,6 +29,8 @@ from conftest import (
     PLAN_SHEET,
     SEED_ROUTES,
     SEED_SOURCES,
+    H,
+    edit_master,
     invoke,
     metadata,
     plan_table,
@@ -37,12 +40,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from test_merge import (
-    CQC,
     LAYOUT_HEADERS,
     STATUS_HEADER,
-    H,
     by_id,
-    edit_master,
     issues_with,
     ref_to_id,
     refs_in_order,

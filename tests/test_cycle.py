@@ -22,6 +22,8 @@ from conftest import (
     ID_HEADER,
     LPT_SOURCE,
     PLAN_SHEET,
+    H,
+    edit_master,
     invoke,
     plan_table,
     sheet_values,
@@ -29,11 +31,8 @@ from conftest import (
 from test_merge import set_saved_time
 
 from xlplan import style
-from xlplan.layout import load_layout
 from xlplan.simulate import fill_in
 
-CQC, _ = load_layout("cqc")
-H = {c.field: c.header for c in CQC.columns}
 STATUS = "Changed this cycle"
 CHANGED = style.CHANGED_FILL.lstrip("#").upper()
 Q1, Q2, AS_OF = "2025-Q1", "2025-Q2", "2025-03-01"
@@ -91,18 +90,6 @@ def highlighted(path: Path) -> set[tuple[str, str]]:
             ):
                 found.add((row[ref].value, column))
     return found
-
-
-def edit_master(path: Path, edits: dict[tuple[str, str], object]) -> None:
-    """Compliance staff in Excel: (reference, header) -> value, on the first row of that reference."""
-    book = openpyxl.load_workbook(path)
-    sheet = book[PLAN_SHEET]
-    header = [c.value for c in sheet[HEADER_ROW]]
-    ref_col = header.index(H["action_ref"]) + 1
-    for (ref, column), value in edits.items():
-        row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, ref_col).value == ref)
-        sheet.cell(row, header.index(column) + 1).value = value
-    book.save(path)
 
 
 def merge(folder: Path, *extra: object, day: int = 1):

@@ -11,22 +11,21 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import (
+    CQC,
     EXAMPLES,
     FIRST_DATA_ROW,
     HEADER_ROW,
     ID_HEADER,
     PLAN_SHEET,
+    H,
     invoke,
     plan_table,
     sheet_values,
 )
 
 from xlplan import style
-from xlplan.layout import load_layout
 from xlplan.simulate import fill_in
 
-CQC, _ = load_layout("cqc")
-H = {c.field: c.header for c in CQC.columns}
 CHANGED = style.CHANGED_FILL.lstrip("#").upper()
 PROPOSED = style.PROPOSED_FILL.lstrip("#").upper()
 REMOVED = "D9D9D9"  # grey: an action no longer in the newer master

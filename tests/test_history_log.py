@@ -21,8 +21,7 @@ from types import SimpleNamespace
 import openpyxl
 import pytest
 import python_calamine
-from conftest import LPT_SOURCE, all_sheet_values, invoke, sheet_values
-from test_cycle import H, edit_master
+from conftest import LPT_SOURCE, H, all_sheet_values, edit_master, invoke, sheet_values
 
 try:  # tests/ as a package or as a rootdir-inserted folder
     from .libreoffice import libreoffice_fixture  # noqa: F401  (the `libreoffice` fixture)

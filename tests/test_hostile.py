@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import zipfile
@@ -37,6 +36,7 @@ from test_validate import (
     sheet_part,
     single,
     validate,
+    write_raw_zip,
     xlplan,
 )
 
@@ -126,9 +126,9 @@ def rebuild_zip(
 ) -> Path:
     """Rewrite a workbook byte by byte: every member deflated, `part` given other flag bits,
     another compression method number, its XML changed (`data`) or its deflate stream (`raw`)."""
-    body, central = bytearray(), bytearray()
     with zipfile.ZipFile(src) as archive:
         members = [(i.filename, archive.read(i)) for i in archive.infolist()]
+    raw_members = []
     for name, content in members:
         this_flags, this_method = (flags, method) if name == part else (0, 8)
         if name == part and data:
@@ -137,53 +137,10 @@ def rebuild_zip(
         packed = comp.compress(content) + comp.flush()
         if name == part and raw:
             packed = raw(packed)
-        crc = zlib.crc32(content) & 0xFFFFFFFF
-        encoded = name.encode()
-        offset = len(body)
-        body += (
-            struct.pack(
-                "<IHHHHHIIIHH",
-                0x04034B50,
-                20,
-                this_flags,
-                this_method,
-                0,
-                0x21,
-                crc,
-                len(packed),
-                len(content),
-                len(encoded),
-                0,
-            )
-            + encoded
-            + packed
+        raw_members.append(
+            (name, packed, zlib.crc32(content) & 0xFFFFFFFF, len(content), this_flags, this_method)
         )
-        central += (
-            struct.pack(
-                "<IHHHHHHIIIHHHHHII",
-                0x02014B50,
-                20,
-                20,
-                this_flags,
-                this_method,
-                0,
-                0x21,
-                crc,
-                len(packed),
-                len(content),
-                len(encoded),
-                0,
-                0,
-                0,
-                0,
-                0,
-                offset,
-            )
-            + encoded
-        )
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(central), len(body), 0)
-    dst.write_bytes(bytes(body + central + end))
-    return dst
+    return write_raw_zip(dst, raw_members)
 
 
 def before_sheet_end(extra: bytes) -> Callable[[bytes], bytes]:

@@ -18,12 +18,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 from conftest import (
+    CQC,
     FIRST_DATA_ROW,
     HEADER_ROW,
     ID_HEADER,
     ISSUED_SHEET,
     LPT_SOURCE,
     PLAN_SHEET,
+    H,
     invoke,
     plan_table,
     sheet_values,
@@ -32,12 +34,9 @@ from conftest import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xlplan.layout import load_layout
 from xlplan.packed import unpack_rows
 from xlplan.simulate import fill_in
 
-CQC, _ = load_layout("cqc")
-H = {c.field: c.header for c in CQC.columns}
 SERVICE_HEADERS = [c.header for c in CQC.columns if c.owner == "service"]
 LAYOUT_WIDTH = len(CQC.columns)  # the ID column is the next one in a template
 COL = {c.field: i for i, c in enumerate(CQC.columns, start=1)}  # field -> 1-based column

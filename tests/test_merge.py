@@ -24,12 +24,15 @@ from types import SimpleNamespace
 import openpyxl
 import pytest
 from conftest import (
+    CQC,
     FIRST_DATA_ROW,
     HEADER_ROW,
     ID_HEADER,
     LPT_SOURCE,
     PLAN_SHEET,
+    H,
     all_sheet_values,
+    edit_master,
     invoke,
     open_book,
     plan_table,
@@ -37,11 +40,8 @@ from conftest import (
 )
 
 from xlplan import style
-from xlplan.layout import load_layout
 from xlplan.simulate import fill_in
 
-CQC, _ = load_layout("cqc")
-H = {c.field: c.header for c in CQC.columns}  # field -> header as the trust prints it
 LAYOUT_HEADERS = [c.header for c in CQC.columns]
 STATUS_HEADER = "Changed this cycle"
 CYCLE = "2017-Q2"
@@ -169,27 +169,6 @@ def set_saved_time(path: Path, when: dt.datetime) -> None:
                 assert count == 1, data
             archive.writestr(info, data)
     tmp.replace(path)
-
-
-def edit_master(
-    path: Path, edits: dict[tuple[str, str], object], swap: tuple[str, str] | None = None, extra=None
-) -> None:
-    """Compliance staff editing the master in Excel: cells by (reference, field), rows moved."""
-    book = openpyxl.load_workbook(path)
-    sheet = book[PLAN_SHEET]
-    header = [c.value for c in sheet[HEADER_ROW]]
-    ref_col = header.index(H["action_ref"]) + 1
-    rows = {sheet.cell(r, ref_col).value: r for r in range(FIRST_DATA_ROW, sheet.max_row + 1)}
-    for (ref, field), value in edits.items():
-        sheet.cell(rows[ref], header.index(H[field]) + 1).value = value
-    if swap:
-        a, b = rows[swap[0]], rows[swap[1]]
-        for col in range(1, len(header) + 1):
-            first, second = sheet.cell(a, col), sheet.cell(b, col)
-            first.value, second.value = second.value, first.value
-    if extra:
-        extra(book)
-    book.save(path)
 
 
 def by_id(path: Path) -> dict[str, dict[str, object]]:

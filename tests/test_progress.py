@@ -19,32 +19,23 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import FIRST_DATA_ROW, HEADER_ROW, LPT_SOURCE, PLAN_SHEET, invoke, plan_table, sheet_values
+from conftest import (
+    CQC,
+    LPT_SOURCE,
+    H,
+    edit_master,
+    invoke,
+    plan_table,
+    sheet_values,
+)
 
 from xlplan.dates import parse_uk_date
-from xlplan.layout import load_layout
 from xlplan.simulate import fill_in
 
-CQC, _ = load_layout("cqc")
-H = {c.field: c.header for c in CQC.columns}
 SCALE = CQC.rating_values
 COMPLETE = CQC.complete_ratings
 CYCLES = ["2025-Q1", "2025-Q2", "2025-Q3"]
 AS_OF = {"2025-Q1": dt.date(2025, 3, 1), "2025-Q2": dt.date(2025, 6, 1), "2025-Q3": dt.date(2025, 9, 15)}
-
-
-def edit_master(path: Path, edits: dict[tuple[str, str], object]) -> None:
-    """Compliance staff in Excel: (reference, header) -> value, on the first row of that reference."""
-    import openpyxl
-
-    book = openpyxl.load_workbook(path)
-    sheet = book[PLAN_SHEET]
-    header = [c.value for c in sheet[HEADER_ROW]]
-    ref_col = header.index(H["action_ref"]) + 1
-    for (ref, column), value in edits.items():
-        row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, ref_col).value == ref)
-        sheet.cell(row, header.index(column) + 1).value = value
-    book.save(path)
 
 
 def merge(folder: Path, as_of: dt.date) -> None:

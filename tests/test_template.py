@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from conftest import (
+    CQC,
     CYCLE,
     EPOCH,
     EXAMPLES,
@@ -29,7 +30,6 @@ from openpyxl.utils.protection import hash_password
 
 from xlplan.layout import load_layout
 
-CQC, _ = load_layout("cqc")
 SCALE_LIST = '"White,Red,Amber,Green,Purple,Blue"'
 SPARE_ROWS = 5
 SERVICES = list(LPT_SERVICE_FILES)

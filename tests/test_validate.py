@@ -202,14 +202,18 @@ def deflated(name: str, data: bytes) -> tuple[str, bytes, int, int]:
     return name, comp.compress(data) + comp.flush(), zlib.crc32(data) & 0xFFFFFFFF, len(data)
 
 
-def write_raw_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> Path:
-    """members: (name, raw deflate data, crc32, the uncompressed size the headers declare)."""
+def write_raw_zip(path: Path, members: list[tuple]) -> Path:
+    """members: (name, raw deflate data, crc32, the uncompressed size the headers declare),
+    optionally followed by the member's flag bits and compression method number (0, 8)."""
     body, central = bytearray(), bytearray()
-    for name, data, crc, size in members:
+    for name, data, crc, size, *rest in members:
+        flags, method = rest if rest else (0, 8)
         encoded = name.encode()
         offset = len(body)
         body += (
-            struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded), 0)
+            struct.pack(
+                "<IHHHHHIIIHH", 0x04034B50, 20, flags, method, 0, 0x21, crc, len(data), size, len(encoded), 0
+            )
             + encoded
             + data
         )
@@ -219,8 +223,8 @@ def write_raw_zip(path: Path, members: list[tuple[str, bytes, int, int]]) -> Pat
                 0x02014B50,
                 20,
                 20,
-                0,
-                8,
+                flags,
+                method,
                 0,
                 0x21,
                 crc,
