@@ -518,7 +518,7 @@ def test_validate_says_an_email_could_not_be_read(world, tmp_path: Path) -> None
     hostile_inbox(world, inbox)
     result = invoke("validate", inbox, "--plan", world["plan"])
     assert result.exit_code == 2, result.output  # as for a workbook that cannot be read
-    assert "many.eml: skipped: the email holds more than 200 parts" in result.output
+    assert "many.eml: the email holds more than 200 parts or attachments: refused unread." in result.output
     assert f"{inbox / 'good.eml » Corporate.xlsx'}: WARNINGS (Corporate, cycle {CYCLE})" in result.output
     assert "no workbook attached" not in result.output  # each says why it was not read instead
 

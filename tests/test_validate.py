@@ -1322,13 +1322,59 @@ def test_junk_in_the_inbox_is_skipped_never_fatal(
     for name, report in skipped.items():
         assert codes(report) == ["skipped-file"]
         assert report["problems"][0]["severity"] == ("warning" if name == "notes.txt" else "info")
-    assert "not a workbook (.txt); skipped" in skipped["notes.txt"]["problems"][0]["message"]
+    assert skipped["notes.txt"]["problems"][0]["message"] == (
+        "skipped: not a workbook (.txt). Returns are .xlsx, .xlsm, .ods or .xls, or saved "
+        "emails (.eml, .msg) or a .zip holding them."
+    )
     assert "broken.xlsx" not in json.dumps(data)
 
     result = xlplan("validate", inbox, "--plan", lpt.plan, *EARLY)
     assert result.exit_code == 0
-    assert "notes.txt: skipped: not a workbook (.txt)" in result.output
-    assert "~$CHS return.xlsx: skipped: a lock file or hidden system file" in result.output
+    lines = result.output.splitlines()
+    # each skipped file on one line that says so once (the --json message, with its name)
+    assert f"notes.txt: {skipped['notes.txt']['problems'][0]['message']}" in lines
+    assert "~$CHS return.xlsx: skipped: a lock file or hidden system file." in lines
+    said = [line for line in lines if str(inbox) not in line and "skipped" in line]
+    assert [line.count("skipped") for line in said] == [1] * 4
+
+
+def test_a_skipped_file_is_said_skipped_once_on_every_surface(
+    returns: dict[str, Path], lpt: Issued, tmp_path: Path
+) -> None:
+    """validate's line, --json and the merged master's Issues sheet carry one message for a
+    file that is not a return, saying "skipped" once, first; a zip's stray file too."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copyfile(returns["clean"], inbox / "CHS return.xlsx")
+    (inbox / "notes.txt").write_text("Sent on behalf of CHS.", encoding="utf-8")
+    with zipfile.ZipFile(inbox / "returns.zip", "w") as archive:
+        archive.write(returns["clean"], "CHS.xlsx")
+        archive.writestr("readme.txt", "the return is attached")
+    said = (
+        "skipped: not a workbook (.txt). Returns are .xlsx, .xlsm, .ods or .xls, or saved "
+        "emails (.eml, .msg) or a .zip holding them."
+    )
+
+    _, data = validate(inbox, "--plan", lpt.plan, *EARLY)
+    messages = {
+        Path(f["path"]).name: f["problems"][0]["message"] for f in data["files"] if f["status"] == "skipped"
+    }
+    assert messages == {
+        "notes.txt": said,
+        "returns.zip » readme.txt": "skipped: not a workbook or email (.txt).",
+    }
+
+    lines = xlplan("validate", inbox, "--plan", lpt.plan, *EARLY).output.splitlines()
+    assert [line for line in lines if str(inbox) not in line and "skipped" in line] == [
+        f"notes.txt: {said}",
+        "returns.zip » readme.txt: skipped: not a workbook or email (.txt).",
+    ]
+
+    merged = tmp_path / "merged.xlsx"
+    assert xlplan("merge", lpt.plan, inbox, "-o", merged, *EARLY).exit_code == 0
+    issues = openpyxl.load_workbook(merged, read_only=True)["Issues"]
+    skipped_rows = [r for r in issues.iter_rows(values_only=True) if r[1] == "skipped-file"]
+    assert [(r[3], r[9]) for r in skipped_rows] == [("notes.txt", said)]  # the zip's note is info
 
 
 def test_a_return_saved_as_csv_or_xlsb_is_said_as_what_it_is(lpt: Issued, tmp_path: Path) -> None:
@@ -1339,8 +1385,15 @@ def test_a_return_saved_as_csv_or_xlsb_is_said_as_what_it_is(lpt: Issued, tmp_pa
     (inbox / "CHS.csv").write_text("Action Reference,Directorate RAG Rating\n2.1,Green\n", encoding="utf-8")
     (inbox / "FYPC.xlsb").write_bytes(b"PK\x03\x04binary")
     result = xlplan("validate", inbox, "--plan", lpt.plan, *EARLY)
-    assert "CHS.csv: skipped: saved as CSV, which keeps neither the hidden IDs" in result.output
-    assert "FYPC.xlsb: skipped: an Excel binary workbook (.xlsb)" in result.output
+    assert (
+        "CHS.csv: skipped: saved as CSV, which keeps neither the hidden IDs nor the locked "
+        "columns. Ask the service to save the workbook it was sent as .xlsx (File > Save As > "
+        "Excel Workbook) and send that." in result.output.splitlines()
+    )
+    assert (
+        "FYPC.xlsb: skipped: an Excel binary workbook (.xlsb), which xlplan does not read. Ask"
+        in result.output
+    )
     assert result.output.count("save the workbook it was sent as .xlsx") == 2
 
 

@@ -71,7 +71,7 @@ def validate(
             click.echo(f"{shown_path(ret.path)}: {checked.status.upper()} ({who}){counts}")
             print_problems(checked.problems, err=False)
         for skipped in result.skipped:
-            click.echo(f"{skipped.file}: skipped: {skipped.message}")
+            click.echo(f"{skipped.file}: {skipped.message}")  # the message says what became of it
         if not result.checked:
             click.echo("No workbooks found to validate.", err=True)
         if plan is not None:

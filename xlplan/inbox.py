@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import XlplanError
 from .mail import unpack_inbox_file
-from .problems import Problem
+from .problems import Problem, skipped_file
 from .safety_gate import WORKBOOK_SUFFIXES
 from .saved_email import MAIL_SUFFIXES
 
@@ -29,9 +29,7 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
         for child in children:
             lower = child.name.lower()
             if lower.startswith(IGNORED_PREFIXES) or lower in IGNORED_NAMES:
-                skipped.append(
-                    Problem("skipped-file", "a lock file or hidden system file; skipped.", file=child.name)
-                )
+                skipped.append(skipped_file(child.name, "a lock file or hidden system file."))
             elif child.suffix.lower() in MAIL_SUFFIXES:
                 # A saved email or a zip: its workbooks, unpacked, are the returns (xlplan.mail).
                 found, problems = unpack_inbox_file(child)
@@ -39,21 +37,14 @@ def list_inbox(paths: list[Path]) -> tuple[list[Path], list[Problem]]:
                 skipped.extend(problems)
             elif child.suffix.lower() not in WORKBOOK_SUFFIXES and path.is_dir():
                 resave = RESAVED.get(child.suffix.lower())
-                skipped.append(
-                    Problem(
-                        "skipped-file",
-                        (
-                            f"{resave}; skipped. Ask the service to save the workbook it was sent "
-                            "as .xlsx (File > Save As > Excel Workbook) and send that."
-                            if resave
-                            else f"not a workbook ({child.suffix or 'no extension'}); "
-                            "skipped. Returns are .xlsx, .xlsm, .ods or .xls, or saved "
-                            "emails (.eml, .msg) or a .zip holding them."
-                        ),
-                        file=child.name,
-                        severity="warning",
-                    )
+                why = (
+                    f"{resave}. Ask the service to save the workbook it was sent as .xlsx "
+                    "(File > Save As > Excel Workbook) and send that."
+                    if resave
+                    else f"not a workbook ({child.suffix or 'no extension'}). Returns are .xlsx, "
+                    ".xlsm, .ods or .xls, or saved emails (.eml, .msg) or a .zip holding them."
                 )
+                skipped.append(skipped_file(child.name, why, severity="warning"))
             else:
                 files.append(child)
     return files, skipped

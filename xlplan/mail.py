@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .problems import Problem
+from .problems import Problem, skipped_file
 from .safety_gate import MAX_RATIO, WORKBOOK_SUFFIXES
 from .saved_email import (
     MAIL_SUFFIXES,
@@ -254,7 +254,7 @@ def _unpack_zip(job: _Unpacking, name: str, source: Path | bytes, depth: int, or
                     continue
                 if suffix not in WORKBOOK_SUFFIXES and suffix not in MAIL_SUFFIXES:
                     kind = suffix or "no extension"
-                    job.problem("skipped-file", inner, f"not a workbook or email ({kind}); skipped.")
+                    job.problems.append(skipped_file(inner, f"not a workbook or email ({kind})."))
                     continue
                 found += 1
                 if member.file_size > MAX_ATTACHMENT_BYTES:

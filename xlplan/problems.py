@@ -173,6 +173,12 @@ class Problem:
         )
 
 
+def skipped_file(name: str, why: str, severity: str | None = None) -> Problem:
+    """A file in an inbox that is not a return. The word is said once, first, in the message
+    itself, so validate's line, --json and the Issues sheet all read "skipped: <why>"."""
+    return Problem("skipped-file", f"skipped: {why}", file=name, severity=severity)
+
+
 def plural(count: int, singular: str, many: str | None = None) -> str:
     """'1 conflict', '3 conflicts', '1 action added' read as people write them."""
     return f"{count} {singular if count == 1 else (many or singular + 's')}"
