@@ -200,6 +200,8 @@ def edits_against_record(
     copy = IssuedCopy(ret, layout, issued)
     edits: list[Edit] = []
     problems: list[Problem] = []
+    special = ret.special_cells
+    positions = ret.positions
     for row in rows:
         record = issued[row.action_id]
         master = current.get(row.action_id, {})
@@ -227,6 +229,8 @@ def edits_against_record(
                 if not locked_intact:
                     old = (copy.row(row.action_id) or master).get(name)
                     changed = normal_text(value) != normal_text(old)
+            if not changed and (not special or (row.row, positions[name]) not in special):
+                continue  # most cells: as issued, no formula or error (check_cell's first test)
             edit, found = check_cell(ret, row, column, old, changed=changed)
             if found:
                 problems.extend(found)

@@ -336,15 +336,6 @@ def parent_refs(ref: str) -> list[str]:
     return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
 
 
-def natural_key(ref: str) -> tuple:
-    """2.9 before 2.10; a blank reference last."""
-    if not ref.strip():
-        return ((2, ""),)
-    return tuple(
-        (0, int(tok)) if tok.isdigit() else (1, tok.lower()) for tok in re.findall(r"\d+|[^\d.\s]+", ref)
-    )
-
-
 def layout_of(meta: Metadata, source: str) -> Layout:
     return parse_layout(meta.layout_toml, f"embedded in {source}")
 

@@ -74,9 +74,6 @@ class IssueRecord:
     def rows_of(self, service: str) -> list[IssuedRow]:
         return [r for r in self.rows.values() if r.service == service]
 
-    def cycle_of(self, service: str) -> str | None:
-        return next((r.cycle for r in self.rows.values() if r.service == service), None)
-
     def replace(self, service: str, rows: Iterable[IssuedRow]) -> None:
         for old in [k for k, r in self.rows.items() if r.service == service]:
             del self.rows[old]

@@ -237,23 +237,6 @@ def sheet_part(path: Path, sheet: str) -> str | None:
         return None
 
 
-def formula_and_error_cells(path: Path, sheet: str) -> dict[tuple[int, int], tuple[str, str]]:
-    """Cells of an .xlsx sheet holding a formula or an error value: (row, col) -> (kind, text).
-
-    python-calamine gives the cached values only, and shows an error cell as empty, so the
-    sheet's XML is scanned (one streaming pass) for <f> and t="e". `open_workbook` has done
-    this for every sheet already (Workbook.special); this is for a file read another way."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            part = sheet_parts(archive).get(sheet)
-            if part is None:
-                return {}
-            with archive.open(part) as stream:
-                return xmlscan.scan_sheet(stream, RETURN_LIMITS.sheet_cells).special
-    except (*UNREADABLE_PART, xmlscan.SheetTooLarge):
-        return {}
-
-
 def read_with_second_reader(
     source: Path,
 ) -> tuple[list[tuple[str, list[list[CellValue]], str]], list[tuple[str, str]]] | None:
