@@ -40,6 +40,7 @@ from test_validate import (
     xlplan,
 )
 
+from xlplan.metadata import ISSUED_SHEET
 from xlplan.simulate import fill_in
 
 PLAN_SHEET = "Action plan"
@@ -513,6 +514,38 @@ def test_far_more_rows_than_issued_is_one_message(lpt: Cycle, good: Path, tmp_pa
     assert "holds 2,061 rows of actions, far more than the 61 issued to CHS" in message
     _, merged, plan = merge_beside(lpt, good, hostile, tmp_path)
     assert [p["code"] for p in problems_of(merged, "CHS.xlsx")] == ["too-many-rows"]
+
+
+def test_a_hidden_sheet_of_issued_values_far_longer_than_issued_is_one_message(
+    lpt: Cycle, good: Path, tmp_path: Path
+) -> None:
+    """The hidden copy of the values as issued, grown by 2,000 made-up actions: the file was
+    altered, so nothing in it is applied (said once), whether or not a row needed the copy."""
+    junk = b"".join(
+        f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>X{n}</t></is></c></row>'.encode()
+        for n in range(100, 2_100)
+    )
+    part = sheet_part(lpt.chs, ISSUED_SHEET)
+    hostile = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {part: before_sheet_end(junk)})
+    code, data = validate(hostile, "--plan", lpt.plan, *EARLY)
+    report = single(data)
+    assert (code, codes(report)) == (1, ["too-many-rows"])
+    message = report["problems"][0]["message"]
+    assert "hidden sheet of values as issued lists 2,061 actions, far more than the 61 issued" in message
+    _, merged, plan = merge_beside(lpt, good, hostile, tmp_path)
+    assert [p["code"] for p in problems_of(merged, "CHS.xlsx")] == ["too-many-rows"]
+
+
+def test_a_far_stray_cell_on_the_hidden_sheet_of_issued_values_is_not_a_long_list(
+    lpt: Cycle, tmp_path: Path
+) -> None:
+    """The sheet's size is first judged by how far its cells reach, then by the actions it
+    really lists: one cell far down (no action ID) does not refuse a good return."""
+    stray = b'<row r="5000"><c r="B5000" t="inlineStr"><is><t>note</t></is></c></row>'
+    part = sheet_part(lpt.chs, ISSUED_SHEET)
+    path = rewrite_zip(lpt.chs, tmp_path / "CHS.xlsx", {part: before_sheet_end(stray)})
+    code, data = validate(path, "--plan", lpt.plan, *EARLY)
+    assert (code, codes(single(data))) == (0, [])
 
 
 def test_400000_junk_rows_are_refused_unread(lpt: Cycle, tmp_path: Path) -> None:

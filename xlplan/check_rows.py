@@ -39,7 +39,9 @@ def check_size(ret: ServiceReturn, index: PlanIndex | None) -> list[Problem]:
                 sheet=ret.sheet,
             )
         ]
-    if index is not None and ret.issued is not None and len(ret.issued) > limit:
+    at_most = ret.issued_count() if index is not None else None
+    # An upper bound while the sheet is unread: counted exactly only when it is over.
+    if at_most is not None and at_most > limit and ret.issued is not None and len(ret.issued) > limit:
         return [
             ret.found(
                 "too-many-rows",

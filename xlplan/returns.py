@@ -110,8 +110,15 @@ def _read_return(path: Path, plan: Plan | None) -> ServiceReturn:
             return result
     if not _read_plan_sheet(book, result, meta.header_row - 1):
         return result
-    result.issued = _read_issued(book, result.layout)
-    if result.issued is None:
+    rows = book.extents.get(ISSUED_SHEET) if ISSUED_SHEET not in book.refused else None
+    if rows and plan is not None:
+        # Judged against the master, a return needs its copy of the issued values only
+        # where a row's locked cells were edited: read it then, if ever.
+        layout = result.layout
+        result.read_issued_later(lambda: _read_issued(book, layout), at_most=rows - 1)
+    else:
+        result.issued = _read_issued(book, result.layout)
+    if not rows and result.issued is None:
         result.problem(
             "no-metadata",
             "the hidden sheet of values as issued is gone; changes are "

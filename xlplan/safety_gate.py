@@ -83,6 +83,8 @@ class Container:
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = field(default_factory=dict)
     refused: dict[str, UnreadableWorkbook] = field(default_factory=dict)
     deferred: dict[str, str] = field(default_factory=dict)
+    # sheet name -> the last row its cells reach (1-based), for each .xlsx sheet measured whole
+    extents: dict[str, int] = field(default_factory=dict)
 
 
 def check_container(
@@ -154,13 +156,14 @@ def check_container(
                 )
             for member in members:
                 _check_member(path, member)
-            special, refused, deferred = _scan_parts(path, archive, members, limits, defer)
+            special, refused, deferred, extents = _scan_parts(path, archive, members, limits, defer)
             return Container(
                 has_macros=any(n.lower().endswith("vbaproject.bin") for n in names),
                 saved_at=_saved_at(archive) or _file_time(path),
                 special=special,
                 refused=refused,
                 deferred=deferred,
+                extents=extents,
             )
     except UnreadableWorkbook:
         raise
@@ -213,13 +216,19 @@ def _scan_parts(
     members: list[zipfile.ZipInfo],
     limits: Limits,
     defer: frozenset[str] = frozenset(),
-) -> tuple[dict[str, dict[tuple[int, int], tuple[str, str]]], dict[str, UnreadableWorkbook], dict[str, str]]:
+) -> tuple[
+    dict[str, dict[tuple[int, int], tuple[str, str]]],
+    dict[str, UnreadableWorkbook],
+    dict[str, str],
+    dict[str, int],
+]:
     """One streaming pass per XML part: refuse DTDs and entities everywhere, and measure every
     sheet (.xlsx worksheets, the tables of an .ods) before the reader allocates it. An .xlsx
     sheet too large or damaged is refused when it is read (`Workbook.refused`)."""
     special: dict[str, dict[tuple[int, int], tuple[str, str]]] = {}
     refused: dict[str, UnreadableWorkbook] = {}
     deferred: dict[str, str] = {}
+    extents: dict[str, int] = {}
     member: zipfile.ZipInfo | None = None
     sheets: dict[str, str] = {}
     try:
@@ -258,8 +267,10 @@ def _scan_parts(
                     raise
                 refused[name] = damaged(path, f"its sheet {name!r}", exc)
                 continue
-            if scan.special and name is not None:
-                special[name] = scan.special
+            if name is not None:
+                extents[name] = scan.max_row
+                if scan.special:
+                    special[name] = scan.special
     except xmlscan.UnsafeXml as exc:
         part = member.filename if member is not None else "xl/workbook.xml"
         raise fail(
@@ -269,7 +280,7 @@ def _scan_parts(
         ) from exc
     except xmlscan.DamagedXml as exc:
         raise damaged(path, "its structure", exc) from exc
-    return special, refused, deferred
+    return special, refused, deferred, extents
 
 
 def damaged(path: Path, where: str, exc: Exception) -> UnreadableWorkbook:

@@ -5,6 +5,7 @@ one is `returns.read_return`."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from .excel import CellValue, cell_name
 from .layout import Layout
 from .metadata import Metadata
 from .problems import Problem
+
+IssuedValues = dict[str, dict[str, CellValue]]  # hidden ID -> field -> value, as issued
 
 
 @dataclass
@@ -35,7 +38,13 @@ class ServiceReturn:
     positions: dict[str, int] = field(default_factory=dict)
     rows: list[ReturnRow] = field(default_factory=list)
     proposals: list[ReturnRow] = field(default_factory=list)
-    issued: dict[str, dict[str, CellValue]] | None = None
+    # What the hidden sheet of values as issued holds, read when first asked (`issued`):
+    # judged against the master's record, most returns never need it.
+    _issued: IssuedValues | None = None
+    _issued_reader: Callable[[], IssuedValues | None] | None = field(default=None, repr=False)
+    # How many actions that sheet lists at most (its rows under the header, as the safety gate
+    # measured them), known without reading it; None: not known.
+    issued_at_most: int | None = None
     special_cells: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     saved_at: dt.datetime | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -43,6 +52,37 @@ class ServiceReturn:
     service_override: str | None = None
     # A digest of the file's bytes: the same file merged again is recognised whatever its name.
     content: str = ""
+
+    @property
+    def issued(self) -> IssuedValues | None:
+        """The values as issued, by hidden ID; None when the sheet did not survive."""
+        if self._issued_reader is not None:
+            reader, self._issued_reader = self._issued_reader, None
+            self._issued = reader()
+        return self._issued
+
+    @issued.setter
+    def issued(self, values: IssuedValues | None) -> None:
+        self._issued_reader = None
+        self._issued = values
+
+    def read_issued_later(self, reader: Callable[[], IssuedValues | None], at_most: int) -> None:
+        """Read the issued values only if they are asked for (`reader`, while the workbook is
+        open: until `release`)."""
+        self._issued_reader, self.issued_at_most = reader, at_most
+
+    def __getstate__(self) -> dict[str, object]:
+        """Sent to another process: the open workbook cannot go along, so what it would give
+        is read first."""
+        _ = self.issued
+        return self.__dict__.copy()
+
+    def issued_count(self) -> int | None:
+        """How many actions the hidden sheet of issued values lists (an upper bound while it
+        is unread); None without that sheet."""
+        if self._issued_reader is not None and self.issued_at_most is not None:
+            return self.issued_at_most
+        return len(self.issued) if self.issued is not None else None
 
     @property
     def service(self) -> str | None:
@@ -67,7 +107,8 @@ class ServiceReturn:
         """Drop the cell values once checked: a merge of hundreds of returns keeps only the
         edits and problems, not every return's every cell."""
         self.rows = []
-        self.issued = {} if self.issued is not None else None
+        had_issued = self._issued_reader is not None or self._issued is not None
+        self.issued = {} if had_issued else None  # the workbook's reader goes with it
         self.special_cells = {}
 
     def cell(self, row: int, field_name: str) -> str | None:

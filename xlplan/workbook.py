@@ -61,6 +61,9 @@ class Workbook:
     # sheet name -> its zip part, not yet measured by the gate (open_workbook's `defer`)
     deferred: dict[str, str] = field(default_factory=dict)
     limits: Limits | None = None
+    # sheet name -> the last row its cells reach, as the gate measured it (.xlsx only): how
+    # large a sheet is, known without reading it
+    extents: dict[str, int] = field(default_factory=dict)
 
     def rows(self, sheet: str) -> list[list[CellValue]]:
         """The sheet's cells as xlplan holds them, row 0 = the sheet's first row."""
@@ -225,6 +228,7 @@ def open_workbook(
         refused=container.refused,
         deferred=container.deferred,
         limits=limits,
+        extents=container.extents,
     )
 
 
