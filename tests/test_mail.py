@@ -17,6 +17,7 @@ import json
 import shutil
 import tracemalloc
 import zipfile
+from collections import Counter
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -29,7 +30,9 @@ from conftest import (
     EPOCH,
     LPT_SERVICE_FILES,
     LPT_SOURCE,
+    H,
     all_sheet_values,
+    edit_master,
     invoke,
     plan_table,
     sheet_values,
@@ -648,3 +651,35 @@ def test_chase_without_an_outbox_says_nothing_is_attached(world, tmp_path: Path)
     draft = parse(tmp_path / "r" / "CHS - reminder.eml")
     assert list(draft.iter_attachments()) == []
     assert "we have not received your return." in body(draft)
+
+
+def test_chase_judges_overdue_as_the_summary_does(world, tmp_path: Path) -> None:
+    """A rating typed in the master as one of its scale's other names ("Completed" is Purple,
+    complete) is complete for the chase as it is for the Summary and the checks: the service
+    is not chased for it."""
+
+    def chased(plan: Path) -> list[str]:
+        result = invoke(
+            "chase",
+            plan,
+            "-o",
+            tmp_path / "r",
+            "--as-of",
+            "01/03/2025",
+            "--outbox",
+            world["outbox"],
+            "--json",
+        )
+        assert result.exit_code == 0, result.output
+        chs = next(s for s in json.loads(result.stdout)["services"] if s["service"] == "CHS")
+        return [o["reference"] for o in chs["overdue"]]
+
+    plan = tmp_path / "plan.xlsx"
+    shutil.copy(world["plan"], plan)
+    before = chased(plan)
+    _, rows = plan_table(plan)
+    refs = Counter(str(r[H["action_ref"]]) for r in rows)
+    target = next(ref for ref in before if refs[ref] == 1)  # CHS's own row, not a joint action
+    edit_master(plan, {(target, "directorate_rag"): "Completed"})
+    after = chased(plan)
+    assert target not in after and after == [r for r in before if r != target]

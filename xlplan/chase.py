@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .checks import CheckedReturn
-from .dates import parse_uk_date
 from .errors import XlplanError
 from .excel import display
 from .masterread import read_plan
 from .plan import Action, Plan
 from .problems import Problem, short
+from .progress import overdue_since
 from .send import write_draft
 
 
@@ -222,9 +222,8 @@ def _overdue(plan: Plan, actions: list[Action], values: dict[str, dict], as_of: 
     found: list[Overdue] = []
     for action in actions:
         own = values[action.id]
-        rating = display(own.get(layout.service_rating)) if layout.service_rating else ""
-        due = parse_uk_date(own.get(layout.due_field))
-        if due is not None and due < as_of and rating not in layout.complete_ratings:
+        due = overdue_since(own, layout, as_of)  # as the Summary and the checks judge it
+        if due is not None:
             found.append(Overdue(plan.ref(action), short(display(own.get(_text_field(plan))), 120), due))
     return found
 

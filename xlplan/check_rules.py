@@ -12,7 +12,7 @@ from .layout import Layout
 from .plan import Plan, normal_ref, parent_refs
 from .plan_index import PlanIndex
 from .problems import Problem, plural
-from .progress import overdue_since
+from .progress import is_complete_rating, overdue_since
 from .service_return import ReturnRow, ServiceReturn
 
 
@@ -33,7 +33,6 @@ def check_business_rules(
     if rating_field is None:
         return []
     problems: list[Problem] = []
-    complete = layout.complete_ratings
     rating_header = layout.column(rating_field).header
     # The return's own rows overlay the master's ratings; their sub-actions may be in either.
     local_ratings: dict[str, str] = {}
@@ -56,7 +55,7 @@ def check_business_rules(
         rating = display(values.get(rating_field))
         where = {"sheet": ret.sheet, "action": ref}
         if (
-            rating in complete
+            is_complete_rating(rating, layout)
             and layout.evidence_fields
             and not any(display(values.get(f)).strip() for f in layout.evidence_fields)
         ):
@@ -90,12 +89,12 @@ def check_business_rules(
                     **where,
                 )
             )
-        if rating in complete:
+        if is_complete_rating(rating, layout):
             own = normal_ref(display(values.get(layout.reference)))
             below = local_descendants.get(own, []) + (index.descendants.get(own, []) if index else [])
             for child_ref in below:
                 child_rating = rating_of(child_ref)
-                if child_rating not in complete:
+                if not is_complete_rating(child_rating, layout):
                     problems.append(
                         ret.found(
                             "parent-complete-child-open",

@@ -18,7 +18,7 @@ from .dates import parse_uk_date
 from .excel import CellValue, display
 from .figures import ServiceFigures, service_figures
 from .plan import LogEntry, Plan
-from .progress import overdue_since
+from .progress import is_complete_rating, overdue_since
 
 HISTORY_MARK = "xlplan history 1"
 # An action overdue by more than this many days is stuck, whatever its rating says.
@@ -216,7 +216,7 @@ def stuck_actions(
     for action in plan.actions:
         rating = display(action.get(rating_field)) if rating_field else ""
         reasons = []
-        if rating and rating not in layout.complete_ratings:
+        if rating and not is_complete_rating(rating, layout):
             run: list[str] = []
             for record in reversed(history.cycles):
                 if record.ratings.get(action.id) != rating:

@@ -18,7 +18,11 @@ def is_complete(values: Mapping[str, CellValue], layout: Layout) -> bool:
     rating_field = layout.service_rating
     if rating_field is None:
         return False
-    written = display(values.get(rating_field))
+    return is_complete_rating(display(values.get(rating_field)), layout)
+
+
+def is_complete_rating(written: str, layout: Layout) -> bool:
+    """A rating as written is one the layout marks `complete`, by any of its names."""
     return (layout.normalise_rating(written) or written) in layout.complete_ratings
 
 
