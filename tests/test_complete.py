@@ -77,9 +77,11 @@ def test_a_completed_action_is_never_stuck(children) -> None:
     plan = read_plan(source)
     done, open_ = (next(a for a in plan.actions if plan.ref(a) == ref) for ref in refs[:2])
     done.values["directorate_rag"], open_.values["directorate_rag"] = "Completed", "Amber"
-    ratings = {done.id: "Completed", open_.id: "Amber"}
     history = History(
-        [CycleRecord(c, dt.date(2017, 1, 1), "", [], dict(ratings)) for c in ("2017-Q1", "2017-Q2")]
+        [
+            CycleRecord(c, dt.date(2017, 1, 1), "", [], {done.id: "Completed", open_.id: amber})
+            for c, amber in (("2017-Q1", "A"), ("2017-Q2", "amber"))  # Amber by other names
+        ]
     )
     stuck = {s.action: s.why for s in stuck_actions(plan, history, dt.date(2017, 1, 2))}
     assert stuck == {refs[1]: "Amber for 2 cycles (since 2017-Q1)"}

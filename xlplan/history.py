@@ -217,9 +217,12 @@ def stuck_actions(
         rating = display(action.get(rating_field)) if rating_field else ""
         reasons = []
         if rating and not is_complete_rating(rating, layout):
+            # "A" one cycle and "Amber" the next are the same rating, unchanged.
+            same = layout.normalise_rating(rating) or rating
             run: list[str] = []
             for record in reversed(history.cycles):
-                if record.ratings.get(action.id) != rating:
+                was = record.ratings.get(action.id) or ""
+                if (layout.normalise_rating(was) or was) != same:
                     break
                 run.append(record.cycle)
             if len(run) >= STUCK_CYCLES:
