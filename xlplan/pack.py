@@ -96,7 +96,7 @@ def build_pack(
     figures = service_figures(plan, as_of)
     total = total_figures(figures, scale)
     merged = [m for m in plan.merged if m.cycle == cycle]
-    returned = {m.service for m in merged if m.outcome == "applied"}
+    returned = {m.service for m in plan.applied_in(cycle)}  # as validate and the Summary count them
     services = plan.services()
     by_id = plan.by_id()
     routes, _ = plan.routes()
