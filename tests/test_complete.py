@@ -85,3 +85,29 @@ def test_a_completed_action_is_never_stuck(children) -> None:
     )
     stuck = {s.action: s.why for s in stuck_actions(plan, history, dt.date(2017, 1, 2))}
     assert stuck == {refs[1]: "Amber for 2 cycles (since 2017-Q1)"}
+
+
+def test_the_committee_view_colours_a_rating_by_any_of_its_names(children, tmp_path: Path) -> None:
+    """Printed for the committee, "Completed" is Purple and "amber" Amber, as typed."""
+    import openpyxl
+
+    from xlplan.layout import load_layout
+
+    source, refs = children
+    plan = tmp_path / "plan.xlsx"
+    plan.write_bytes(source.read_bytes())
+    edit_master(plan, {(refs[0], "directorate_rag"): "Completed", (refs[1], "directorate_rag"): "amber"})
+    (tmp_path / "inbox").mkdir()
+    out = tmp_path / "out.xlsx"
+    result = invoke("merge", plan, tmp_path / "inbox", "-o", out, "--as-of", "2017-07-31")
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(out)["Committee view"]
+    header = [c.value for c in sheet[3]]
+    column = header.index(H["directorate_rag"]) + 1
+    fills = {r.value: r.fill[1:].upper() for r in load_layout("cqc")[0].ratings}
+    shown = {}
+    for row in range(4, sheet.max_row + 1):
+        if sheet.cell(row, 1).value in refs[:2]:
+            cell = sheet.cell(row, column)
+            shown[sheet.cell(row, 1).value] = (cell.value, cell.fill.fgColor.rgb[-6:])
+    assert shown == {refs[0]: ("Completed", fills["Purple"]), refs[1]: ("amber", fills["Amber"])}

@@ -106,6 +106,15 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
     rows = book.rows_of(ws)
     body_style, date_style, marked_style = rows.style(body), rows.style(dated), rows.style(marked)
     rating_styles = {value: rows.style(fmt) for value, fmt in ratings.items()}
+
+    def rating_style(value: object) -> str:
+        """A rating in its colour, by any of its names ("Completed" is Purple)."""
+        text = display(value)
+        found = rating_styles.get(text)
+        if found is None:
+            found = rating_styles.get(layout.normalise_rating(text) or "", body_style) if text else body_style
+        return found
+
     kinds = [(letters(i), column.field, column.type == "rating") for i, (column, _) in enumerate(columns)]
     changed_at = letters(len(columns))
     row = 2
@@ -116,7 +125,7 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
         cells = [
             rows.value(
                 f"{letter}{number}",
-                rating_styles.get(display(value), body_style) if is_rating else body_style,
+                rating_style(value) if is_rating else body_style,
                 value,
                 date_style,
             )
