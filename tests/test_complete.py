@@ -111,3 +111,24 @@ def test_the_committee_view_colours_a_rating_by_any_of_its_names(children, tmp_p
             cell = sheet.cell(row, column)
             shown[sheet.cell(row, 1).value] = (cell.value, cell.fill.fgColor.rgb[-6:])
     assert shown == {refs[0]: ("Completed", fills["Purple"]), refs[1]: ("amber", fills["Amber"])}
+
+
+def test_the_pack_lists_red_by_any_of_its_names(children, tmp_path: Path) -> None:
+    """The committee pack's Red actions: "Off track" (Red's other name) typed in the master is
+    Red, as the Summary counts it, and its rating cell is coloured by its scale value."""
+    import datetime as dt
+
+    from xlplan.masterread import read_plan
+    from xlplan.pack import build_pack
+
+    source, refs = children
+    plan = tmp_path / "plan.xlsx"
+    plan.write_bytes(source.read_bytes())
+    edit_master(plan, {(refs[0], "directorate_rag"): "Off track", (refs[1], "directorate_rag"): "Red"})
+    pack = build_pack(read_plan(plan), dt.date(2017, 7, 31))
+    red = next(t for t in pack.exceptions if t.heading == "Red actions")
+    listed = {row[0]: row[red.rating_column] for row in red.rows}
+    assert listed[refs[0]] == "Off track" and listed[refs[1]] == "Red"
+    assert pack.normalise("Off track") == "Red" and pack.normalise("Completed") == "Purple"
+    result = invoke("report", plan, "-o", tmp_path / "pack.pdf", "--as-of", "2017-07-31")
+    assert result.exit_code == 0, result.output

@@ -161,7 +161,7 @@ def build_pack(
     action_widths = [1.2, 1.8, 7, 1.6, 1.3]
     exceptions: list[Table] = []
     reds = {r.value for r in layout.ratings if r.value.strip().lower() == "red"}
-    red_rows = [action_row(a) for a in plan.actions if reds and display(a.get(layout.service_rating)) in reds]
+    red_rows = [action_row(a) for a in plan.actions if reds and _rated(a, layout) in reds]
     rows, more = _cut(red_rows, max_rows)
     exceptions.append(
         Table(
@@ -328,7 +328,14 @@ def build_pack(
         progress,
         exceptions,
         changes,
+        layout.normalise_rating,
     )
+
+
+def _rated(action, layout) -> str:
+    """The scale value of an action's rating, by any of its names (as the Summary counts it)."""
+    written = display(action.get(layout.service_rating))
+    return layout.normalise_rating(written) or written
 
 
 def _what(action, layout) -> CellValue:

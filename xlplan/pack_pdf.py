@@ -9,6 +9,7 @@ plan, cycle and page number in every footer."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -55,6 +56,8 @@ class Pack:
     progress: Table | None
     exceptions: list[Table] = field(default_factory=list)
     changes: Table | None = None
+    # A rating as written -> the scale's value it is ("Completed" -> "Purple"), for its colour
+    normalise: Callable[[str], str | None] = field(default=lambda text: None, repr=False)
 
 
 def _text(value: CellValue) -> str:
@@ -127,6 +130,8 @@ def render_pack(pack: Pack, path: Path) -> int:
         if spec.rating_column is not None:
             for index, values in enumerate(spec.rows, start=1):
                 rating = display(values[spec.rating_column])
+                if rating not in fills:
+                    rating = pack.normalise(rating) or rating  # by any of its names
                 if rating in fills:
                     commands.append(
                         (
