@@ -13,7 +13,7 @@ from .excel import DATE_FORMAT, MAX_NOTE_CHARS, CellValue, clean_for_cell
 from .layout import Column, Layout
 from .metadata import ID_HEADER, STATUS_HEADER
 from .print_setup import print_plan
-from .rowxml import letters
+from .rowxml import SheetRows, letters
 from .sheets import HEADER_ROW, Book, chars_per_line, row_height, set_width
 
 
@@ -74,68 +74,133 @@ def write_plan_sheet(
 ) -> None:
     """The action plan sheet: title, headers as the trust prints them, one row per action."""
     ws = book.workbook.add_worksheet(layout.sheet)
-    columns = layout.columns
-    ncols = len(columns)
-    status_col = ncols if status_column else None
-    id_col = ncols + (1 if status_column else 0)
+    grid = _Grid(layout.columns, status_column, len(extra_columns))
+    _write_heading(book, ws, layout, grid, title, subtitle, lock, extra_columns)
+    styles = _Styles(book, lock, extra_columns)
+    out = book.rows_of(ws)
+    last_row = _write_actions(ws, out, layout, grid, styles, rows)
+    if lock:
+        last_row = _write_spare_rows(book, ws, out, layout, grid, last_row, lock.spare_rows)
     last_data_row = HEADER_ROW + row_count + (lock.spare_rows if lock else 0)
+    first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
+    _add_column_rules(book, ws, layout, first, last)
+    ws.freeze_panes(HEADER_ROW + 1, 0)
+    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), grid.last_col)
+    # Text printed at 8 pt or more: A4 or A3, and pages wide if it must (print_setup).
+    printed = [c.width for c in layout.columns] + ([style.STATUS_WIDTH] if status_column else [])
+    print_plan(ws, printed, (0, HEADER_ROW))
+    if lock:
+        ws.set_footer(lock.footer)
+        ws.protect(
+            lock.password,
+            {
+                "autofilter": True,
+                "format_columns": True,
+                "format_rows": True,
+                "select_locked_cells": True,
+                "select_unlocked_cells": True,
+            },
+        )
+    else:
+        ws.set_footer("&L" + _footer_text(title) + "&RPage &P of &N")
+    ws.activate()
 
+
+class _Grid:
+    """Where each column of the plan sheet is: the layout's, "Changed this cycle" (a master),
+    the hidden xlplan ID, then the central team's own columns."""
+
+    def __init__(self, columns: Sequence[Column], status_column: bool, extras: int) -> None:
+        self.ncols = len(columns)
+        self.status_col = self.ncols if status_column else None
+        self.id_col = self.ncols + (1 if status_column else 0)
+        self.last_col = self.id_col + extras
+        self.column_letters = [letters(i) for i in range(self.ncols)]
+        self.status_letter = letters(self.status_col) if self.status_col is not None else ""
+        self.id_letter = letters(self.id_col)
+        self.extra_letters = [letters(self.id_col + 1 + k) for k in range(extras)]
+
+
+def _header_format(book: Book, owner: str):
+    return book.fmt(
+        bold=True,
+        text_wrap=True,
+        border=1,
+        border_color=style.BORDER_COLOUR,
+        bg_color=style.HEADER_FILL[owner],
+    )
+
+
+def _write_heading(
+    book: Book,
+    ws,
+    layout: Layout,
+    grid: _Grid,
+    title: str,
+    subtitle: str,
+    lock: TemplateLock | None,
+    extra_columns: Sequence[tuple[str, float | None, str | None]],
+) -> None:
+    """Column widths, the title and subtitle, and the header row (a template's headers in
+    the colour of who fills the column in)."""
+    columns = layout.columns
     for index, column in enumerate(columns):
         ws.set_column(index, index, column.width)
-    if status_col is not None:
-        ws.set_column(status_col, status_col, style.STATUS_WIDTH)
-    ws.set_column(id_col, id_col, 10, None, {"hidden": True})
-
+    if grid.status_col is not None:
+        ws.set_column(grid.status_col, grid.status_col, style.STATUS_WIDTH)
+    ws.set_column(grid.id_col, grid.id_col, 10, None, {"hidden": True})
     ws.write_string(
         0, 0, clean_for_cell(title), book.fmt(bold=True, font_size=style.TITLE_SIZE, valign="vcenter")
     )
     ws.write_string(1, 0, clean_for_cell(subtitle), book.fmt(italic=True, valign="vcenter"))
     for index, column in enumerate(columns):
         owner = "service" if (lock is None or column.owner == "service") else column.owner
-        header_fmt = book.fmt(
-            bold=True,
-            text_wrap=True,
-            border=1,
-            border_color=style.BORDER_COLOUR,
-            bg_color=style.HEADER_FILL[owner],
-        )
-        ws.write_string(HEADER_ROW, index, column.header, header_fmt)
-    extra_header = book.fmt(
-        bold=True,
-        text_wrap=True,
-        border=1,
-        border_color=style.BORDER_COLOUR,
-        bg_color=style.HEADER_FILL["central"],
-    )
-    if status_col is not None:
-        ws.write_string(HEADER_ROW, status_col, STATUS_HEADER, extra_header)
-    ws.write_string(HEADER_ROW, id_col, ID_HEADER, extra_header)
+        ws.write_string(HEADER_ROW, index, column.header, _header_format(book, owner))
+    central = _header_format(book, "central")
+    if grid.status_col is not None:
+        ws.write_string(HEADER_ROW, grid.status_col, STATUS_HEADER, central)
+    ws.write_string(HEADER_ROW, grid.id_col, ID_HEADER, central)
     # The central team's own columns (master only), after the hidden ID, as they had them.
-    extra_fmts = []
-    for offset, (header, width, num_format) in enumerate(extra_columns, start=id_col + 1):
+    for offset, (header, width, _) in enumerate(extra_columns, start=grid.id_col + 1):
         set_width(ws, offset, 15 if width is None else width)
         if header:
-            ws.write_string(HEADER_ROW, offset, clean_for_cell(header), extra_header)
-        extra_fmts.append(
-            book.fmt(
-                text_wrap=True,
-                border=1,
-                border_color=style.BORDER_COLOUR,
-                **({"num_format": num_format} if num_format else {}),
-            )
-        )
-    extra_date_fmt = book.fmt(
-        text_wrap=True, border=1, border_color=style.BORDER_COLOUR, num_format=DATE_FORMAT, align="left"
-    )
+            ws.write_string(HEADER_ROW, offset, clean_for_cell(header), central)
+    ws.set_row(HEADER_ROW, row_height([c.header for c in columns], chars_per_line(columns), minimum=30))
 
-    def cell_format(column: Column, locked: bool, fill: str | None):
+
+class _Styles:
+    """The formats of the plan sheet's cells, each made once: a master has millions of cells,
+    and only highlighted ones (few) look theirs up."""
+
+    def __init__(
+        self,
+        book: Book,
+        lock: TemplateLock | None,
+        extra_columns: Sequence[tuple[str, float | None, str | None]],
+    ) -> None:
+        self.book, self.lock = book, lock
+        border = {"border": 1, "border_color": style.BORDER_COLOUR}
+        self.extras = [
+            book.fmt(text_wrap=True, **border, **({"num_format": code} if code else {}))
+            for _, _, code in extra_columns
+        ]
+        self.extra_date = book.fmt(text_wrap=True, **border, num_format=DATE_FORMAT, align="left")
+        self.id = book.fmt(locked=True, font_color="#808080")
+        self.status = book.fmt(**border)
+        self.status_changed = book.fmt(**border, text_wrap=True, bg_color=style.CHANGED_FILL)
+
+    def locked(self, column: Column) -> bool:
+        """A template locks the columns services do not fill in; a master locks nothing."""
+        return self.lock is not None and column.owner != "service"
+
+    def cell(self, column: Column, fill: str | None = None):
         props: dict[str, object] = {
             "text_wrap": True,
             "border": 1,
             "border_color": style.BORDER_COLOUR,
-            "locked": locked,
+            "locked": self.locked(column),
         }
-        if lock is not None and locked:
+        if self.locked(column):
             props["bg_color"] = style.LOCKED_FILL
             props["font_color"] = "#404040"
         if fill:
@@ -148,34 +213,29 @@ def write_plan_sheet(
             props["align"] = "left"
         if column.type in ("rating", "reference"):
             props["align"] = "center"
-        return book.fmt(**props)
+        return self.book.fmt(**props)
 
-    per_line = chars_per_line(columns)
-    ws.set_row(HEADER_ROW, row_height([c.header for c in columns], per_line, minimum=30))
-    # One format per column, made once: a master has millions of cells. Only highlighted
-    # cells (few) look theirs up.
-    plain = [cell_format(c, lock is not None and c.owner != "service", None) for c in columns]
+
+def _write_actions(
+    ws, out: SheetRows, layout: Layout, grid: _Grid, styles: _Styles, rows: Iterable[SheetRow]
+) -> int:
+    """One row per action, written as XML; a highlighted cell gets its fill and its note.
+    Returns the last row written (0-based). The loop runs once per action of the plan:
+    what it looks up is bound to locals first."""
+    columns = layout.columns
     fields = [c.field for c in columns]
+    per_line = chars_per_line(columns)
+    plain_styles = [out.style(styles.cell(c)) for c in columns]
+    id_style, status_style = out.style(styles.id), out.style(styles.status)
+    status_changed_style = out.style(styles.status_changed)
+    extra_styles = [out.style(f) for f in styles.extras]
+    extra_date_style = out.style(styles.extra_date)
+    column_letters, status_letter, id_letter = grid.column_letters, grid.status_letter, grid.id_letter
+    extra_letters, status_col = grid.extra_letters, grid.status_col
     # A master has no locks, so its empty cells need no format: skipping them is most of
     # what a large plan costs to write. A template's empty cells carry their lock.
-    write_blanks = lock is not None
-    id_fmt = book.fmt(locked=True, font_color="#808080")
-    status_fmt = book.fmt(border=1, border_color=style.BORDER_COLOUR)
-    status_changed_fmt = book.fmt(
-        border=1, border_color=style.BORDER_COLOUR, text_wrap=True, bg_color=style.CHANGED_FILL
-    )
-    fast = book.rows_of(ws)
-    plain_styles = [fast.style(f) for f in plain]
-    id_style, status_style = fast.style(id_fmt), fast.style(status_fmt)
-    status_changed_style = fast.style(status_changed_fmt)
-    extra_styles = [fast.style(f) for f in extra_fmts]
-    extra_date_style = fast.style(extra_date_fmt)
-    column_letters = [letters(i) for i in range(len(columns))]
-    status_letter = letters(status_col) if status_col is not None else ""
-    id_letter = letters(id_col)
-    extra_letters = [letters(id_col + 1 + k) for k in range(len(extra_columns))]
-    last_col = id_col + len(extra_columns)
-    text, value_cell, blank = fast.text, fast.value, fast.blank
+    write_blanks = styles.lock is not None
+    text, value_cell, blank, carried = out.text, out.value, out.blank, out.carried
     row_index = HEADER_ROW
     for sheet_row in rows:
         row_index += 1
@@ -187,19 +247,10 @@ def write_plan_sheet(
             ref = f"{column_letters[index]}{number}"
             mark = marks.get(fields[index]) if marks else None
             if formulas and fields[index] in formulas and mark is None:
-                cells.append(
-                    fast.carried(ref, plain_styles[index], formulas[fields[index]], plain_styles[index])
-                )
+                cells.append(carried(ref, plain_styles[index], formulas[fields[index]], plain_styles[index]))
                 continue
             if mark is not None or row_fill:
-                column = columns[index]
-                cell_style = fast.style(
-                    cell_format(
-                        column,
-                        lock is not None and column.owner != "service",
-                        mark.fill if mark else row_fill,
-                    )
-                )
+                cell_style = out.style(styles.cell(columns[index], mark.fill if mark else row_fill))
             else:
                 cell_style = plain_styles[index]
             if type(value) is str:
@@ -228,68 +279,50 @@ def write_plan_sheet(
         for offset, value in enumerate(sheet_row.extra):
             if value is not None:
                 cells.append(
-                    fast.carried(
-                        f"{extra_letters[offset]}{number}", extra_styles[offset], value, extra_date_style
-                    )
+                    carried(f"{extra_letters[offset]}{number}", extra_styles[offset], value, extra_date_style)
                 )
         height = row_height(values, per_line)
         # XlsxWriter places each note's box from the heights of the rows above it.
         ws.set_row(row_index, height)
-        fast.add(row_index, cells, height, last_col if sheet_row.extra else id_col)
-    if lock:
-        from .metadata import SPARE_PREFIX
+        out.add(row_index, cells, height, grid.last_col if sheet_row.extra else grid.id_col)
+    return row_index
 
-        spare_styles = [
-            fast.style(
-                book.fmt(
-                    text_wrap=True,
-                    border=1,
-                    border_color=style.BORDER_COLOUR,
-                    locked=False,
-                    bg_color=style.PROPOSED_FILL,
-                    **({"num_format": DATE_FORMAT} if column.type == "date" else {}),
-                )
+
+def _write_spare_rows(
+    book: Book, ws, out: SheetRows, layout: Layout, grid: _Grid, row_index: int, spare_rows: int
+) -> int:
+    """A template's green spare rows, where a service proposes new actions."""
+    from .metadata import SPARE_PREFIX
+
+    spare_styles = [
+        out.style(
+            book.fmt(
+                text_wrap=True,
+                border=1,
+                border_color=style.BORDER_COLOUR,
+                locked=False,
+                bg_color=style.PROPOSED_FILL,
+                **({"num_format": DATE_FORMAT} if column.type == "date" else {}),
             )
-            for column in columns
-        ]
-        spare_id_style = fast.style(book.fmt(locked=True))
-        for spare in range(1, lock.spare_rows + 1):
-            row_index += 1
-            number = row_index + 1
-            if spare == 1:
-                ws.write_comment(
-                    row_index,
-                    0,
-                    "Spare rows: propose a new action here. Fill in the reference, "
-                    "the requirement and your action; the central team will review it.",
-                    {"author": "xlplan", "x_scale": 2},
-                )
-            cells = [blank(f"{column_letters[i]}{number}", spare_styles[i]) for i in range(len(columns))]
-            cells.append(text(f"{id_letter}{number}", spare_id_style, f"{SPARE_PREFIX}{spare}"))
-            fast.add(row_index, cells, None, id_col)
-
-    first, last = HEADER_ROW + 1, max(last_data_row, HEADER_ROW + 1)
-    _add_column_rules(book, ws, layout, first, last)
-    ws.freeze_panes(HEADER_ROW + 1, 0)
-    ws.autofilter(HEADER_ROW, 0, max(last_data_row, HEADER_ROW), id_col + len(extra_columns))
-    # Text printed at 8 pt or more: A4 or A3, and pages wide if it must (print_setup).
-    printed = [c.width for c in columns] + ([style.STATUS_WIDTH] if status_col is not None else [])
-    print_plan(ws, printed, (0, HEADER_ROW))
-    if lock:
-        ws.set_footer(lock.footer)
-        ws.protect(
-            lock.password,
-            {
-                "autofilter": True,
-                "format_columns": True,
-                "format_rows": True,
-                "select_locked_cells": True,
-                "select_unlocked_cells": True,
-            },
         )
-    else:
-        ws.set_footer("&L" + _footer_text(title) + "&RPage &P of &N")
-    ws.activate()
+        for column in layout.columns
+    ]
+    spare_id_style = out.style(book.fmt(locked=True))
+    for spare in range(1, spare_rows + 1):
+        row_index += 1
+        number = row_index + 1
+        if spare == 1:
+            ws.write_comment(
+                row_index,
+                0,
+                "Spare rows: propose a new action here. Fill in the reference, "
+                "the requirement and your action; the central team will review it.",
+                {"author": "xlplan", "x_scale": 2},
+            )
+        cells = [out.blank(f"{grid.column_letters[i]}{number}", spare_styles[i]) for i in range(grid.ncols)]
+        cells.append(out.text(f"{grid.id_letter}{number}", spare_id_style, f"{SPARE_PREFIX}{spare}"))
+        out.add(row_index, cells, None, grid.id_col)
+    return row_index
 
 
 def _footer_text(text: str) -> str:
