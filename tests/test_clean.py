@@ -111,6 +111,7 @@ def test_rules_return_what_they_find_and_leave_the_return_as_read(
             ("2.1.1", "comments"): "ok_x0007_",
             ("2.1.2", "directorate_rag"): "g",
         },
+        proposals=[{"action_ref": "2.1.99", "action": "Weekly huddles.", "directorate_rag": "amber"}],
     )
     plan = read_plan(lpt_master)
     ret = read_return(filled, plan)
@@ -119,6 +120,9 @@ def test_rules_return_what_they_find_and_leave_the_return_as_read(
     second = check_return(ret, plan)
     assert ret.problems == as_read
     assert first.problems == second.problems
+    # A proposal's values are judged into the result; the return keeps them as typed.
+    assert [p.values["directorate_rag"] for p in first.proposals] == ["Amber"]
+    assert [p.values["directorate_rag"] for p in ret.proposals] == ["amber"]
     assert [(e.action_id, e.field, e.new) for e in first.edits] == [
         (e.action_id, e.field, e.new) for e in second.edits
     ]

@@ -59,7 +59,6 @@ def check_return(
     """Judge a read return by every rule. Each rule returns what it found; nothing here writes
     to the return but which service a pasted return is (its rows say it)."""
     checked = CheckedReturn(ret, problems=list(ret.problems))
-    found = checked.problems
     if plan is not None and index is None:
         index = PlanIndex.of(plan)
     if ret.unreadable or ret.layout is None:
@@ -68,56 +67,76 @@ def check_return(
     if ret.meta is None and index is not None:
         ret.service_override = pasted_owner(ret, index) or ret.service_override
     refusal = check_identity(ret, plan, cycle, index, accept_cycle)
-    found.extend(refusal)
+    if not any(p.is_error for p in refusal):
+        refusal += check_size(ret, index)
+    checked.problems.extend(refusal)
     if any(p.is_error for p in refusal):
         checked.refused = True
         return checked
-    layout = ret.layout
-    too_many = check_size(ret, index)
-    if too_many:
-        found.extend(too_many)
+    judged = _judge_rows(ret, index, checked)
+    if judged is None:
         checked.refused = True
         return checked
+    rows, baseline = judged
+    _judge_proposals(ret, checked)
+    checked.problems.extend(_after_merge(ret, rows, baseline, checked, index, as_of or dt.date.today()))
+    return checked
+
+
+def _judge_rows(
+    ret: ServiceReturn, index: PlanIndex | None, checked: CheckedReturn
+) -> tuple[list[ReturnRow], dict[str, dict[str, CellValue]]] | None:
+    """Which issued action each row is and what it changes: against the master's record of
+    what it issued where there is one, else against the values the return was issued with.
+    The rows and the values they were judged against; None: the whole file is refused."""
+    layout = ret.layout
+    assert layout is not None
     issued = index.issued.get(ret.service or "") if index is not None else None
     if issued and ret.meta is not None and ret.meta.cycle != issued_cycle(index, ret.service):
         issued = None  # an earlier cycle's return, accepted: judged by its own issued copy
     if issued:
         assert index is not None
         matched, problems = match_rows(ret, layout, issued, index.baseline, index.routes)
-        found.extend(problems)
+        checked.problems.extend(problems)
         if matched is None:
-            checked.refused = True
-            return checked
-        rows = matched
-        baseline = index.baseline
-        edits, problems = edits_against_record(ret, layout, rows, issued, baseline)
+            return None
+        edits, problems = edits_against_record(ret, layout, matched, issued, index.baseline)
         checked.edits.extend(edits)
-        found.extend(problems)
-    else:
-        baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
-        expected = list(ret.issued) if ret.issued is not None else None
-        rows, problems = check_rows(ret, expected, baseline, index)
-        found.extend(problems)
-        for row in rows:
-            for column in layout.columns:
-                if column.field not in ret.positions:
-                    continue
-                edit, in_cell = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
-                found.extend(in_cell)
-                if edit is not None:
-                    checked.edits.append(edit)
+        checked.problems.extend(problems)
+        return matched, index.baseline
+    baseline = ret.issued if ret.issued is not None else (index.baseline if index else {})
+    expected = list(ret.issued) if ret.issued is not None else None
+    rows, problems = check_rows(ret, expected, baseline, index)
+    checked.problems.extend(problems)
+    for row in rows:
+        for column in layout.columns:
+            if column.field not in ret.positions:
+                continue
+            edit, in_cell = check_cell(ret, row, column, baseline[row.action_id].get(column.field))
+            checked.problems.extend(in_cell)
+            if edit is not None:
+                checked.edits.append(edit)
+    return rows, baseline
+
+
+def _judge_proposals(ret: ServiceReturn, checked: CheckedReturn) -> None:
+    """New actions typed in the spare rows, their values judged as any cell's; an update typed
+    there instead is refused."""
+    layout = ret.layout
+    assert layout is not None
     for proposal in ret.proposals:
         misplaced = refuse_update_in_spare_row(ret, proposal)
         if misplaced:
-            found.extend(misplaced)
+            checked.problems.extend(misplaced)
             continue
+        values = dict(proposal.values)
         for column in layout.columns:
-            if column.field in ret.positions and proposal.values.get(column.field) is not None:
-                judged = check_value(ret, proposal, column, proposal.values[column.field])
-                found.extend(judged.problems)
-                proposal.values[column.field] = None if judged.refused else judged.value
-        ref = display(proposal.values.get(layout.reference)) or "(no reference)"
-        found.append(
+            if column.field in ret.positions and values.get(column.field) is not None:
+                judged = check_value(ret, proposal, column, values[column.field])
+                checked.problems.extend(judged.problems)
+                values[column.field] = None if judged.refused else judged.value
+        ref = display(values.get(layout.reference)) or "(no reference)"
+        checked.problems.append(
             ret.found(
                 "proposed-action",
                 f"a new action {ref} is proposed in spare row "
@@ -127,7 +146,20 @@ def check_return(
                 action=ref,
             )
         )
-        checked.proposals.append(proposal)
+        checked.proposals.append(ReturnRow(proposal.action_id, proposal.row, values, proposal.locked_intact))
+
+
+def _after_merge(
+    ret: ServiceReturn,
+    rows: list[ReturnRow],
+    baseline: dict[str, dict[str, CellValue]],
+    checked: CheckedReturn,
+    index: PlanIndex | None,
+    as_of: dt.date,
+) -> list[Problem]:
+    """The business rules and required cells, on the return's rows as the merge leaves them."""
+    layout = ret.layout
+    assert layout is not None
     final = {row.action_id: dict(baseline.get(row.action_id, {})) for row in rows}
     # Overdue is judged as the Summary judges it: on the master as this merge leaves it (its
     # due dates now, which the central team may have moved since issue, with this return's
@@ -154,20 +186,9 @@ def check_return(
         master = index.baseline.get(action_id) if index and action_id not in due_edited else None
         return (master if master is not None else final[action_id]).get(layout.due_field or "")
 
-    found.extend(
-        check_business_rules(
-            ret,
-            layout,
-            rows,
-            final,
-            index,
-            as_of or dt.date.today(),
-            after_merge=after_merge,
-            due_as_written=due_as_written,
-        )
-    )
-    found.extend(check_required(ret, rows, final, checked.proposals))
-    return checked
+    return check_business_rules(
+        ret, layout, rows, final, index, as_of, after_merge=after_merge, due_as_written=due_as_written
+    ) + check_required(ret, rows, final, checked.proposals)
 
 
 def issued_cycle(index: PlanIndex | None, service: str | None) -> str | None:
