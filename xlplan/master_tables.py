@@ -1,22 +1,32 @@
 """The tables xlplan wrote into the master, read back: the Change log (parsed, or left where it
 is when it can be copied into the next master unparsed), the Changes and Issues sheets, and
-the tables packed into a few hidden cells."""
+the tables packed into a few hidden cells (`read_own_tables` reads them all into a plan), and
+the ratings' other names the central team added on the Key sheet (`with_key_aliases`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from .changelog import LOG_SUMMARY_SHEET, ChangeLog, LogEntry, StoredRows, parse_summary
+from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, parse_returns
 from .errors import XlplanError
 from .excel import CellValue, display
+from .layout import Layout
 from .packed import unpack_rows
 from .plan import (
     CHANGES_HEADERS,
+    CHANGES_SHEET,
+    HISTORY_SHEET,
+    ISSUE_HEADERS,
+    ISSUES_SHEET,
+    KEY_SHEET,
     LOG_HEADERS,
     LOG_SHEET,
     Plan,
 )
+from .record import RECORD_SHEET, parse_record
 from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
+from .sheets import KEY_ALIASES_HEADER
 from .workbook import Workbook, open_workbook
 
 
@@ -102,3 +112,71 @@ def log_entries(
         )
         for row in table
     ]
+
+
+def read_own_tables(plan: Plan, book: Workbook, path: Path, lazy_log: bool) -> None:
+    """xlplan's own tables: the Change log, this cycle's Changes and Issues, the record of
+    what was issued, the returns merged, the snapshot and the history of cycles."""
+    meta = plan.meta
+    read_change_log(plan, path, book, lazy_log)
+    # Changes and Issues of the cycle still running stay with it; those of an earlier cycle
+    # (a master written before the cycle was recorded) go to the Change log.
+    current = bool(meta.cycle) and meta.last_cycle == meta.cycle
+    if CHANGES_SHEET in book.sheets:
+        changes = log_entries(
+            book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "", merged_at=meta.last_merged_at or ""
+        )
+        (plan.cycle_changes if current else plan.log).extend(changes)
+    if current and ISSUES_SHEET in book.sheets:
+        plan.cycle_issues = report_table(book.rows(ISSUES_SHEET), {ISSUE_HEADERS[0]})
+    if RECORD_SHEET in book.sheets:
+        plan.record = parse_record(packed_table(book, RECORD_SHEET))
+    if RETURNS_SHEET in book.sheets:
+        plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
+    if SNAPSHOT_SHEET in book.sheets:
+        plan.snapshot_packed = [row[0] for row in book.raw_rows(SNAPSHOT_SHEET) if row]
+    if HISTORY_SHEET in book.sheets:
+        plan.history_table = packed_table(book, HISTORY_SHEET)
+
+
+def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) -> Layout:
+    """The layout with the spellings the central team added on the Key sheet's "Also read as"
+    column (a rating kept as written at import, such as "Complete", mapped to Blue).
+
+    The Key sheet is rebuilt from the layout on every write, so what was added there stays."""
+    start = next(
+        (
+            i
+            for i, r in enumerate(rows)
+            if len(r) > 2
+            and display(r[0]).strip() == "Rating"
+            and display(r[2]).strip() == KEY_ALIASES_HEADER
+        ),
+        None,
+    )
+    if start is None:
+        return layout
+    added: dict[str, list[str]] = {}
+    for row in rows[start + 1 :]:
+        value = display(row[0]).strip() if row else ""
+        if not value:
+            break
+        names = [n.strip() for n in display(row[2] if len(row) > 2 else None).split(",")]
+        if value in layout.rating_values:
+            rating = next(r for r in layout.ratings if r.value == value)
+            known = {a.strip().lower() for a in rating.aliases}
+            added[value] = [n for n in names if n and n.lower() not in known]
+    if not any(added.values()):
+        return layout
+    data = layout.model_dump(by_alias=True)
+    for rating in data["rating"]:
+        rating["aliases"] = rating["aliases"] + added.get(rating["value"], [])
+    try:
+        return Layout.model_validate(data)
+    except ValueError as exc:
+        raise XlplanError(
+            f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
+            f"gives one name to two ratings, or a rating's own name to another "
+            f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
+            "Give each spelling to one rating only."
+        ) from exc

@@ -8,17 +8,16 @@ from pathlib import Path
 
 from .carry import ExtraColumn, column_format, extra_cells, with_formulas
 from .changelog import LOG_SUMMARY_SHEET
-from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, parse_returns
+from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, normal_header
-from .master_tables import log_entries, packed_table, read_change_log, report_table
+from .master_tables import read_own_tables, with_key_aliases
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .plan import (
     CHANGES_SHEET,
     COMMITTEE_SHEET,
     HISTORY_SHEET,
-    ISSUE_HEADERS,
     ISSUES_SHEET,
     KEY_SHEET,
     LOG_SHEET,
@@ -33,10 +32,9 @@ from .plan import (
 )
 from .plan_sheet import own_fills
 from .problems import Problem
-from .record import RECORD_SHEET, parse_record
+from .record import RECORD_SHEET
 from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
 from .sheet_layers import SheetLayer, sheet_layers
-from .sheets import KEY_ALIASES_HEADER
 from .workbook import Workbook, open_workbook, release_freed_memory
 
 
@@ -84,61 +82,15 @@ def file_state(path: Path) -> tuple[int, ...] | None:
 
 
 def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
-    meta = read_metadata(book)
-    if meta is None:
-        raise XlplanError(
-            f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
-            "Build one from it with `xlplan import " + path.name + " -o plan.xlsx`."
-        )
-    if meta.kind != "master":
-        raise XlplanError(
-            f"{path} is a service template ({meta.service}), not the master plan. Give the master workbook."
-        )
-    layout = layout_of(meta, str(path))
-    if KEY_SHEET in book.sheets:
-        layout = with_key_aliases(layout, book.rows(KEY_SHEET), path)
-    if layout.sheet not in book.sheets:
-        raise XlplanError(
-            f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
-            f"Rename it back to {layout.sheet!r}."
-        )
+    meta, layout = _master_layout(path, book)
     raw = book.raw_rows(layout.sheet)
     rows = book.values(raw)
-    header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
-    if header_index is None:
-        raise XlplanError(
-            f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
-            "the headers of the layout in row " + str(meta.header_row) + "."
-        )
+    header_index, positions = _header(path, layout, meta, rows)
     header = rows[header_index]
-    positions = column_positions(header, layout)
-    missing = [layout.column(f).header for f in layout.fields if f not in positions]
-    if missing:
-        raise XlplanError(
-            f"Plan {path}, sheet {layout.sheet!r}: column(s) missing or renamed: "
-            + "; ".join(repr(m) for m in missing)
-            + ". Restore the header text."
-        )
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
-    owned = {
-        layout.sheet,
-        KEY_SHEET,
-        SUMMARY_SHEET,
-        CHANGES_SHEET,
-        ISSUES_SHEET,
-        LOG_SHEET,
-        LOG_SUMMARY_SHEET,
-        META_SHEET,
-        RECORD_SHEET,
-        RETURNS_SHEET,
-        SNAPSHOT_SHEET,
-        HISTORY_SHEET,
-        PROGRESS_SHEET,
-        COMMITTEE_SHEET,
-    }
-    owned |= _read_contacts(book, plan, path)
+    owned = {layout.sheet, *_OWNED, *_read_contacts(book, plan, path)}
     theirs = [name for name in book.sheets if name not in owned]
     known = {*positions.values(), id_col, status_col}
     extra_at = [
@@ -179,6 +131,103 @@ def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
     del raw  # a large master: hold its cells once
     rows.extend([] for _ in range(len(extras) - len(rows)))
     _read_above_header(plan, rows[:header_index], path)
+    _read_actions(plan, rows, header_index, positions, (id_col, status_col), extra_at, extras, path)
+    read_own_tables(plan, book, path, lazy_log)
+    plan.read_problems.extend(plan.split_joint_actions())
+    for name in theirs:
+        layer = layers.get(name, SheetLayer())
+        plan.carried.append(
+            CarriedSheet(
+                name,
+                _trim(with_formulas(book.raw_rows(name), layer.formulas)),
+                book.hidden.get(name, "visible"),
+                layer.widths,
+                layer.formats,
+            )
+        )
+    return plan
+
+
+# The master's sheets xlplan writes (besides the plan sheet, named by the layout, and the
+# Services sheet): never carried as one of the central team's own.
+_OWNED = {
+    KEY_SHEET,
+    SUMMARY_SHEET,
+    CHANGES_SHEET,
+    ISSUES_SHEET,
+    LOG_SHEET,
+    LOG_SUMMARY_SHEET,
+    META_SHEET,
+    RECORD_SHEET,
+    RETURNS_SHEET,
+    SNAPSHOT_SHEET,
+    HISTORY_SHEET,
+    PROGRESS_SHEET,
+    COMMITTEE_SHEET,
+}
+
+
+def _master_layout(path: Path, book: Workbook) -> tuple[Metadata, Layout]:
+    """The master's metadata and layout (with the ratings' other names from its Key sheet);
+    an error in words if the file is not a master or its plan sheet is gone."""
+    meta = read_metadata(book)
+    if meta is None:
+        raise XlplanError(
+            f"{path} is not an xlplan master (it has no hidden xlplan metadata). "
+            "Build one from it with `xlplan import " + path.name + " -o plan.xlsx`."
+        )
+    if meta.kind != "master":
+        raise XlplanError(
+            f"{path} is a service template ({meta.service}), not the master plan. Give the master workbook."
+        )
+    layout = layout_of(meta, str(path))
+    if KEY_SHEET in book.sheets:
+        layout = with_key_aliases(layout, book.rows(KEY_SHEET), path)
+    if layout.sheet not in book.sheets:
+        raise XlplanError(
+            f"Plan {path} has no sheet {layout.sheet!r}; it was renamed or deleted. "
+            f"Rename it back to {layout.sheet!r}."
+        )
+    return meta, layout
+
+
+def _header(
+    path: Path, layout: Layout, meta: Metadata, rows: list[list[CellValue]]
+) -> tuple[int, dict[str, int]]:
+    """The plan sheet's header row and where each layout column is; an error in words if the
+    header row or a column of the layout is gone."""
+    header_index = find_header_row(rows, [c.header for c in layout.columns], meta.header_row - 1)
+    if header_index is None:
+        raise XlplanError(
+            f"Plan {path}, sheet {layout.sheet!r}: the header row is gone. Restore "
+            "the headers of the layout in row " + str(meta.header_row) + "."
+        )
+    positions = column_positions(rows[header_index], layout)
+    missing = [layout.column(f).header for f in layout.fields if f not in positions]
+    if missing:
+        raise XlplanError(
+            f"Plan {path}, sheet {layout.sheet!r}: column(s) missing or renamed: "
+            + "; ".join(repr(m) for m in missing)
+            + ". Restore the header text."
+        )
+    return header_index, positions
+
+
+def _read_actions(
+    plan: Plan,
+    rows: list[list[CellValue]],
+    header_index: int,
+    positions: dict[str, int],
+    own_columns: tuple[int | None, int | None],
+    extra_at: list[int],
+    extras: list[list],
+    path: Path,
+) -> None:
+    """One action per row under the header, with its hidden ID and status; a row added by
+    hand (no ID, or a copied one) gets a new ID; a row holding only the team's own columns
+    (a total) is said, since it is not kept."""
+    layout = plan.layout
+    id_col, status_col = own_columns
     # A date in a text column (typed in Excel, or kept from an older xlplan) is the text seen.
     types = {c.field: c.type for c in layout.columns}
     seen_ids: set[str] = set()
@@ -236,38 +285,6 @@ def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
         action.id = plan.new_id()
         while action.id in seen_ids:
             action.id = plan.new_id()
-    read_change_log(plan, path, book, lazy_log)
-    # Changes and Issues of the cycle still running stay with it; those of an earlier cycle
-    # (a master written before the cycle was recorded) go to the Change log.
-    current = bool(meta.cycle) and meta.last_cycle == meta.cycle
-    if CHANGES_SHEET in book.sheets:
-        changes = log_entries(
-            book.rows(CHANGES_SHEET), cycle=meta.last_cycle or "", merged_at=meta.last_merged_at or ""
-        )
-        (plan.cycle_changes if current else plan.log).extend(changes)
-    if current and ISSUES_SHEET in book.sheets:
-        plan.cycle_issues = report_table(book.rows(ISSUES_SHEET), {ISSUE_HEADERS[0]})
-    if RECORD_SHEET in book.sheets:
-        plan.record = parse_record(packed_table(book, RECORD_SHEET))
-    if RETURNS_SHEET in book.sheets:
-        plan.merged = parse_returns(book.raw_rows(RETURNS_SHEET))
-    if SNAPSHOT_SHEET in book.sheets:
-        plan.snapshot_packed = [row[0] for row in book.raw_rows(SNAPSHOT_SHEET) if row]
-    if HISTORY_SHEET in book.sheets:
-        plan.history_table = packed_table(book, HISTORY_SHEET)
-    plan.read_problems.extend(plan.split_joint_actions())
-    for name in theirs:
-        layer = layers.get(name, SheetLayer())
-        plan.carried.append(
-            CarriedSheet(
-                name,
-                _trim(with_formulas(book.raw_rows(name), layer.formulas)),
-                book.hidden.get(name, "visible"),
-                layer.widths,
-                layer.formats,
-            )
-        )
-    return plan
 
 
 def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
@@ -283,49 +300,6 @@ def _read_contacts(book: Workbook, plan: Plan, path: Path) -> set[str]:
     if not plan.contacts and any(v is not None for row in rows[1:] for v in row):
         return set()  # a sheet of the team's own that happens to be called Services: carried
     return {SERVICES_SHEET}
-
-
-def with_key_aliases(layout: Layout, rows: list[list[CellValue]], path: Path) -> Layout:
-    """The layout with the spellings the central team added on the Key sheet's "Also read as"
-    column (a rating kept as written at import, such as "Complete", mapped to Blue).
-
-    The Key sheet is rebuilt from the layout on every write, so what was added there stays."""
-    start = next(
-        (
-            i
-            for i, r in enumerate(rows)
-            if len(r) > 2
-            and display(r[0]).strip() == "Rating"
-            and display(r[2]).strip() == KEY_ALIASES_HEADER
-        ),
-        None,
-    )
-    if start is None:
-        return layout
-    added: dict[str, list[str]] = {}
-    for row in rows[start + 1 :]:
-        value = display(row[0]).strip() if row else ""
-        if not value:
-            break
-        names = [n.strip() for n in display(row[2] if len(row) > 2 else None).split(",")]
-        if value in layout.rating_values:
-            rating = next(r for r in layout.ratings if r.value == value)
-            known = {a.strip().lower() for a in rating.aliases}
-            added[value] = [n for n in names if n and n.lower() not in known]
-    if not any(added.values()):
-        return layout
-    data = layout.model_dump(by_alias=True)
-    for rating in data["rating"]:
-        rating["aliases"] = rating["aliases"] + added.get(rating["value"], [])
-    try:
-        return Layout.model_validate(data)
-    except ValueError as exc:
-        raise XlplanError(
-            f"Plan {path}, sheet {KEY_SHEET!r}: the {KEY_ALIASES_HEADER!r} column "
-            f"gives one name to two ratings, or a rating's own name to another "
-            f"({exc.errors()[0]['msg'] if hasattr(exc, 'errors') else exc}). "
-            "Give each spelling to one rating only."
-        ) from exc
 
 
 def _read_above_header(plan: Plan, rows: list[list[CellValue]], path: Path) -> None:

@@ -16,7 +16,7 @@ from .rowxml import SheetRows, fast_notes, letters
 
 HEADER_ROW = 2  # 0-based: title, subtitle, then the header
 # The Key sheet's column of other spellings of each rating; the central team may add to it
-# in the master, and merge reads it back (masterread.with_key_aliases).
+# in the master, and merge reads it back (master_tables.with_key_aliases).
 KEY_ALIASES_HEADER = "Also read as"
 
 
