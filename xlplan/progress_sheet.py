@@ -28,128 +28,129 @@ def figure_values(f: ServiceFigures, scale: list[str]) -> list[CellValue | int |
 
 def write_progress_sheet(book: Book, plan: Plan, history: History, *, stuck_days: int = STUCK_DAYS) -> None:
     scale = plan.layout.rating_values
-    ratings = plan.layout.ratings
     ws = book.workbook.add_worksheet(PROGRESS_SHEET)
-    cells = Cells(book.rows_of(ws))
     latest = history.latest()
     as_of = latest.as_of if latest else None
     ws.set_column(0, 0, 14)
     ws.set_column(1, 1, 22)
     ws.set_column(2, len(scale) + 6, 11)
     ws.set_column(len(STUCK_HEADERS) - 1, len(STUCK_HEADERS) - 1, 30)  # "Why stuck"
-    title = book.fmt(bold=True, font_size=style.TITLE_SIZE)
-    section = book.fmt(bold=True, font_size=12)
-    note = book.fmt(italic=True)
-    head = book.fmt(
-        bold=True,
-        bg_color=style.HEADER_FILL["central"],
-        border=1,
-        text_wrap=True,
-        border_color=style.BORDER_COLOUR,
+    out = _Tables(book, ws, plan)
+    out.cells.string(
+        0, 0, f"{plan.meta.title}: progress over cycles", book.fmt(bold=True, font_size=style.TITLE_SIZE)
     )
-    body = book.fmt(border=1, border_color=style.BORDER_COLOUR, text_wrap=True)
-    dated = book.fmt(border=1, border_color=style.BORDER_COLOUR, num_format="dd/mm/yyyy", align="left")
-    pct = book.fmt(border=1, border_color=style.BORDER_COLOUR, num_format="0%")
-    rating_head = {
-        r.value: book.fmt(
-            bold=True, border=1, text_wrap=True, align="center", bg_color=r.fill, font_color=r.font
-        )
-        for r in ratings
-    }
-
-    def header(row: int, texts: list[str]) -> None:
-        for col, text in enumerate(texts):
-            cells.string(row, col, text, rating_head.get(text, head))
-
-    def values(row: int, start: int, items: list) -> None:
-        for col, value in enumerate(items, start=start):
-            if isinstance(value, float):
-                cells.number(row, col, value, pct)
-            elif isinstance(value, int):
-                cells.number(row, col, value, body)
-            elif isinstance(value, str):
-                cells.string(row, col, value, body)
-            else:
-                cells.value(row, col, value, body, dated)
-
-    cells.string(0, 0, f"{plan.meta.title}: progress over cycles", title)
-    cells.string(
+    out.cells.string(
         1,
         0,
         "Each cycle as its latest merge left it (overdue as of that merge's date). "
         f"Stuck: the same not-complete rating for two cycles or more, or overdue by "
         f"more than {stuck_days} days" + (f" on {as_of:%d/%m/%Y}." if as_of else "."),
-        note,
+        book.fmt(italic=True),
     )
-    row = 3
-    cells.string(row, 0, "Per cycle, all services", section)
-    row += 1
-    cycles_head = row
-    header(row, ["Cycle", "As of", *figure_headers(scale)])
-    for record in history.cycles:
-        row += 1
-        total = total_figures(record.figures, scale)
-        cells.string(row, 0, record.cycle, body)
-        values(row, 1, [record.as_of, *figure_values(total, scale)])
+    cycles_head = 4
+    row = out.table(
+        3,
+        "Per cycle, all services",
+        ["Cycle", "As of", *figure_headers(scale)],
+        [[r.cycle, r.as_of, *figure_values(total_figures(r.figures, scale), scale)] for r in history.cycles],
+    )
     if history.cycles:
-        first, last = cycles_head + 1, row
-        trend = book.workbook.add_chart({"type": "line"})
-        trend.add_series(
-            {
-                "name": "Complete %",
-                "categories": [PROGRESS_SHEET, first, 0, last, 0],
-                "values": [PROGRESS_SHEET, first, len(scale) + 6, last, len(scale) + 6],
-                "marker": {"type": "circle"},
-            }
-        )
-        trend.set_title({"name": "Complete % per cycle"})
-        trend.set_y_axis({"min": 0, "max": 1, "num_format": "0%"})
-        trend.set_legend({"none": True})
-        trend.set_size({"width": 420, "height": 300})
-        stacked = book.workbook.add_chart({"type": "column", "subtype": "stacked"})
-        for index, rating in enumerate(ratings, start=3):
-            stacked.add_series(
-                {
-                    "name": [PROGRESS_SHEET, cycles_head, index],
-                    "categories": [PROGRESS_SHEET, first, 0, last, 0],
-                    "values": [PROGRESS_SHEET, first, index, last, index],
-                    "fill": {"color": rating.fill},
-                    "border": {"color": "#808080"},
-                }
-            )
-        stacked.set_title({"name": "Ratings per cycle"})
-        stacked.set_legend({"position": "bottom"})
-        stacked.set_size({"width": 480, "height": 300})
-        ws.insert_chart(row + 2, 0, trend)
-        ws.insert_chart(row + 2, 5, stacked)
+        _charts(book, ws, plan, cycles_head, row)
         row += CHART_ROWS + 2
-    row += 2
-    cells.string(row, 0, "Per cycle and service", section)
-    row += 1
-    header(row, ["Cycle", "Service", *figure_headers(scale)])
-    for record in history.cycles:
-        for figures in record.figures:
-            row += 1
-            cells.string(row, 0, record.cycle, body)
-            values(row, 1, [figures.service, *figure_values(figures, scale)])
-    row += 2
+    row = out.table(
+        row + 2,
+        "Per cycle and service",
+        ["Cycle", "Service", *figure_headers(scale)],
+        [[r.cycle, f.service, *figure_values(f, scale)] for r in history.cycles for f in r.figures],
+    )
     slipped = slipped_actions(plan)
-    cells.string(row, 0, f"Slipped actions: due date moved later ({len(slipped)})", section)
-    row += 1
-    header(row, SLIPPED_HEADERS)
-    for item in slipped:
-        row += 1
-        values(
-            row, 0, [item.action, item.service, item.moves, item.first_due, item.current_due, item.last_moved]
-        )
-    row += 2
+    row = out.table(
+        row + 2,
+        f"Slipped actions: due date moved later ({len(slipped)})",
+        SLIPPED_HEADERS,
+        [[s.action, s.service, s.moves, s.first_due, s.current_due, s.last_moved] for s in slipped],
+    )
     stuck = stuck_actions(plan, history, as_of, stuck_days) if as_of else []
-    cells.string(row, 0, f"Stuck actions ({len(stuck)})", section)
-    row += 1
-    header(row, STUCK_HEADERS)
-    for item in stuck:
-        row += 1
-        values(row, 0, [item.action, item.service, item.rating, item.due, item.why])
-    cells.close()
+    out.table(
+        row + 2,
+        f"Stuck actions ({len(stuck)})",
+        STUCK_HEADERS,
+        [[s.action, s.service, s.rating, s.due, s.why] for s in stuck],
+    )
+    out.cells.close()
     cycle = display(latest.cycle) if latest else ""
     print_table(ws, None, footer=f"{plan.meta.title} · progress to cycle {cycle}")
+
+
+class _Tables:
+    """The sheet's tables, each a section title, a header row (ratings in their colours) and
+    its rows: numbers as numbers, shares as percentages, dates as dates."""
+
+    def __init__(self, book: Book, ws, plan: Plan) -> None:
+        self.cells = Cells(book.rows_of(ws))
+        border = {"border": 1, "border_color": style.BORDER_COLOUR}
+        self.section = book.fmt(bold=True, font_size=12)
+        self.head = book.fmt(bold=True, bg_color=style.HEADER_FILL["central"], text_wrap=True, **border)
+        self.body = book.fmt(text_wrap=True, **border)
+        self.dated = book.fmt(num_format="dd/mm/yyyy", align="left", **border)
+        self.pct = book.fmt(num_format="0%", **border)
+        self.rating_head = {
+            r.value: book.fmt(
+                bold=True, border=1, text_wrap=True, align="center", bg_color=r.fill, font_color=r.font
+            )
+            for r in plan.layout.ratings
+        }
+
+    def table(self, row: int, title: str, headers: list[str], rows: list[list]) -> int:
+        """The table with its title at `row`; the last row written."""
+        self.cells.string(row, 0, title, self.section)
+        row += 1
+        for col, text in enumerate(headers):
+            self.cells.string(row, col, text, self.rating_head.get(text, self.head))
+        for items in rows:
+            row += 1
+            for col, value in enumerate(items):
+                if isinstance(value, float):
+                    self.cells.number(row, col, value, self.pct)
+                elif isinstance(value, int):
+                    self.cells.number(row, col, value, self.body)
+                elif isinstance(value, str):
+                    self.cells.string(row, col, value, self.body)
+                else:
+                    self.cells.value(row, col, value, self.body, self.dated)
+        return row
+
+
+def _charts(book: Book, ws, plan: Plan, head: int, last: int) -> None:
+    """Complete % per cycle, and the ratings per cycle stacked, below the cycles' table."""
+    scale = plan.layout.rating_values
+    first = head + 1
+    trend = book.workbook.add_chart({"type": "line"})
+    trend.add_series(
+        {
+            "name": "Complete %",
+            "categories": [PROGRESS_SHEET, first, 0, last, 0],
+            "values": [PROGRESS_SHEET, first, len(scale) + 6, last, len(scale) + 6],
+            "marker": {"type": "circle"},
+        }
+    )
+    trend.set_title({"name": "Complete % per cycle"})
+    trend.set_y_axis({"min": 0, "max": 1, "num_format": "0%"})
+    trend.set_legend({"none": True})
+    trend.set_size({"width": 420, "height": 300})
+    stacked = book.workbook.add_chart({"type": "column", "subtype": "stacked"})
+    for index, rating in enumerate(plan.layout.ratings, start=3):
+        stacked.add_series(
+            {
+                "name": [PROGRESS_SHEET, head, index],
+                "categories": [PROGRESS_SHEET, first, 0, last, 0],
+                "values": [PROGRESS_SHEET, first, index, last, index],
+                "fill": {"color": rating.fill},
+                "border": {"color": "#808080"},
+            }
+        )
+    stacked.set_title({"name": "Ratings per cycle"})
+    stacked.set_legend({"position": "bottom"})
+    stacked.set_size({"width": 480, "height": 300})
+    ws.insert_chart(last + 2, 0, trend)
+    ws.insert_chart(last + 2, 5, stacked)
