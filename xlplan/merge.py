@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .central import audit_central_edits
-from .check_cells import same
+from .check_cells import Edit, same
 from .check_rules import check_master
 from .checks import CheckedReturn
 from .cycle import MergedReturn
 from .errors import XlplanError
-from .excel import display
+from .excel import CellValue, display
 from .mail import received
 from .masterbook import keep_backup, plan_lock, write_master
 from .masterread import read_plan, require_plan
@@ -23,6 +23,7 @@ from .plan import UNASSIGNED, Action, Plan, now
 from .problems import Problem, Severity
 from .proposals import decide_proposals, rejected_proposals, report_pending_proposals
 from .record import cell_digest
+from .service_return import ServiceReturn
 from .sheet_features import sheets_with_drawings
 from .validate import validate
 
@@ -198,7 +199,6 @@ def apply_return(
     what the master holds now, so central edits made after issue are never reverted."""
     ret = checked.ret
     service = ret.service or UNASSIGNED
-    changed_here = result.changed_cells
     origin = received(ret.path)
     result.statuses.append(
         ServiceStatus(
@@ -212,63 +212,94 @@ def apply_return(
     )
     source = ret.path.name + (origin.note() if origin else "")  # Changes say who sent it, when
     for edit in checked.edits:
-        action = by_id.get(edit.action_id)
-        if action is not None and edit.master_changed is None:
-            action = plan.part_for(action, service)
-        column = plan.layout.column(edit.field)
-        if action is None:
-            result.problems.append(
-                Problem(
-                    "unknown-action",
-                    f"action {edit.action or edit.action_id} was removed from the "
-                    "master after issue; the service's edit to it was not applied.",
-                    file=ret.path.name,
-                    service=service,
-                    action=edit.action,
-                    column=column.header,
-                    cell=edit.cell,
-                )
+        _apply_edit(plan, edit, ret, service, source, result, by_id)
+    _add_proposals(plan, checked, service, source, result, by_id, proposed)
+
+
+def _apply_edit(
+    plan: Plan,
+    edit: Edit,
+    ret: ServiceReturn,
+    service: str,
+    source: str,
+    result: MergeResult,
+    by_id: dict[str, Action],
+) -> None:
+    """One checked edit into the master, as a change or (both sides changed it) a conflict."""
+    action = by_id.get(edit.action_id)
+    if action is not None and edit.master_changed is None:
+        action = plan.part_for(action, service)
+    column = plan.layout.column(edit.field)
+    if action is None:
+        result.problems.append(
+            Problem(
+                "unknown-action",
+                f"action {edit.action or edit.action_id} was removed from the "
+                "master after issue; the service's edit to it was not applied.",
+                file=ret.path.name,
+                service=service,
+                action=edit.action,
+                column=column.header,
+                cell=edit.cell,
             )
-            continue
-        current = action.get(edit.field)
-        if same(current, edit.new):
-            continue
-        ref = plan.ref(action)
-        earlier = changed_here.get((action.id, edit.field))
-        if earlier is not None:
-            kind, note = (
-                "conflict",
-                (f"{earlier.service} ({earlier.file}) set it to {display(earlier.new)!r} in this merge"),
-            )
-        elif edit.master_changed is False or (edit.master_changed is None and same(current, edit.old)):
-            kind, note = "change", ""
-        else:
-            kind, note = "conflict", (f"the master was changed since issue, to {display(current)!r}")
-        if kind == "conflict":
-            result.problems.append(
-                Problem(
-                    "conflict",
-                    f"both changed this cell: {note}; {service}'s value was applied and "
-                    f"the other is kept in the cell's note. Check which is right.",
-                    file=ret.path.name,
-                    service=service,
-                    action=ref,
-                    column=column.header,
-                    cell=edit.cell,
-                    value=display(edit.new)[:200],
-                )
-            )
-        change = Change(
-            action.id, ref, edit.field, column.header, current, edit.new, service, source, ret.saved_at, kind
         )
-        action.values[edit.field] = edit.new
-        # A second version from the service is judged against what this one applied: a cell
-        # it leaves keeps this value, a cell it sets back to the issued value is reverted.
-        issued = plan.record.rows.get(action.id)
-        if issued is not None and issued.service == service and edit.field in issued.cells:
-            issued.cells[edit.field] = cell_digest(edit.new)
-        result.changes.append(change)
-        changed_here[(action.id, edit.field)] = change
+        return
+    current = action.get(edit.field)
+    if same(current, edit.new):
+        return
+    ref = plan.ref(action)
+    kind, note = _kind(edit, current, result.changed_cells.get((action.id, edit.field)))
+    if kind == "conflict":
+        result.problems.append(
+            Problem(
+                "conflict",
+                f"both changed this cell: {note}; {service}'s value was applied and "
+                f"the other is kept in the cell's note. Check which is right.",
+                file=ret.path.name,
+                service=service,
+                action=ref,
+                column=column.header,
+                cell=edit.cell,
+                value=display(edit.new)[:200],
+            )
+        )
+    change = Change(
+        action.id, ref, edit.field, column.header, current, edit.new, service, source, ret.saved_at, kind
+    )
+    action.values[edit.field] = edit.new
+    # A second version from the service is judged against what this one applied: a cell
+    # it leaves keeps this value, a cell it sets back to the issued value is reverted.
+    issued = plan.record.rows.get(action.id)
+    if issued is not None and issued.service == service and edit.field in issued.cells:
+        issued.cells[edit.field] = cell_digest(edit.new)
+    result.changes.append(change)
+    result.changed_cells[(action.id, edit.field)] = change
+
+
+def _kind(edit: Edit, current: CellValue, earlier: Change | None) -> tuple[str, str]:
+    """A change, or a conflict and why: another return changed the cell in this merge, or the
+    master changed it since issue."""
+    if earlier is not None:
+        return (
+            "conflict",
+            f"{earlier.service} ({earlier.file}) set it to {display(earlier.new)!r} in this merge",
+        )
+    if edit.master_changed is False or (edit.master_changed is None and same(current, edit.old)):
+        return "change", ""
+    return "conflict", f"the master was changed since issue, to {display(current)!r}"
+
+
+def _add_proposals(
+    plan: Plan,
+    checked: CheckedReturn,
+    service: str,
+    source: str,
+    result: MergeResult,
+    by_id: dict[str, Action],
+    proposed: set[tuple[str | None, str | None]],
+) -> None:
+    """The return's proposed actions added to the plan, flagged, once each."""
+    ret = checked.ret
     for proposal in checked.proposals:
         key = f"{ret.cycle or ''} {proposal.action_id}".strip()
         if (service, key) in proposed:
