@@ -30,13 +30,14 @@ from .import_rows import (
 )
 from .import_source import read_source
 from .import_table import (
+    SourceSheet,
     clip,
     find_header,
     no_header_message,
     refuse_missing_essentials,
     refuse_unknown_maps,
 )
-from .layout import load_layout, normal_header
+from .layout import Layout, load_layout, normal_header
 from .masterbook import write_master
 from .metadata import META_SHEET, new_metadata
 from .plan import CarriedSheet, Plan, new_plan_id
@@ -105,58 +106,13 @@ def import_plan(
         mapping.setdefault(normal_header(route_source), layout.route)
     ratings = rating_maps(list(rating_map or []), layout)
     sheets, problems = read_source(source)
-    found = None
-    for sheet in sheets:
-        header = find_header(sheet.rows, layout, mapping)
-        # The fullest match wins; between equals, a visible sheet before a hidden copy.
-        if header and (
-            found is None
-            or (len(header[1]), sheet.state == "visible") > (len(found[1][1]), found[0].state == "visible")
-        ):
-            found = (sheet, header)
-    if found is None:
-        left_out = [p.message for p in problems if p.code == "sheet-not-read"]
-        raise XlplanError(
-            no_header_message(source, sheets, layout) + "".join(f"\n  Not read: {m}" for m in left_out)
-        )
-    sheet, (header_index, positions, how, unmatched) = found
+    sheet, (header_index, positions, how, unmatched) = _plan_sheet(source, sheets, layout, mapping, problems)
     rows, header = sheet.rows, sheet.rows[header_index]
     where = {"file": str(source), "sheet": sheet.name}
     refuse_unknown_maps(source, sheet, header_index, header, mapping)
     refuse_missing_essentials(source, sheet, header_index, header, layout, positions, unmatched, route)
-    columns = [
-        ColumnMatch(
-            display(header[positions[f]]), column_letter(positions[f]), layout.column(f).header, how[f]
-        )
-        for f in sorted(positions, key=positions.get)
-    ]
     extras = extra_columns(rows, header_index, header, unmatched, layout)
-    for extra in extras:
-        columns.append(ColumnMatch(extra.source, column_letter(extra.index), extra.header, "kept"))
-        problems.append(
-            Problem(
-                "column-kept",
-                f"source column {extra.source!r} ({extra.filled} filled cell(s)) is not "
-                f"in layout {layout.name!r}; it is kept in the master as the central column "
-                f"{extra.header!r} (not issued to services). To import it as a layout column, add "
-                f'--map "{extra.source}=FIELD".',
-                cell=cell_name(header_index, extra.index),
-                column=extra.source,
-                **where,
-            )
-        )
-    columns.sort(key=lambda c: _letter_index(c.letter))
-    for column in layout.columns:
-        if column.field not in positions:
-            problems.append(
-                Problem(
-                    "missing-column",
-                    f"the source has no column {column.header!r}; it starts empty.",
-                    column=column.header,
-                    severity="info",
-                    **where,
-                )
-            )
+    columns = _column_matches(layout, header, header_index, positions, how, extras, problems, where)
     if title is None:
         title = next((display(c) for r in rows[:header_index] for c in r if c is not None), None)
     plan = Plan(
@@ -191,19 +147,7 @@ def import_plan(
         for service in service_list:
             services[service] = services.get(service, 0) + 1
     problems.extend(similar_services(routes, source_rows, layout, where))
-    carried = []
-    for other in sheets:
-        if other is not sheet:
-            plan.carried.append(CarriedSheet(_carried_name(other.name), _trim(other.rows), other.state))
-            carried.append(other.name or "")
-            problems.append(
-                Problem(
-                    "sheet-kept",
-                    f"sheet {other.name!r} ({len(other.rows)} rows) is kept in the master as it is.",
-                    file=str(source),
-                    sheet=other.name,
-                )
-            )
+    carried = _carry_other_sheets(plan, sheets, sheet, source, problems)
     source_actions = len(plan.actions)  # what the user counts in their file
     problems.extend(plan.split_joint_actions())
     write_master(plan, output)
@@ -219,6 +163,94 @@ def import_plan(
         carried_sheets=carried,
         route_header=layout.column(layout.route).header,
     )
+
+
+def _plan_sheet(
+    source: Path, sheets: list[SourceSheet], layout: Layout, mapping: dict[str, str], problems: list[Problem]
+) -> tuple[SourceSheet, tuple]:
+    """The sheet holding the plan, and its header: the fullest match of the layout's columns
+    wins; between equals, a visible sheet before a hidden copy. An error in words if none."""
+    found = None
+    for sheet in sheets:
+        header = find_header(sheet.rows, layout, mapping)
+        if header and (
+            found is None
+            or (len(header[1]), sheet.state == "visible") > (len(found[1][1]), found[0].state == "visible")
+        ):
+            found = (sheet, header)
+    if found is None:
+        left_out = [p.message for p in problems if p.code == "sheet-not-read"]
+        raise XlplanError(
+            no_header_message(source, sheets, layout) + "".join(f"\n  Not read: {m}" for m in left_out)
+        )
+    return found
+
+
+def _column_matches(
+    layout: Layout,
+    header: list[CellValue],
+    header_index: int,
+    positions: dict[str, int],
+    how: dict[str, str],
+    extras: list,
+    problems: list[Problem],
+    where: dict,
+) -> list[ColumnMatch]:
+    """How each source column was read, in the source's order: a layout column (and how it
+    was matched), or kept as a central column; a layout column the source lacks is said."""
+    columns = [
+        ColumnMatch(
+            display(header[positions[f]]), column_letter(positions[f]), layout.column(f).header, how[f]
+        )
+        for f in sorted(positions, key=positions.get)
+    ]
+    for extra in extras:
+        columns.append(ColumnMatch(extra.source, column_letter(extra.index), extra.header, "kept"))
+        problems.append(
+            Problem(
+                "column-kept",
+                f"source column {extra.source!r} ({extra.filled} filled cell(s)) is not "
+                f"in layout {layout.name!r}; it is kept in the master as the central column "
+                f"{extra.header!r} (not issued to services). To import it as a layout column, add "
+                f'--map "{extra.source}=FIELD".',
+                cell=cell_name(header_index, extra.index),
+                column=extra.source,
+                **where,
+            )
+        )
+    columns.sort(key=lambda c: _letter_index(c.letter))
+    for column in layout.columns:
+        if column.field not in positions:
+            problems.append(
+                Problem(
+                    "missing-column",
+                    f"the source has no column {column.header!r}; it starts empty.",
+                    column=column.header,
+                    severity="info",
+                    **where,
+                )
+            )
+    return columns
+
+
+def _carry_other_sheets(
+    plan: Plan, sheets: list, plan_sheet, source: Path, problems: list[Problem]
+) -> list[str]:
+    """The source's other sheets, kept in the master as they are; their names."""
+    carried = []
+    for other in sheets:
+        if other is not plan_sheet:
+            plan.carried.append(CarriedSheet(_carried_name(other.name), _trim(other.rows), other.state))
+            carried.append(other.name or "")
+            problems.append(
+                Problem(
+                    "sheet-kept",
+                    f"sheet {other.name!r} ({len(other.rows)} rows) is kept in the master as it is.",
+                    file=str(source),
+                    sheet=other.name,
+                )
+            )
+    return carried
 
 
 def _letter_index(letters: str) -> int:
