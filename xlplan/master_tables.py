@@ -12,22 +12,47 @@ from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET, parse_returns
 from .errors import XlplanError
 from .excel import CellValue, display
 from .layout import Layout
+from .metadata import META_SHEET
 from .packed import unpack_rows
 from .plan import (
     CHANGES_HEADERS,
     CHANGES_SHEET,
+    COMMITTEE_SHEET,
     HISTORY_SHEET,
     ISSUE_HEADERS,
     ISSUES_SHEET,
     KEY_SHEET,
     LOG_HEADERS,
     LOG_SHEET,
+    PROGRESS_SHEET,
+    SUMMARY_SHEET,
     Plan,
 )
 from .record import RECORD_SHEET, parse_record
 from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
 from .sheets import KEY_ALIASES_HEADER
 from .workbook import Workbook, open_workbook
+
+# The master's sheets xlplan writes, besides the plan sheet (named by the layout) and the
+# Services sheet: never read as one of the central team's own, nor given to one. One list,
+# for the reader and the writer.
+OWNED_SHEETS = frozenset(
+    {
+        KEY_SHEET,
+        SUMMARY_SHEET,
+        CHANGES_SHEET,
+        ISSUES_SHEET,
+        LOG_SHEET,
+        LOG_SUMMARY_SHEET,
+        META_SHEET,
+        RECORD_SHEET,
+        RETURNS_SHEET,
+        SNAPSHOT_SHEET,
+        HISTORY_SHEET,
+        PROGRESS_SHEET,
+        COMMITTEE_SHEET,
+    }
+)
 
 
 def read_change_log(plan: Plan, path: Path, book: Workbook, lazy_log: bool) -> None:

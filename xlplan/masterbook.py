@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .carry import Formula, Relocation, relocate
 from .changelog import LOG_SUMMARY_SHEET, summary_rows
-from .committee_sheet import COMMITTEE_SHEET, write_committee_sheet
+from .committee_sheet import write_committee_sheet
 from .contacts import SERVICES_HEADERS, SERVICES_NOTES, SERVICES_SHEET, SERVICES_TITLE, SERVICES_WIDTHS
 from .cycle import RETURNS_HEADERS, RETURNS_SHEET, SNAPSHOT_SHEET, snapshot_rows
 from .errors import XlplanError
 from .excel import safe_sheet_name
 from .logpart import prime_log_formats, write_change_log
+from .master_tables import OWNED_SHEETS
 from .packed import pack_rows
-from .plan import HISTORY_SHEET, KEY_SHEET, LOG_HEADERS, LOG_SHEET, PROGRESS_SHEET, Plan
+from .plan import HISTORY_SHEET, KEY_SHEET, LOG_HEADERS, LOG_SHEET, Plan
 from .plan_sheet import SheetRow, write_plan_sheet
 from .problems import plural
 from .progress_sheet import write_progress_sheet
@@ -105,22 +106,7 @@ def write_master(
             token=str(log_summary[0][-1]),
         )
         write_services_sheet(book, plan)
-        taken = {
-            layout.sheet,
-            KEY_SHEET,
-            LOG_SHEET,
-            LOG_SUMMARY_SHEET,
-            "Summary",
-            "Changes",
-            "Issues",
-            RECORD_SHEET,
-            RETURNS_SHEET,
-            SNAPSHOT_SHEET,
-            SERVICES_SHEET,
-            PROGRESS_SHEET,
-            HISTORY_SHEET,
-            COMMITTEE_SHEET,
-        }
+        taken = {layout.sheet, SERVICES_SHEET, *OWNED_SHEETS}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)

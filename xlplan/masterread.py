@@ -7,22 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .carry import ExtraColumn, column_format, extra_cells, with_formulas
-from .changelog import LOG_SUMMARY_SHEET
-from .cycle import RETURNS_SHEET, SNAPSHOT_SHEET
 from .errors import XlplanError
 from .excel import CellValue, cell_name, display, row_as_seen
 from .layout import Layout, normal_header
-from .master_tables import read_own_tables, with_key_aliases
+from .master_tables import OWNED_SHEETS, read_own_tables, with_key_aliases
 from .metadata import ID_HEADER, META_SHEET, STATUS_HEADER, Metadata, parse_metadata
 from .plan import (
-    CHANGES_SHEET,
-    COMMITTEE_SHEET,
-    HISTORY_SHEET,
-    ISSUES_SHEET,
     KEY_SHEET,
     LOG_SHEET,
-    PROGRESS_SHEET,
-    SUMMARY_SHEET,
     Action,
     CarriedSheet,
     Plan,
@@ -32,7 +24,6 @@ from .plan import (
 )
 from .plan_sheet import own_fills
 from .problems import Problem
-from .record import RECORD_SHEET
 from .safety_gate import MASTER_LIMITS, UnreadableWorkbook
 from .sheet_layers import SheetLayer, sheet_layers
 from .workbook import Workbook, open_workbook, release_freed_memory
@@ -90,7 +81,7 @@ def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
     id_col = _find(header, ID_HEADER)
     status_col = _find(header, STATUS_HEADER)
     plan = Plan(meta=meta, layout=layout, actions=[])
-    owned = {layout.sheet, *_OWNED, *_read_contacts(book, plan, path)}
+    owned = {layout.sheet, *OWNED_SHEETS, *_read_contacts(book, plan, path)}
     theirs = [name for name in book.sheets if name not in owned]
     known = {*positions.values(), id_col, status_col}
     extra_at = [
@@ -146,25 +137,6 @@ def _read_plan(path: Path, book: Workbook, lazy_log: bool = False) -> Plan:
             )
         )
     return plan
-
-
-# The master's sheets xlplan writes (besides the plan sheet, named by the layout, and the
-# Services sheet): never carried as one of the central team's own.
-_OWNED = {
-    KEY_SHEET,
-    SUMMARY_SHEET,
-    CHANGES_SHEET,
-    ISSUES_SHEET,
-    LOG_SHEET,
-    LOG_SUMMARY_SHEET,
-    META_SHEET,
-    RECORD_SHEET,
-    RETURNS_SHEET,
-    SNAPSHOT_SHEET,
-    HISTORY_SHEET,
-    PROGRESS_SHEET,
-    COMMITTEE_SHEET,
-}
 
 
 def _master_layout(path: Path, book: Workbook) -> tuple[Metadata, Layout]:
