@@ -57,56 +57,14 @@ def write_master(
     stamp_metadata(plan, merge)
 
     def build(target: Path) -> None:
-        from .report import plan_rows, write_cycle_sheets, write_merge_sheets
-
         book = Book(target, compress_level=MASTER_COMPRESS_LEVEL)
         log_styles = prime_log_formats(book)  # first: the Change log's rows can then be copied
-        rows = plan_rows(plan, merge)
-        layout = plan.layout
         moves = plan_moves(plan)
-        rows = with_extra_columns(plan, rows, moves)
-        write_plan_sheet(
-            book,
-            layout,
-            rows,
-            title=plan.meta.title,
-            subtitle=f"Master plan · {plural(len(plan.actions), 'action')} · layout {layout.name} · "
-            "edit central and committee columns here; services return theirs through "
-            "xlplan templates.",
-            status_column=True,
-            lock=None,
-            row_count=len(plan.actions),
-            extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns],
-        )
-        history = progress_history(plan, merge)
-        if merge is not None:
-            # The figures just recorded for this cycle are the Summary's: worked out once.
-            write_merge_sheets(book, plan, merge, history.latest_of(merge.cycle))
-        elif plan.cycle_changes or plan.cycle_issues:
-            write_cycle_sheets(book, plan, plan.meta.cycle or "")
-        if history.cycles:
-            write_progress_sheet(book, plan, history)
-        write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
-        write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
-        due = layout.column(layout.due_field).header if layout.due_field else ""
-        log_summary = summary_rows(plan.log, plan.meta.cycle or "", due)
-        write_change_log(
-            book,
-            plan.log,
-            LOG_SHEET,
-            LOG_HEADERS,
-            LOG_WIDTHS,
-            title="Change log: every change merged in earlier cycles",
-            notes=[
-                "This cycle's changes are on the Changes sheet; they move here when "
-                "the next cycle is issued. Edits made by hand in the master are added "
-                "here when the next merge finds them."
-            ],
-            styles=log_styles,
-            token=str(log_summary[0][-1]),
-        )
+        _write_plan(book, plan, merge, moves)
+        _write_reports(book, plan, merge)
+        log_summary = _write_log(book, plan, log_styles)
         write_services_sheet(book, plan)
-        taken = {layout.sheet, SERVICES_SHEET, *OWNED_SHEETS}
+        taken = {plan.layout.sheet, SERVICES_SHEET, *OWNED_SHEETS}
         for sheet in plan.carried:
             name = safe_sheet_name(sheet.name, taken)
             taken.add(name)
@@ -118,23 +76,91 @@ def write_master(
                 sheet.widths,
                 sheet.formats,
             )
-        write_metadata_sheet(book, plan.meta)
-        if plan.record.rows:
-            write_packed_sheet(book, RECORD_SHEET, record_table(layout, plan.record))
-        if plan.merged:
-            write_plain_sheet(
-                book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)], "veryhidden"
-            )
-        # The audited cells as written now: the next merge logs what was edited by hand since.
-        snapshot = snapshot_rows(layout, ((a.id, a.values) for a in plan.actions))
-        write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
-        if plan.history_table:
-            write_packed_sheet(book, HISTORY_SHEET, plan.history_table)
-        if len(plan.log):  # (an empty log is read in no time: no summary needed)
-            write_packed_sheet(book, LOG_SUMMARY_SHEET, log_summary)
+        _write_own_tables(book, plan, log_summary)
         book.close()
 
     atomic_write(path, build, before_publish)
+
+
+def _write_plan(book: Book, plan: Plan, merge: MergeResult | None, moves: Relocation | None) -> None:
+    """The plan sheet: every action, its changes highlighted, the central team's columns."""
+    from .report import plan_rows
+
+    layout = plan.layout
+    write_plan_sheet(
+        book,
+        layout,
+        with_extra_columns(plan, plan_rows(plan, merge), moves),
+        title=plan.meta.title,
+        subtitle=f"Master plan · {plural(len(plan.actions), 'action')} · layout {layout.name} · "
+        "edit central and committee columns here; services return theirs through "
+        "xlplan templates.",
+        status_column=True,
+        lock=None,
+        row_count=len(plan.actions),
+        extra_columns=[(c.header, c.width, c.num_format) for c in plan.extra_columns],
+    )
+
+
+def _write_reports(book: Book, plan: Plan, merge: MergeResult | None) -> None:
+    """What the committee reads: the Summary, Changes and Issues, Progress, the Committee
+    view and the Key."""
+    from .report import write_cycle_sheets, write_merge_sheets
+
+    layout = plan.layout
+    history = progress_history(plan, merge)
+    if merge is not None:
+        # The figures just recorded for this cycle are the Summary's: worked out once.
+        write_merge_sheets(book, plan, merge, history.latest_of(merge.cycle))
+    elif plan.cycle_changes or plan.cycle_issues:
+        write_cycle_sheets(book, plan, plan.meta.cycle or "")
+    if history.cycles:
+        write_progress_sheet(book, plan, history)
+    write_committee_sheet(book, plan, plan.meta.cycle or (merge.cycle if merge else ""))
+    write_key_sheet(book, layout, name=KEY_SHEET, intro=[layout.description or layout.title])
+
+
+def _write_log(book: Book, plan: Plan, log_styles) -> list[list]:
+    """The Change log (its earlier rows copied as they are where they can be); the small
+    summary of it the next merge asks instead of reading it."""
+    layout = plan.layout
+    due = layout.column(layout.due_field).header if layout.due_field else ""
+    log_summary = summary_rows(plan.log, plan.meta.cycle or "", due)
+    write_change_log(
+        book,
+        plan.log,
+        LOG_SHEET,
+        LOG_HEADERS,
+        LOG_WIDTHS,
+        title="Change log: every change merged in earlier cycles",
+        notes=[
+            "This cycle's changes are on the Changes sheet; they move here when "
+            "the next cycle is issued. Edits made by hand in the master are added "
+            "here when the next merge finds them."
+        ],
+        styles=log_styles,
+        token=str(log_summary[0][-1]),
+    )
+    return log_summary
+
+
+def _write_own_tables(book: Book, plan: Plan, log_summary: list[list]) -> None:
+    """xlplan's own hidden sheets: metadata, the record of what was issued, the returns
+    merged, the snapshot of the audited cells, the history and the log's summary."""
+    write_metadata_sheet(book, plan.meta)
+    if plan.record.rows:
+        write_packed_sheet(book, RECORD_SHEET, record_table(plan.layout, plan.record))
+    if plan.merged:
+        write_plain_sheet(
+            book, RETURNS_SHEET, [RETURNS_HEADERS, *(m.row() for m in plan.merged)], "veryhidden"
+        )
+    # The audited cells as written now: the next merge logs what was edited by hand since.
+    snapshot = snapshot_rows(plan.layout, ((a.id, a.values) for a in plan.actions))
+    write_packed_sheet(book, SNAPSHOT_SHEET, snapshot)
+    if plan.history_table:
+        write_packed_sheet(book, HISTORY_SHEET, plan.history_table)
+    if len(plan.log):  # (an empty log is read in no time: no summary needed)
+        write_packed_sheet(book, LOG_SUMMARY_SHEET, log_summary)
 
 
 def stamp_metadata(plan: Plan, merge: MergeResult | None = None) -> None:
