@@ -5,8 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import openpyxl
 import pytest
-from conftest import LPT_SOURCE, invoke, read_csv, write_csv
+from conftest import (
+    FIRST_DATA_ROW,
+    HEADER_ROW,
+    ID_HEADER,
+    LPT_SOURCE,
+    PLAN_SHEET,
+    invoke,
+    read_csv,
+    write_csv,
+)
 
 from xlplan.check_cells import check_value
 from xlplan.checks import check_return
@@ -113,13 +123,22 @@ def test_rules_return_what_they_find_and_leave_the_return_as_read(
         },
         proposals=[{"action_ref": "2.1.99", "action": "Weekly huddles.", "directorate_rag": "amber"}],
     )
+    # One row loses its hidden ID (cleared by hand): it is matched by its grey cells.
+    book = openpyxl.load_workbook(filled)
+    sheet = book[PLAN_SHEET]
+    id_col = [c.value for c in sheet[HEADER_ROW]].index(ID_HEADER) + 1
+    row = next(r for r in range(FIRST_DATA_ROW, sheet.max_row + 1) if sheet.cell(r, 4).value == "2.1.3")
+    sheet.cell(row, id_col).value = None
+    book.save(filled)
     plan = read_plan(lpt_master)
     ret = read_return(filled, plan)
     as_read = list(ret.problems)
+    ids_as_read = [r.action_id for r in ret.rows]
     first = check_return(ret, plan)
     second = check_return(ret, plan)
-    assert ret.problems == as_read
+    assert ret.problems == as_read and [r.action_id for r in ret.rows] == ids_as_read
     assert first.problems == second.problems
+    assert "row-moved" in [p.code for p in second.problems]
     # A proposal's values are judged into the result; the return keeps them as typed.
     assert [p.values["directorate_rag"] for p in first.proposals] == ["Amber"]
     assert [p.values["directorate_rag"] for p in ret.proposals] == ["amber"]

@@ -127,9 +127,9 @@ def match_rows(
     current: dict[str, dict[str, CellValue]],
     routes: dict[str, list[str]] | None = None,
 ) -> tuple[list[ReturnRow] | None, list[Problem]]:
-    """The returned rows, each set to the issued action its locked cells show it is; rows that
-    match none are refused, copies counted once; with what was found. No rows (None) refuses
-    the whole file (sorted)."""
+    """The returned rows, each as the issued action its locked cells show it is (copies of the
+    return's rows: the return stays as read); rows that match none are refused, copies counted
+    once; with what was found. No rows (None) refuses the whole file (sorted)."""
     # Without metadata the IDs are guesses by reference, not hidden IDs: content decides.
     pasted = ret.meta is None
     matches = identify_rows(
@@ -156,36 +156,14 @@ def match_rows(
     by_action: dict[str, list[ReturnRow]] = {}
     refound: list[str] = []
     for row, match in zip(ret.rows, matches, strict=True):
-        ref = display(row.values.get(layout.reference)) or None
-        where = {"sheet": ret.sheet, "action": ref, "cell": ret.cell(row.row, layout.reference)}
         if match.action_id is None:
-            owners = (routes or {}).get(match.claimed)
-            if owners and ret.service not in owners:
-                problem = ret.found(
-                    "other-service-row",
-                    f"row {row.row + 1} is action {ref or match.claimed}, "
-                    f"which the master routes to {' and '.join(owners)}, not {ret.service}: "
-                    "it is not applied.",
-                    **where,
-                )
-            elif match.claimed in issued:
-                problem = ret.found(
-                    "row-unidentified",
-                    f"row {row.row + 1} matches no action issued to "
-                    f"{ret.service}: its grey (read-only) cells are not those issued with "
-                    "its hidden ID, nor those of any other action. Its cells were not "
-                    "applied; type the update on the action's own row.",
-                    **where,
-                )
-            else:
-                problem = row_added(ret, row.row, bool(match.claimed), **where)
-            problems.append(problem)
+            problems.append(_unmatched(ret, layout, row, match.claimed, issued, routes))
             continue
         if match.how in (MOVED, FOUND) and not pasted:
             refound.append(str(row.row + 1))
-        row.action_id = match.action_id
-        row.locked_intact = match.how != EDITED  # matched by its locked cells, as issued
-        by_action.setdefault(match.action_id, []).append(row)
+        # Matched by its locked cells, as issued, unless they were edited.
+        matched = ReturnRow(match.action_id, row.row, row.values, locked_intact=match.how != EDITED)
+        by_action.setdefault(match.action_id, []).append(matched)
     if refound:
         problems.append(
             ret.found(
@@ -198,49 +176,87 @@ def match_rows(
             )
         )
     rows: list[ReturnRow] = []
-    for action_id, copies in by_action.items():
-        first = copies[0]
-        if len(copies) == 1:
-            rows.append(first)
-            continue
-        differ = [f for f in layout.service_fields if len({normal_text(c.values.get(f)) for c in copies}) > 1]
-        ref = display(first.values.get(layout.reference)) or action_id
-        numbers = " and ".join(str(c.row + 1) for c in copies)
-        copy_cell = ret.cell(copies[-1].row, layout.reference)
-        if not differ:
-            problems.append(
-                ret.found(
-                    "row-duplicated",
-                    f"rows {numbers} are the same action with the same "
-                    "entries; it was counted once. Delete the copy.",
-                    sheet=ret.sheet,
-                    action=ref,
-                    cell=copy_cell,
-                    severity="warning",
-                )
-            )
-            rows.append(first)
-            continue
-        shown = "; ".join(
-            f"{layout.column(f).header!r}: "
-            + " vs ".join(repr(short(display(c.values.get(f)), 60)) for c in copies)
-            for f in differ[:3]
-        )
-        problems.append(
-            ret.found(
-                "row-duplicated",
-                f"rows {numbers} are the same action with different entries "
-                f"({shown}); neither was applied. Keep one row and send the file again.",
-                sheet=ret.sheet,
-                action=ref,
-                cell=copy_cell,
-            )
-        )
+    for copies in by_action.values():
+        kept, problem = _one_of(ret, layout, copies)
+        if kept is not None:
+            rows.append(kept)
+        if problem is not None:
+            problems.append(problem)
     for action_id in issued:
         if action_id not in by_action and action_id in current:
             ref = display(current[action_id].get(layout.reference)) or action_id
             problems.append(row_deleted(ret, ref))
     return rows, problems
+
+
+def _unmatched(
+    ret: ServiceReturn,
+    layout: Layout,
+    row: ReturnRow,
+    claimed: str,
+    issued: dict[str, IssuedRow],
+    routes: dict[str, list[str]] | None,
+) -> Problem:
+    """Why a row matches no action issued to the service: another service's action, an
+    issued row whose grey cells were changed past recognition, or a row added."""
+    ref = display(row.values.get(layout.reference)) or None
+    where = {"sheet": ret.sheet, "action": ref, "cell": ret.cell(row.row, layout.reference)}
+    owners = (routes or {}).get(claimed)
+    if owners and ret.service not in owners:
+        return ret.found(
+            "other-service-row",
+            f"row {row.row + 1} is action {ref or claimed}, "
+            f"which the master routes to {' and '.join(owners)}, not {ret.service}: "
+            "it is not applied.",
+            **where,
+        )
+    if claimed in issued:
+        return ret.found(
+            "row-unidentified",
+            f"row {row.row + 1} matches no action issued to "
+            f"{ret.service}: its grey (read-only) cells are not those issued with "
+            "its hidden ID, nor those of any other action. Its cells were not "
+            "applied; type the update on the action's own row.",
+            **where,
+        )
+    return row_added(ret, row.row, bool(claimed), **where)
+
+
+def _one_of(
+    ret: ServiceReturn, layout: Layout, copies: list[ReturnRow]
+) -> tuple[ReturnRow | None, Problem | None]:
+    """The row to judge among the rows of one action: the only one; or, for copies, the first
+    when they agree (said, as a warning) and none when they differ (refused)."""
+    first = copies[0]
+    if len(copies) == 1:
+        return first, None
+    differ = [f for f in layout.service_fields if len({normal_text(c.values.get(f)) for c in copies}) > 1]
+    ref = display(first.values.get(layout.reference)) or first.action_id
+    numbers = " and ".join(str(c.row + 1) for c in copies)
+    copy_cell = ret.cell(copies[-1].row, layout.reference)
+    if not differ:
+        return first, ret.found(
+            "row-duplicated",
+            f"rows {numbers} are the same action with the same "
+            "entries; it was counted once. Delete the copy.",
+            sheet=ret.sheet,
+            action=ref,
+            cell=copy_cell,
+            severity="warning",
+        )
+    shown = "; ".join(
+        f"{layout.column(f).header!r}: "
+        + " vs ".join(repr(short(display(c.values.get(f)), 60)) for c in copies)
+        for f in differ[:3]
+    )
+    return None, ret.found(
+        "row-duplicated",
+        f"rows {numbers} are the same action with different entries "
+        f"({shown}); neither was applied. Keep one row and send the file again.",
+        sheet=ret.sheet,
+        action=ref,
+        cell=copy_cell,
+    )
 
 
 def has_joint_part(index: PlanIndex | None, action_id: str, service: str | None) -> bool:
