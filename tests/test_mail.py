@@ -613,25 +613,22 @@ def test_chase_drafts_reminders_with_the_template_attached(world, tmp_path: Path
     assert attachment.get_content_type() == XLSX_TYPE
 
 
+def chs_chased_before_due(world, plan: Path, out: Path, *inbox: Path) -> list[str]:
+    """`xlplan chase` on 01/03/2025 (before the cycle's due date): the actions CHS is chased
+    for as overdue, by reference."""
+    result = invoke(
+        "chase", plan, *inbox, "-o", out, "--as-of", "01/03/2025", "--outbox", world["outbox"], "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert "not received" not in result.stdout  # not due yet
+    chs = next(s for s in json.loads(result.stdout)["services"] if s["service"] == "CHS")
+    assert chs["reasons"][-1].endswith("action(s) are past their target date and not complete.")
+    return [o["reference"] for o in chs["overdue"]]
+
+
 def test_chase_before_the_due_date_only_chases_what_is_overdue(world, tmp_path: Path) -> None:
     def overdue_of_chs(*inbox: Path) -> list[str]:
-        result = invoke(
-            "chase",
-            world["plan"],
-            *inbox,
-            "-o",
-            tmp_path / "r",
-            "--as-of",
-            "01/03/2025",
-            "--outbox",
-            world["outbox"],
-            "--json",
-        )
-        assert result.exit_code == 0, result.output
-        assert "not received" not in result.stdout  # not due yet
-        chs = next(s for s in json.loads(result.stdout)["services"] if s["service"] == "CHS")
-        assert chs["reasons"][-1].endswith("action(s) are past their target date and not complete.")
-        return [o["reference"] for o in chs["overdue"]]
+        return chs_chased_before_due(world, world["plan"], tmp_path / "r", *inbox)
 
     assert "5.1.1" in overdue_of_chs()
     # CHS's return rates 5.1.1 complete (Blue, with evidence): no longer chased for it
@@ -659,20 +656,7 @@ def test_chase_judges_overdue_as_the_summary_does(world, tmp_path: Path) -> None
     is not chased for it."""
 
     def chased(plan: Path) -> list[str]:
-        result = invoke(
-            "chase",
-            plan,
-            "-o",
-            tmp_path / "r",
-            "--as-of",
-            "01/03/2025",
-            "--outbox",
-            world["outbox"],
-            "--json",
-        )
-        assert result.exit_code == 0, result.output
-        chs = next(s for s in json.loads(result.stdout)["services"] if s["service"] == "CHS")
-        return [o["reference"] for o in chs["overdue"]]
+        return chs_chased_before_due(world, plan, tmp_path / "r")
 
     plan = tmp_path / "plan.xlsx"
     shutil.copy(world["plan"], plan)

@@ -112,7 +112,7 @@ def write_committee_sheet(book: Book, plan: Plan, cycle: str) -> None:
         text = display(value)
         found = rating_styles.get(text)
         if found is None:
-            found = rating_styles.get(layout.normalise_rating(text) or "", body_style) if text else body_style
+            found = rating_styles.get(layout.rating_value(text), body_style) if text else body_style
         return found
 
     kinds = [(letters(i), column.field, column.type == "rating") for i, (column, _) in enumerate(columns)]

@@ -41,7 +41,7 @@ def service_figures(plan: Plan, as_of: dt.date) -> list[ServiceFigures]:
     figures: dict[str, ServiceFigures] = {}
     for action in plan.actions:
         written = display(action.get(rating_field)) if rating_field else ""
-        rating = layout.normalise_rating(written) or written  # an alias counts as its value
+        rating = layout.rating_value(written)  # an alias counts as its value
         done = is_complete(action.values, layout)
         late = not done and overdue_since(action.values, layout, as_of) is not None
         for service in routes[action.id]:

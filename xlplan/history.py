@@ -218,11 +218,11 @@ def stuck_actions(
         reasons = []
         if rating and not is_complete_rating(rating, layout):
             # "A" one cycle and "Amber" the next are the same rating, unchanged.
-            same = layout.normalise_rating(rating) or rating
+            same = layout.rating_value(rating)
             run: list[str] = []
             for record in reversed(history.cycles):
                 was = record.ratings.get(action.id) or ""
-                if (layout.normalise_rating(was) or was) != same:
+                if layout.rating_value(was) != same:
                     break
                 run.append(record.cycle)
             if len(run) >= STUCK_CYCLES:

@@ -167,6 +167,11 @@ class Layout(BaseModel):
         """The scale's value for what a person typed (" amber ", "AMBER", "A"), or None."""
         return self._rating_names.get(text.strip().lower())
 
+    def rating_value(self, written: str) -> str:
+        """A rating as written, read as the scale value it names; text off the scale as it is
+        (so it counts as not rated, and is never complete)."""
+        return self._rating_names.get(written.strip().lower()) or written
+
     def split_route(self, text: str) -> list[str]:
         """The services a routing cell names, in order, without duplicates."""
         parts = [text]

@@ -394,7 +394,7 @@ def _facts(src: _Source) -> list[tuple[str, str]]:
 def _rated(action, layout) -> str:
     """The scale value of an action's rating, by any of its names (as the Summary counts it)."""
     written = display(action.get(layout.service_rating))
-    return layout.normalise_rating(written) or written
+    return layout.rating_value(written)
 
 
 def _what(action, layout) -> CellValue:

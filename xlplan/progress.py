@@ -23,7 +23,7 @@ def is_complete(values: Mapping[str, CellValue], layout: Layout) -> bool:
 
 def is_complete_rating(written: str, layout: Layout) -> bool:
     """A rating as written is one the layout marks `complete`, by any of its names."""
-    return (layout.normalise_rating(written) or written) in layout.complete_ratings
+    return layout.rating_value(written) in layout.complete_ratings
 
 
 def overdue_since(values: Mapping[str, CellValue], layout: Layout, as_of: dt.date) -> dt.date | None:
